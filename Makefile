@@ -1,0 +1,49 @@
+# The two commands of the README: `make demo` (set up + run the main job) and
+# `make test` (set up + pass the tests). Everything lives in .venv at the repo root.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# DDS discovery never leaves loopback; the tests pick their own ROS_DOMAIN_ID.
+export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
+
+.PHONY: setup system-deps test test-all lint demo weights bench clean
+
+setup: $(STAMP)
+
+system-deps:
+	@if ! ldconfig -p | grep -q libusb-1.0; then \
+	  echo "installing Debian package libusb-1.0-0 (needed by open3d)"; \
+	  apt-get update && apt-get install -y --no-install-recommends libusb-1.0-0; \
+	fi
+
+$(STAMP): requirements/*.txt setup.py training/setup.py | system-deps
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install -r requirements/test.txt
+	$(BIN)/pip install --no-deps --no-build-isolation -e . -e training
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -m ""
+
+demo: $(STAMP)
+	$(BIN)/dav2 demo --duration 60 --out demo_out
+
+weights: $(STAMP)
+	$(BIN)/dav2-train pipeline --config training/configs/default.yaml
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_matrix.py
+
+clean:
+	rm -rf $(VENV) build install log .pytest_cache .ruff_cache

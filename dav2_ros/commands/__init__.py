@@ -1,0 +1,1 @@
+"""Sub-commands of ``dav2`` (see ``dav2_ros.cli``)."""

@@ -1,0 +1,148 @@
+"""DPT head and the full Depth Anything V2 network (tensor in, tensor out).
+
+Module and parameter names follow the official ``dpt.py`` so that official state
+dicts load without renaming.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from dav2_ros.model.dinov2 import DinoVisionTransformer, check_input_size
+from dav2_ros.model.sizes import EncoderSpec, get_encoder_spec
+
+DepthType = Literal["relative", "metric"]
+DEPTH_TYPES: tuple[str, ...] = ("relative", "metric")
+
+
+class ResidualConvUnit(nn.Module):
+    def __init__(self, features: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(features, features, 3, padding=1)
+        self.conv2 = nn.Conv2d(features, features, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.conv1(F.relu(x))
+        return self.conv2(F.relu(out)) + x
+
+
+class FeatureFusionBlock(nn.Module):
+    def __init__(self, features: int) -> None:
+        super().__init__()
+        self.out_conv = nn.Conv2d(features, features, 1)
+        self.resConfUnit1 = ResidualConvUnit(features)
+        self.resConfUnit2 = ResidualConvUnit(features)
+
+    def forward(self, x: Tensor, skip: Tensor | None = None, size=None) -> Tensor:
+        if skip is not None:
+            x = x + self.resConfUnit1(skip)
+        x = self.resConfUnit2(x)
+        if size is None:
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)
+        else:
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=True)
+        return self.out_conv(x)
+
+
+class Scratch(nn.Module):
+    """Holds the official ``scratch.*`` submodules (names are part of the checkpoint)."""
+
+    def __init__(self, out_channels: tuple[int, ...], features: int, metric: bool) -> None:
+        super().__init__()
+        self.layer1_rn = nn.Conv2d(out_channels[0], features, 3, padding=1, bias=False)
+        self.layer2_rn = nn.Conv2d(out_channels[1], features, 3, padding=1, bias=False)
+        self.layer3_rn = nn.Conv2d(out_channels[2], features, 3, padding=1, bias=False)
+        self.layer4_rn = nn.Conv2d(out_channels[3], features, 3, padding=1, bias=False)
+        self.refinenet1 = FeatureFusionBlock(features)
+        self.refinenet2 = FeatureFusionBlock(features)
+        self.refinenet3 = FeatureFusionBlock(features)
+        self.refinenet4 = FeatureFusionBlock(features)
+        self.output_conv1 = nn.Conv2d(features, features // 2, 3, padding=1)
+        self.output_conv2 = nn.Sequential(
+            nn.Conv2d(features // 2, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 1, 1),
+            nn.Sigmoid() if metric else nn.ReLU(),
+            nn.Identity(),
+        )
+
+
+class DPTHead(nn.Module):
+    def __init__(self, spec: EncoderSpec, metric: bool) -> None:
+        super().__init__()
+        oc = spec.out_channels
+        self.projects = nn.ModuleList(nn.Conv2d(spec.embed_dim, c, 1) for c in oc)
+        self.resize_layers = nn.ModuleList(
+            [
+                nn.ConvTranspose2d(oc[0], oc[0], kernel_size=4, stride=4),
+                nn.ConvTranspose2d(oc[1], oc[1], kernel_size=2, stride=2),
+                nn.Identity(),
+                nn.Conv2d(oc[3], oc[3], kernel_size=3, stride=2, padding=1),
+            ]
+        )
+        self.scratch = Scratch(oc, spec.features, metric)
+
+    def forward(self, tapped: list[Tensor], grid_h: int, grid_w: int) -> Tensor:
+        layers = []
+        for tokens, project, resize in zip(tapped, self.projects, self.resize_layers, strict=True):
+            x = tokens.permute(0, 2, 1).reshape(tokens.shape[0], -1, grid_h, grid_w)
+            layers.append(resize(project(x)))
+        s = self.scratch
+        l1, l2, l3, l4 = (
+            s.layer1_rn(layers[0]),
+            s.layer2_rn(layers[1]),
+            s.layer3_rn(layers[2]),
+            s.layer4_rn(layers[3]),
+        )
+        path = s.refinenet4(l4, size=l3.shape[2:])
+        path = s.refinenet3(path, l3, size=l2.shape[2:])
+        path = s.refinenet2(path, l2, size=l1.shape[2:])
+        path = s.refinenet1(path, l1)
+        out = s.output_conv1(path)
+        out = F.interpolate(out, (grid_h * 14, grid_w * 14), mode="bilinear", align_corners=True)
+        return s.output_conv2(out)
+
+
+class DepthAnythingV2(nn.Module):
+    """Normalised RGB batch ``B×3×H×W`` (H, W multiples of 14) → ``B×H×W``.
+
+    Relative models return affine-invariant inverse depth (ReLU); metric models
+    return metres in ``(0, max_depth)`` (Sigmoid × ``max_depth``).
+    """
+
+    def __init__(
+        self,
+        encoder: str | EncoderSpec = "vits",
+        depth_type: DepthType = "relative",
+        max_depth: float = 20.0,
+    ) -> None:
+        super().__init__()
+        spec = get_encoder_spec(encoder) if isinstance(encoder, str) else encoder
+        if depth_type not in DEPTH_TYPES:
+            raise ValueError(f"depth_type must be one of {DEPTH_TYPES}, got {depth_type!r}")
+        if depth_type == "metric" and not max_depth > 0:
+            raise ValueError(f"metric models need max_depth > 0, got {max_depth}")
+        self.spec = spec
+        self.depth_type = depth_type
+        self.max_depth = float(max_depth)
+        self.pretrained = DinoVisionTransformer(spec)
+        self.depth_head = DPTHead(spec, metric=depth_type == "metric")
+
+    @property
+    def encoder_name(self) -> str:
+        return self.spec.name
+
+    def forward(self, x: Tensor) -> Tensor:
+        height, width = x.shape[-2:]
+        check_input_size(int(height), int(width), self.spec.patch_size)
+        grid_h, grid_w = height // self.spec.patch_size, width // self.spec.patch_size
+        tapped = self.pretrained.tapped_features(x, self.spec.tapped_blocks)
+        out = self.depth_head(tapped, grid_h, grid_w)
+        if self.depth_type == "metric":
+            out = out * self.max_depth
+        else:
+            out = F.relu(out)
+        return out.squeeze(1)

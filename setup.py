@@ -1,0 +1,32 @@
+"""ament_python package dav2_ros: installable with pip (editable) and with colcon."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "dav2_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    package_data={PACKAGE: ["weights/*.safetensors", "weights/*.json", "weights/*.md"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
+    ],
+    install_requires=["setuptools"],
+    extras_require={"tensorrt": ["torch-tensorrt"]},
+    zip_safe=False,
+    maintainer="dav2_ros maintainers",
+    maintainer_email="dav2-ros@example.org",
+    description="Monocular metric depth for ROS 2 with Depth Anything V2",
+    license="Apache-2.0",
+    entry_points={
+        "console_scripts": [
+            "dav2 = dav2_ros.cli:main",
+        ],
+    },
+)

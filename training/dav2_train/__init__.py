@@ -1,0 +1,1 @@
+"""Training package for dav2_ros: synthetic teacher → pseudo-labels → student."""
