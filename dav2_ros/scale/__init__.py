@@ -1,0 +1,46 @@
+"""Metric depth from relative models: scale-and-shift recovery in inverse-depth space (no ROS).
+
+``fit`` fits ``1/depth = a·disparity + b`` robustly, ``sparse`` turns depth images
+and point clouds into samples, ``tracker`` decides which (a, b) to use over time.
+"""
+
+from dav2_ros.scale.fit import (
+    FitConfig,
+    ScaleFit,
+    align_least_squares,
+    apply_scale,
+    fit_scale_shift,
+)
+from dav2_ros.scale.params import SCALE_MODES, ScaleParams, fixed_params_yaml
+from dav2_ros.scale.sparse import (
+    SparseSamples,
+    depth_image_to_metres,
+    samples_from_depth_image,
+    samples_from_points,
+    transform_from_quaternion,
+    transform_from_xyz_rpy,
+)
+from dav2_ros.scale.tracker import HOLDING, STALE, TRACKING, WAITING, ScaleEstimate, ScaleTracker
+
+__all__ = [
+    "HOLDING",
+    "SCALE_MODES",
+    "STALE",
+    "TRACKING",
+    "WAITING",
+    "FitConfig",
+    "ScaleEstimate",
+    "ScaleFit",
+    "ScaleParams",
+    "ScaleTracker",
+    "SparseSamples",
+    "align_least_squares",
+    "apply_scale",
+    "depth_image_to_metres",
+    "fit_scale_shift",
+    "fixed_params_yaml",
+    "samples_from_depth_image",
+    "samples_from_points",
+    "transform_from_quaternion",
+    "transform_from_xyz_rpy",
+]
