@@ -1,0 +1,507 @@
+"""Load any Depth Anything V2 checkpoint a user may bring; save the project's own format.
+
+Formats, auto-detected:
+- ``official``: the release's ``.pth`` (plain state dict, ``pretrained.*`` /
+  ``depth_head.*``). Relative vs metric is not in the keys: it comes from the
+  arguments, else the file name (``…metric_hypersim…`` → 20 m, ``…vkitti…`` → 80 m).
+- ``hf``: a transformers directory, or ``.safetensors`` / ``.bin`` with
+  ``config.json`` beside it (4.x or 5.x tensor names).
+- ``dav2``: the own format, ``<stem>.safetensors`` + ``<stem>.json`` metadata.
+Explicit arguments (``encoder``, ``depth_type``, ``max_depth``) win over metadata.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+from torch import Tensor
+
+from dav2_ros.model.dpt import DEPTH_TYPES, DepthAnythingV2
+from dav2_ros.model.formats import (
+    FormatError,
+    detect_layout,
+    hf_config,
+    hf_to_official,
+    official_to_hf,
+    shape_signature,
+    spec_from_hf_config,
+    spec_signature,
+    unwrap_state_dict,
+)
+from dav2_ros.model.sizes import EncoderSpec, encoder_names, get_encoder_spec
+from dav2_ros.model.tensor_files import (
+    CheckpointError,
+    as_state_dict,
+    read_json,
+    read_pickle,
+    read_safetensors,
+)
+
+__all__ = [
+    "DEFAULT_WEIGHTS_DIR",
+    "CheckpointError",
+    "LoadedModel",
+    "ModelMeta",
+    "default_checkpoint",
+    "load_model",
+    "save_hf_model",
+    "save_model",
+]
+
+DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+OWN_FORMAT = "dav2"
+OWN_FORMAT_VERSION = 1
+PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
+# Licences of the official weights (dav2-reference.md); students carry their own.
+OFFICIAL_LICENCES = {
+    "vits": "Apache-2.0",
+    "vitb": "CC-BY-NC-4.0",
+    "vitl": "CC-BY-NC-4.0",
+    "vitg": "CC-BY-NC-4.0",
+}
+# File-name hints of the official metric releases: dataset -> max depth in metres.
+_METRIC_NAME_HINTS = (("hypersim", 20.0), ("vkitti", 80.0))
+
+
+@dataclass
+class ModelMeta:
+    """What a checkpoint is: shapes, output meaning, where it came from, how good it is."""
+
+    encoder: str
+    depth_type: str
+    max_depth: float
+    input_size: int = 518
+    provenance: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    source: str = ""  # path it was loaded from
+    format: str = ""  # "official" | "hf" | "dav2"
+
+
+@dataclass
+class LoadedModel:
+    model: DepthAnythingV2
+    meta: ModelMeta
+
+
+@dataclass
+class _Found:
+    """A checkpoint read from disk, before the model is built."""
+
+    state_dict: dict[str, Tensor]  # official names
+    format: str
+    spec: EncoderSpec | None = None
+    depth_type: str | None = None
+    max_depth: float | None = None
+    input_size: int = 518
+    provenance: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    source: Path | None = None  # the file actually read, when it differs from the argument
+
+
+def default_checkpoint(weights_dir: Path = DEFAULT_WEIGHTS_DIR) -> Path:
+    """The bundled model: ``default.safetensors`` or the only own-format file there."""
+    candidates = sorted(
+        p for p in weights_dir.glob("*.safetensors") if p.with_suffix(".json").is_file()
+    )
+    preferred = weights_dir / "default.safetensors"
+    if preferred in candidates:
+        return preferred
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise CheckpointError(
+            f"no bundled default model in {weights_dir}: run `make weights` or pass --checkpoint"
+        )
+    raise CheckpointError(
+        f"{weights_dir} holds several models ({', '.join(p.name for p in candidates)}) and no "
+        "default.safetensors; pass --checkpoint"
+    )
+
+
+def load_model(
+    path: str | Path | None = None,
+    *,
+    encoder: str | None = None,
+    depth_type: str | None = None,
+    max_depth: float | None = None,
+) -> LoadedModel:
+    """Read a checkpoint of any supported format into a ``DepthAnythingV2`` (eval, CPU, fp32).
+
+    ``path`` None → the bundled default. Raises ``CheckpointError`` naming the file and
+    the problem for anything that is not a complete, matching checkpoint.
+    """
+    path = default_checkpoint() if path is None else Path(path).expanduser()
+    if depth_type is not None and depth_type not in DEPTH_TYPES:
+        raise CheckpointError(f"depth_type must be one of {DEPTH_TYPES}, got {depth_type!r}")
+    found = _read_any(path)
+    spec = _resolve_spec(found, encoder, path)
+    kind, depth_max = _resolve_depth(found, depth_type, max_depth, path)
+    model = _build(spec, kind, depth_max, found.state_dict, path)
+    provenance = dict(found.provenance)
+    if found.format != OWN_FORMAT:
+        provenance.setdefault("source_file", path.name)
+        provenance.setdefault("source_format", found.format)
+        if spec.name in OFFICIAL_LICENCES:
+            provenance.setdefault("licence", OFFICIAL_LICENCES[spec.name])
+    meta = ModelMeta(
+        encoder=spec.name,
+        depth_type=kind,
+        max_depth=depth_max,
+        input_size=found.input_size,
+        provenance=provenance,
+        metrics=dict(found.metrics),
+        source=str(found.source or path),
+        format=found.format,
+    )
+    return LoadedModel(model=model, meta=meta)
+
+
+def save_model(model: DepthAnythingV2, meta: ModelMeta, path: str | Path) -> Path:
+    """Write ``<stem>.safetensors`` + ``<stem>.json`` (the own format); return the tensors' path."""
+    _check_meta_matches(model, meta)
+    stem = Path(path).expanduser()
+    if stem.suffix in (".safetensors", ".json"):
+        stem = stem.with_suffix("")
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    tensors_path = stem.with_name(stem.name + ".safetensors")
+    json_path = stem.with_name(stem.name + ".json")
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    header = {"format": OWN_FORMAT, "encoder": meta.encoder, "depth_type": meta.depth_type}
+    document = {
+        "format": OWN_FORMAT,
+        "format_version": OWN_FORMAT_VERSION,
+        "tensors": tensors_path.name,
+        "encoder": meta.encoder,
+        "encoder_spec": _spec_to_json(model.spec),
+        "depth_type": meta.depth_type,
+        "max_depth": float(meta.max_depth),
+        "input_size": int(meta.input_size),
+        "provenance": meta.provenance,
+        "metrics": meta.metrics,
+    }
+    # Write beside, then rename: a crash never leaves a half-written checkpoint.
+    tmp_tensors = tensors_path.with_name(tensors_path.name + ".tmp")
+    tmp_json = json_path.with_name(json_path.name + ".tmp")
+    save_file(tensors, str(tmp_tensors), metadata=header)
+    tmp_json.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp_tensors, tensors_path)
+    os.replace(tmp_json, json_path)
+    return tensors_path
+
+
+def save_hf_model(model: DepthAnythingV2, directory: str | Path, spelling: str = "4.x") -> Path:
+    """Write a transformers directory (``model.safetensors`` + ``config.json``)."""
+    directory = Path(directory).expanduser()
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors = official_to_hf(state, spelling)
+    save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "pt"})
+    config = hf_config(model.spec, model.depth_type, model.max_depth)
+    (directory / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return directory
+
+
+# --- reading -----------------------------------------------------------------------
+
+
+def _read_any(path: Path) -> _Found:
+    if path.is_dir():
+        return _read_hf_dir(path)
+    if not path.exists():
+        for suffix in (".safetensors", ".json"):
+            if path.with_name(path.name + suffix).is_file():
+                return _read_any(path.with_name(path.name + suffix))
+        raise CheckpointError(f"{path}: no such checkpoint file or directory")
+    if path.suffix == ".json":
+        document = read_json(path)
+        if document.get("format") == OWN_FORMAT:
+            return _read_own(path.with_suffix(".safetensors"), document, path)
+        if "backbone_config" in document:
+            return _read_hf_dir(path.parent)
+        raise CheckpointError(
+            f"{path}: a JSON file that is neither dav2 metadata nor a transformers config.json"
+        )
+    beside_meta = path.with_suffix(".json")
+    if path.suffix == ".safetensors" and beside_meta.is_file():
+        document = read_json(beside_meta)
+        if document.get("format") == OWN_FORMAT:
+            return _read_own(path, document, beside_meta)
+    if path.suffix == ".safetensors":
+        tensors = read_safetensors(path)
+    else:
+        tensors = as_state_dict(unwrap_state_dict(read_pickle(path)), path)
+    layout = detect_layout(tensors)
+    if layout == "hf":
+        return _from_hf(tensors, path.parent / "config.json", path)
+    if layout == "official":
+        return _Found(state_dict=_to_float32(tensors), format="official")
+    raise CheckpointError(
+        f"{path}: tensor names match no known layout (expected 'pretrained.*'/'depth_head.*' "
+        f"or transformers 'backbone.*'/'neck.*'/'head.*'; first names: "
+        f"{', '.join(list(tensors)[:3])})"
+    )
+
+
+def _read_hf_dir(directory: Path) -> _Found:
+    config_path = directory / "config.json"
+    if not config_path.is_file():
+        raise CheckpointError(
+            f"{directory}: a directory checkpoint must be a transformers model directory "
+            "with config.json, which is missing"
+        )
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        weights = directory / name
+        if weights.is_file():
+            tensors = (
+                read_safetensors(weights)
+                if name.endswith(".safetensors")
+                else as_state_dict(read_pickle(weights), weights)
+            )
+            return _from_hf(tensors, config_path, weights)
+    raise CheckpointError(
+        f"{directory}: no model.safetensors or pytorch_model.bin beside config.json "
+        "(sharded checkpoints are not supported: merge them first)"
+    )
+
+
+def _from_hf(tensors: dict[str, Tensor], config_path: Path, path: Path) -> _Found:
+    if not config_path.is_file():
+        raise CheckpointError(
+            f"{path}: transformers tensor names but no config.json beside it "
+            f"({config_path}); copy the model's config.json there"
+        )
+    config = read_json(config_path)
+    if config.get("model_type") not in (None, "depth_anything"):
+        raise CheckpointError(
+            f"{config_path}: model_type is {config.get('model_type')!r}, not 'depth_anything'"
+        )
+    try:
+        spec = _registered_twin(spec_from_hf_config(config))
+        state = hf_to_official(tensors)
+    except FormatError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    depth_type = config.get("depth_estimation_type", "relative")
+    if depth_type not in DEPTH_TYPES:
+        raise CheckpointError(f"{config_path}: unknown depth_estimation_type {depth_type!r}")
+    max_depth = config.get("max_depth") if depth_type == "metric" else None
+    return _Found(
+        state_dict=_to_float32(state),
+        format="hf",
+        spec=spec,
+        depth_type=depth_type,
+        max_depth=float(max_depth) if max_depth is not None else None,
+    )
+
+
+def _read_own(tensors_path: Path, document: dict, json_path: Path) -> _Found:
+    if not tensors_path.is_file():
+        raise CheckpointError(f"{json_path}: its tensors file {tensors_path.name} is missing")
+    version = document.get("format_version", 1)
+    if not isinstance(version, int) or version > OWN_FORMAT_VERSION:
+        raise CheckpointError(
+            f"{json_path}: format_version {version!r} is newer than this dav2_ros reads "
+            f"({OWN_FORMAT_VERSION}); update dav2_ros"
+        )
+    try:
+        name = str(document["encoder"])
+        depth_type = str(document["depth_type"])
+        max_depth = float(document["max_depth"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{json_path}: metadata lacks or garbles {exc}") from None
+    if name in encoder_names():
+        spec = get_encoder_spec(name)
+        if "encoder_spec" in document and _spec_to_json(spec) != document["encoder_spec"]:
+            raise CheckpointError(
+                f"{json_path}: encoder {name!r} in the metadata has other shapes than the "
+                f"registered {name!r} ({document['encoder_spec']} vs {_spec_to_json(spec)})"
+            )
+    elif "encoder_spec" in document:
+        spec = _spec_from_json(document["encoder_spec"], json_path)
+    else:
+        raise CheckpointError(
+            f"{json_path}: unknown encoder {name!r} and no encoder_spec; known: "
+            f"{', '.join(encoder_names())}"
+        )
+    if depth_type not in DEPTH_TYPES:
+        raise CheckpointError(f"{json_path}: depth_type {depth_type!r} is not one of {DEPTH_TYPES}")
+    return _Found(
+        state_dict=_to_float32(read_safetensors(tensors_path)),
+        format=OWN_FORMAT,
+        spec=spec,
+        depth_type=depth_type,
+        max_depth=max_depth,
+        input_size=int(document.get("input_size", 518)),
+        provenance=dict(document.get("provenance") or {}),
+        metrics=dict(document.get("metrics") or {}),
+        source=tensors_path,
+    )
+
+
+# --- resolving what the file is ------------------------------------------------------
+
+
+def _resolve_spec(found: _Found, encoder: str | None, path: Path) -> EncoderSpec:
+    try:
+        signature = shape_signature(found.state_dict)
+    except FormatError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    if encoder is not None:
+        try:
+            spec = get_encoder_spec(encoder)
+        except ValueError as exc:
+            raise CheckpointError(f"{path}: {exc}") from None
+        source = f"--encoder {encoder}"
+    elif found.spec is not None:
+        spec, source = found.spec, "its metadata"
+    else:
+        return _infer_encoder(signature, path)
+    if spec_signature(spec) != signature:
+        guess = _matching_encoders(signature)
+        hint = f" (the tensors fit {', '.join(guess)})" if guess else ""
+        raise CheckpointError(
+            f"{path}: {source} says encoder {spec.name!r} ({_describe(spec_signature(spec))}) "
+            f"but the tensors are {_describe(signature)}{hint}"
+        )
+    return spec
+
+
+def _infer_encoder(signature: dict, path: Path) -> EncoderSpec:
+    names = _matching_encoders(signature)
+    if len(names) == 1:
+        return get_encoder_spec(names[0])
+    if not names:
+        raise CheckpointError(
+            f"{path}: no known encoder has these shapes ({_describe(signature)}); known: "
+            f"{', '.join(encoder_names())}. Register the size in dav2_ros.model.sizes"
+        )
+    raise CheckpointError(
+        f"{path}: the shapes fit several encoders ({', '.join(names)}); pass --encoder"
+    )
+
+
+def _matching_encoders(signature: dict) -> list[str]:
+    return [n for n in encoder_names() if spec_signature(get_encoder_spec(n)) == signature]
+
+
+def _resolve_depth(
+    found: _Found, depth_type: str | None, max_depth: float | None, path: Path
+) -> tuple[str, float]:
+    hinted_type, hinted_max = found.depth_type, found.max_depth
+    if hinted_type is None:
+        hinted_type, hinted_max = _depth_from_file_name(path.name)
+    kind = depth_type or hinted_type
+    depth_max = max_depth if max_depth is not None else hinted_max
+    if kind == "metric" and depth_max is None:
+        raise CheckpointError(
+            f"{path}: a metric model needs its max_depth, which neither the file nor its "
+            "name says; pass --max-depth (20 for the Hypersim/indoor, 80 for the VKITTI/"
+            "outdoor releases)"
+        )
+    if kind == "metric" and not depth_max > 0:
+        raise CheckpointError(f"{path}: max_depth must be > 0 for a metric model, got {depth_max}")
+    return kind, float(depth_max if depth_max is not None else 20.0)
+
+
+def _depth_from_file_name(name: str) -> tuple[str, float | None]:
+    lowered = name.lower()
+    for hint, metres in _METRIC_NAME_HINTS:
+        if hint in lowered:
+            return "metric", metres
+    if re.search(r"(^|[^a-z])metric([^a-z]|$)", lowered):
+        return "metric", None
+    return "relative", None
+
+
+# --- building ----------------------------------------------------------------------
+
+
+def _build(
+    spec: EncoderSpec, depth_type: str, max_depth: float, state: dict[str, Tensor], path: Path
+) -> DepthAnythingV2:
+    # Built on the meta device: no memory or time for random weights that are replaced.
+    with torch.device("meta"):
+        model = DepthAnythingV2(spec, depth_type, max_depth)
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing tensors (e.g. {', '.join(missing[:4])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected tensors (e.g. {', '.join(unexpected[:4])})")
+        raise CheckpointError(
+            f"{path}: not a complete Depth Anything V2 {spec.name} checkpoint: {'; '.join(parts)}"
+        )
+    wrong = [
+        f"{k} is {tuple(state[k].shape)}, expected {tuple(v.shape)}"
+        for k, v in expected.items()
+        if state[k].shape != v.shape
+    ]
+    if wrong:
+        raise CheckpointError(
+            f"{path}: {len(wrong)} tensors have the wrong shape for encoder {spec.name}: "
+            f"{'; '.join(wrong[:4])}"
+        )
+    model.load_state_dict(state, strict=True, assign=True)
+    return model.eval()
+
+
+def _to_float32(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def _registered_twin(spec: EncoderSpec) -> EncoderSpec:
+    """The registered size with exactly these shapes (so metadata carries its name)."""
+    for name in encoder_names():
+        known = get_encoder_spec(name)
+        if dataclasses.replace(known, name=spec.name) == spec:
+            return known
+    return spec
+
+
+def _spec_to_json(spec: EncoderSpec) -> dict:
+    data = dataclasses.asdict(spec)
+    data["out_channels"] = list(spec.out_channels)
+    data["tapped_blocks"] = list(spec.tapped_blocks)
+    return data
+
+
+def _spec_from_json(data: object, path: Path) -> EncoderSpec:
+    try:
+        fields = dict(data)  # type: ignore[call-overload]
+        fields["out_channels"] = tuple(fields["out_channels"])
+        fields["tapped_blocks"] = tuple(fields["tapped_blocks"])
+        return EncoderSpec(**fields)
+    except (TypeError, KeyError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path}: encoder_spec is not a valid encoder description ({exc})"
+        ) from None
+
+
+def _describe(signature: dict) -> str:
+    return (
+        f"embed {signature['embed_dim']}, {signature['depth']} blocks, {signature['ffn']} FFN, "
+        f"head features {signature['features']}, out_channels {list(signature['out_channels'])}"
+    )
+
+
+def _check_meta_matches(model: DepthAnythingV2, meta: ModelMeta) -> None:
+    problems = []
+    if meta.encoder != model.spec.name:
+        problems.append(f"encoder {meta.encoder!r} vs the model's {model.spec.name!r}")
+    if meta.depth_type != model.depth_type:
+        problems.append(f"depth_type {meta.depth_type!r} vs the model's {model.depth_type!r}")
+    if model.depth_type == "metric" and float(meta.max_depth) != model.max_depth:
+        problems.append(f"max_depth {meta.max_depth} vs the model's {model.max_depth}")
+    if problems:
+        raise CheckpointError(
+            f"save_model: metadata disagrees with the model: {'; '.join(problems)}"
+        )

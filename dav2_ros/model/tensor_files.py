@@ -1,0 +1,77 @@
+"""Reading tensor files safely: pickles only with ``weights_only=True``, safetensors.
+
+Every failure becomes a ``CheckpointError`` whose message names the file and what is
+wrong with it (code-carrying pickle, truncated archive, not a state dict, …).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import Tensor
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be used; the message names the file and the problem."""
+
+
+def read_pickle(path: Path) -> object:
+    """``torch.load(weights_only=True)``: tensors and plain containers, never code."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower() or "weights_only" in str(exc):
+            first_line = str(exc).strip().splitlines()[0]
+            raise CheckpointError(
+                f"{path}: refused to load: the pickle would have to run code to be "
+                f"unpickled ({first_line}). Only plain state dicts of tensors are accepted; "
+                "if you trust the file, re-save its state_dict() or convert it to safetensors"
+            ) from None
+        raise CheckpointError(f"{path}: not a readable checkpoint ({exc}); truncated?") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{path}: cannot be read as a PyTorch checkpoint, it is truncated or corrupt "
+            f"({first_line}); download or copy it again"
+        ) from None
+
+
+def read_safetensors(path: Path) -> dict[str, Tensor]:
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{path}: cannot be read as safetensors, it is truncated or corrupt ({exc}); "
+            "copy or export it again"
+        ) from None
+
+
+def read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: not a readable JSON file ({exc})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data
+
+
+def as_state_dict(obj: object, path: Path) -> dict[str, Tensor]:
+    """Check that an unpickled object is a flat ``{name: tensor}`` mapping."""
+    if not isinstance(obj, dict) or not obj:
+        raise CheckpointError(
+            f"{path}: expected a state dict (a mapping of names to tensors), "
+            f"found {type(obj).__name__}{' (empty)' if isinstance(obj, dict) else ''}"
+        )
+    for key, value in obj.items():
+        if not isinstance(key, str) or not isinstance(value, Tensor):
+            raise CheckpointError(
+                f"{path}: entry {key!r} is a {type(value).__name__}, not a tensor; "
+                "expected a plain state dict"
+            )
+    return obj
