@@ -27,6 +27,7 @@ setup(
     entry_points={
         "console_scripts": [
             "dav2 = dav2_ros.cli:main",
+            "depth_node = dav2_ros.ros.node:main",
         ],
     },
 )

@@ -1,0 +1,1 @@
+"""ROS 2 wiring of the depth node: conversions, parameters, QoS, diagnostics, mailbox, node."""

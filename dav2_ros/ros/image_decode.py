@@ -1,0 +1,86 @@
+"""Incoming ``sensor_msgs/Image`` and ``CompressedImage`` → HxWx3 uint8 RGB.
+
+``cv_bridge`` is used when importable (a ROS install); otherwise a numpy path that
+honours ``step`` (row padding) and converts colours with rosbags-image, which reads
+rclpy messages by duck typing. Both paths share the validation below, so a bad
+message gets the same specific ``ImageDecodeError`` either way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+from rosbags.image.image import convert_color
+
+try:  # a ROS install has cv_bridge; the pip environment does not
+    from cv_bridge import CvBridge, CvBridgeError
+
+    _BRIDGE: Any = CvBridge()
+except ImportError:
+    _BRIDGE = None
+    CvBridgeError = Exception  # noqa: N816 - placeholder for the except clause
+
+CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
+
+
+class ImageDecodeError(ValueError):
+    """A message that cannot be turned into an RGB image; the text says why and what to do."""
+
+
+def validate_image(msg: Any) -> int:
+    """Raise ``ImageDecodeError`` unless ``msg`` is a usable raw image; returns channels."""
+    channels = CHANNELS.get(msg.encoding)
+    if channels is None:
+        raise ImageDecodeError(
+            f"unsupported image encoding {msg.encoding!r}; expected one of "
+            f"{', '.join(CHANNELS)} (convert with image_proc or set the camera's format)"
+        )
+    if msg.width == 0 or msg.height == 0:
+        raise ImageDecodeError(f"zero-sized image {msg.width}x{msg.height}: nothing to estimate")
+    row_bytes = msg.width * channels
+    if msg.step < row_bytes:
+        raise ImageDecodeError(
+            f"step {msg.step} is smaller than width x channels = {row_bytes} for "
+            f"{msg.encoding} {msg.width}x{msg.height}; the publisher's header is wrong"
+        )
+    if len(msg.data) < msg.step * msg.height:
+        raise ImageDecodeError(
+            f"image data has {len(msg.data)} bytes, expected step x height = "
+            f"{msg.step} x {msg.height} = {msg.step * msg.height}; message truncated"
+        )
+    return channels
+
+
+def image_to_rgb(msg: Any, use_cv_bridge: bool | None = None) -> np.ndarray:
+    """Raw ``Image`` (rgb8, bgr8, rgba8, bgra8, mono8) → HxWx3 uint8 RGB."""
+    channels = validate_image(msg)
+    if use_cv_bridge is None:
+        use_cv_bridge = _BRIDGE is not None
+    if use_cv_bridge:
+        try:
+            return np.ascontiguousarray(_BRIDGE.imgmsg_to_cv2(msg, desired_encoding="rgb8"))
+        except CvBridgeError as exc:
+            raise ImageDecodeError(f"cv_bridge could not convert the image: {exc}") from exc
+    rows = np.frombuffer(msg.data, dtype=np.uint8, count=msg.step * msg.height)
+    pixels = rows.reshape(msg.height, msg.step)[:, : msg.width * channels]
+    shape = (msg.height, msg.width) if channels == 1 else (msg.height, msg.width, channels)
+    image = pixels.reshape(shape)
+    if msg.encoding == "rgb8":
+        return image  # a read-only view of the message buffer: no copy
+    return np.ascontiguousarray(convert_color(image, msg.encoding, "rgb8"))
+
+
+def compressed_to_rgb(msg: Any) -> np.ndarray:
+    """``CompressedImage`` (JPEG or PNG, colour or grey) → HxWx3 uint8 RGB."""
+    if len(msg.data) == 0:
+        raise ImageDecodeError(f"compressed image (format {msg.format!r}) has no data")
+    buffer = np.frombuffer(msg.data, dtype=np.uint8)
+    bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    if bgr is None or bgr.size == 0:
+        raise ImageDecodeError(
+            f"cannot decode compressed image (format {msg.format!r}, {len(msg.data)} bytes); "
+            "expected JPEG or PNG as image_transport's compressed plugin sends"
+        )
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

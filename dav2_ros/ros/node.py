@@ -1,0 +1,310 @@
+"""``dav2_depth``: camera image (+ camera_info) in, metric depth, camera_info, points out.
+
+A thin wiring shell over pure functions (``image_decode``, ``outputs``, ``messages``,
+``geometry``): subscription callbacks only park the newest frame in a depth-1 mailbox;
+one worker thread runs the model and publishes. The engine is built lazily for the
+camera's resolution (rebuilt only if it changes), never per frame.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from std_msgs.msg import Header
+
+from dav2_ros.engines import DepthEstimator, EngineConfig, backend_names, create_engine
+from dav2_ros.geometry import IntrinsicsError
+from dav2_ros.model.transforms import model_input_size
+from dav2_ros.ros import outputs
+from dav2_ros.ros.colorize import colorize
+from dav2_ros.ros.diagnostics import DiagnosticsSnapshot, diagnostics_msg
+from dav2_ros.ros.image_decode import ImageDecodeError, compressed_to_rgb, image_to_rgb
+from dav2_ros.ros.mailbox import LatestMailbox
+from dav2_ros.ros.messages import (
+    float_image_msg,
+    intrinsics_of,
+    pointcloud_msg,
+    rgb_image_msg,
+    scaled_camera_info,
+)
+from dav2_ros.ros.parameters import NodeSettings, ParameterError, declare_and_read
+from dav2_ros.ros.parameters import settings_from_values as _settings
+from dav2_ros.ros.qos import input_qos, output_qos
+from dav2_ros.ros.stats import LatencyWindow, RateMeter
+
+NODE_NAME = "dav2_depth"
+THROTTLE_S = 5.0
+DEFAULT_INPUT_SIZE = 518
+
+
+class StartupError(RuntimeError):
+    """The node cannot start (bad parameter, missing checkpoint); the message says why."""
+
+
+@dataclass
+class Frame:
+    msg: Image | CompressedImage
+    received_s: float  # time.monotonic() at the callback
+
+
+class DepthNode(Node):
+    def __init__(self, **node_kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **node_kwargs)
+        try:
+            self.settings: NodeSettings = _settings(declare_and_read(self))
+        except ParameterError as exc:
+            raise StartupError(str(exc)) from exc
+        self.loaded = _load_model(self.settings)
+        meta = self.loaded.meta
+        self.input_size = self.settings.input_size or meta.input_size or DEFAULT_INPUT_SIZE
+        self.model_name = (
+            f"{meta.encoder} {meta.depth_type}"
+            + (f" max_depth={meta.max_depth:g}m" if meta.depth_type == "metric" else "")
+            + f" ({self.settings.checkpoint or 'bundled default'})"
+        )
+        self._estimator: DepthEstimator | None = None
+        self._estimator_hw: tuple[int, int] | None = None
+        self.engine_name = "not built yet (waiting for the first frame)"
+
+        self._camera_info: CameraInfo | None = None
+        self.mailbox: LatestMailbox[Frame] = LatestMailbox()
+        self.input_rate, self.output_rate = RateMeter(), RateMeter()
+        self.latency = LatencyWindow()
+        self.rejected = 0
+        self.skipped_no_subscriber = 0
+        self._problem, self._problem_is_error = "", False
+        self._last_log: dict[str, float] = {}
+
+        out_qos = output_qos(self.settings.output_reliability)
+        self.pub_depth = self.create_publisher(Image, "depth", out_qos)
+        self.pub_info = self.create_publisher(CameraInfo, "depth/camera_info", out_qos)
+        self.pub_relative = self.create_publisher(Image, "depth/relative", out_qos)
+        self.pub_colored = self.create_publisher(Image, "depth/colored", out_qos)
+        self.pub_points = self.create_publisher(PointCloud2, "points", out_qos)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+        in_qos = input_qos(self.settings.input_reliability)
+        if self.settings.image_transport == "compressed":
+            self.create_subscription(CompressedImage, "image/compressed", self._on_image, in_qos)
+        else:
+            self.create_subscription(Image, "image", self._on_image, in_qos)
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, in_qos)
+        self.create_timer(1.0, self._publish_diagnostics)
+
+        self._worker = threading.Thread(target=self._work, name="dav2_worker", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"ready: model {self.model_name}, backend {self.settings.backend}, "
+            f"input_size {self.input_size}, subscribed to "
+            f"{'image/compressed' if self.settings.image_transport == 'compressed' else 'image'}"
+        )
+
+    # ---- callbacks: never wait for the model ------------------------------------------
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        self.input_rate.tick()
+        if not self._anyone_listening():
+            self.skipped_no_subscriber += 1
+            return
+        self.mailbox.put(Frame(msg, time.monotonic()))
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._camera_info = msg
+
+    def _anyone_listening(self) -> bool:
+        publishers = (self.pub_depth, self.pub_info, self.pub_relative, self.pub_colored)
+        return any(p.get_subscription_count() for p in (*publishers, self.pub_points))
+
+    # ---- worker thread ----------------------------------------------------------------
+    def _work(self) -> None:
+        while not self.mailbox.closed:
+            frame = self.mailbox.get(timeout_s=0.5)
+            if frame is None:
+                continue
+            try:
+                self._process(frame)
+            except ImageDecodeError as exc:
+                self.rejected += 1
+                self._report("bad_image", f"dropped a bad image: {exc}", error=True)
+            except Exception as exc:  # keep serving: one bad frame must not end the node
+                self._report("frame_failed", f"frame failed: {type(exc).__name__}: {exc}", True)
+
+    def _process(self, frame: Frame) -> None:
+        msg = frame.msg
+        rgb = compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else image_to_rgb(msg)
+        estimator = self._estimator_for(rgb.shape[0], rgb.shape[1])
+        output_hw = rgb.shape[:2] if self.settings.output_resolution == "input" else (0, 0)
+        prediction = estimator.predict(rgb, output_hw)
+        header = Header(stamp=msg.header.stamp, frame_id=msg.header.frame_id)
+        self._publish(header, rgb, prediction)
+        self.output_rate.tick()
+        self.latency.add((time.monotonic() - frame.received_s) * 1e3)
+
+    def _estimator_for(self, height: int, width: int) -> DepthEstimator:
+        if self._estimator is not None and self._estimator_hw == (height, width):
+            return self._estimator
+        if self._estimator is not None:
+            self._estimator.engine.close()
+            self.get_logger().warn(f"camera resolution changed to {width}x{height}: rebuilding")
+        config = EngineConfig(
+            backend=_backend_name(self.settings.backend),
+            device=self.settings.device,
+            precision=self.settings.precision,
+            input_hw=model_input_size(height, width, self.input_size),
+        )
+        engine = create_engine(self.loaded.model, config)
+        self._estimator = DepthEstimator(engine, self.loaded.meta.depth_type, self.input_size)
+        self._estimator_hw = (height, width)
+        self.engine_name = engine.description
+        self.get_logger().info(f"engine for {width}x{height} images: {engine.description}")
+        return self._estimator
+
+    def _publish(self, header: Header, rgb: np.ndarray, prediction: Any) -> None:
+        values = prediction.values
+        height, width = values.shape
+        if prediction.depth_type == "relative":
+            self.pub_relative.publish(float_image_msg(header, values))
+        depth_m = outputs.metric_depth_m(prediction)
+        if self.pub_colored.get_subscription_count():
+            shown = values if depth_m is None else depth_m
+            self.pub_colored.publish(rgb_image_msg(header, colorize(shown, depth_m is None)))
+        if depth_m is None:
+            return
+        self.pub_depth.publish(float_image_msg(header, depth_m))
+        info = self._usable_camera_info(rgb.shape[1], rgb.shape[0])
+        if info is None:
+            return
+        depth_info = scaled_camera_info(info, header, width, height)
+        self.pub_info.publish(depth_info)
+        if self.settings.points_enabled and self.pub_points.get_subscription_count():
+            colours = outputs.rgb_at(rgb, height, width) if self.settings.points_color else None
+            cloud = outputs.organised_cloud(
+                depth_m,
+                intrinsics_of(depth_info),
+                self.settings.points_stride,
+                self.settings.points_max_range_m,
+                colours,
+            )
+            self.pub_points.publish(pointcloud_msg(header, cloud))
+
+    def _usable_camera_info(self, image_width: int, image_height: int) -> CameraInfo | None:
+        """The latest camera_info if it calibrates this image; else None and a warning."""
+        info = self._camera_info
+        if info is None:
+            self._report("no_info", "no camera_info received: publishing depth without points")
+            return None
+        if (info.width, info.height) != (image_width, image_height):
+            self._report(
+                "info_size",
+                f"camera_info is for {info.width}x{info.height} but the image is "
+                f"{image_width}x{image_height}: publishing depth without camera_info and "
+                "points; remap camera_info to the camera that publishes this image",
+                error=True,
+            )
+            return None
+        try:
+            calibrated = intrinsics_of(info).is_calibrated
+        except IntrinsicsError:
+            calibrated = False
+        if not calibrated:
+            self._report("uncalibrated", "camera_info K is zero (uncalibrated): no points")
+            return None
+        self._problem = ""
+        return info
+
+    # ---- reporting --------------------------------------------------------------------
+    def _report(self, kind: str, text: str, error: bool = False) -> None:
+        """Throttled per kind, so each different problem is still said once."""
+        self._problem, self._problem_is_error = text, error
+        now = time.monotonic()
+        if now - self._last_log.get(kind, -1e9) < THROTTLE_S:
+            return
+        self._last_log[kind] = now
+        log = self.get_logger()
+        (log.error if error else log.warn)(text)
+
+    def snapshot(self) -> DiagnosticsSnapshot:
+        return DiagnosticsSnapshot(
+            input_fps=self.input_rate.rate_hz(),
+            output_fps=self.output_rate.rate_hz(),
+            latency_p50_ms=self.latency.percentile_ms(50),
+            latency_p95_ms=self.latency.percentile_ms(95),
+            frames_received=self.mailbox.received,
+            frames_dropped=self.mailbox.dropped,
+            frames_rejected=self.rejected,
+            frames_skipped_no_subscriber=self.skipped_no_subscriber,
+            engine=self.engine_name,
+            model=self.model_name,
+            problem=self._problem,
+            level_error=self._problem_is_error,
+        )
+
+    def _publish_diagnostics(self) -> None:
+        header = Header(stamp=self.get_clock().now().to_msg())
+        self.pub_diag.publish(diagnostics_msg(header, self.get_name(), self.snapshot()))
+
+    def stop(self) -> None:
+        self.mailbox.close()
+        self._worker.join(timeout=5.0)
+
+
+def _backend_name(requested: str) -> str:
+    """``auto`` when the engines package resolves it, else the always-present torch."""
+    if requested == "auto" and "auto" not in backend_names():
+        return "torch"
+    return requested
+
+
+def _load_model(settings: NodeSettings) -> Any:
+    try:
+        from dav2_ros.model.checkpoints import CheckpointError, load_model
+    except ImportError as exc:
+        raise StartupError(f"the checkpoint loader is not installed: {exc}") from exc
+    try:
+        return load_model(
+            settings.checkpoint or None,
+            encoder=settings.encoder or None,
+            depth_type=None if settings.depth_type == "auto" else settings.depth_type,
+            max_depth=settings.max_depth_m or None,
+        )
+    except (CheckpointError, OSError, ValueError) as exc:
+        where = f"'{settings.checkpoint}'" if settings.checkpoint else "the bundled default"
+        raise StartupError(
+            f"cannot load the model from {where} (parameter 'model.checkpoint'): {exc}"
+        ) from exc
+
+
+def main(args: list[str] | None = None) -> int:
+    """Console script ``depth_node``: exit 0 on shutdown, 1 if the node cannot start."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = DepthNode()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except StartupError as exc:
+        rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
+        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.stop()
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

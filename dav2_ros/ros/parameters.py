@@ -1,0 +1,242 @@
+"""The depth node's parameters as data, and their validation (one table, one check).
+
+``PARAMETERS`` is the single source of truth: the node declares exactly these (with
+descriptions and ranges), and tests compare config/depth.yaml and the launch file
+against it. Other features append their own ``ParamSpec`` tuples (e.g. ``scale.*``)
+with ``register_parameters``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+ParamValue = bool | int | float | str
+
+
+class ParameterError(ValueError):
+    """A parameter value the node cannot start with; the message names the parameter."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    default: ParamValue
+    description: str
+    choices: tuple[str, ...] = ()
+    min_value: float | None = None
+    max_value: float | None = None
+    step: int = 0  # integer parameters: allowed values are min_value + k*step
+
+    @property
+    def type_name(self) -> str:
+        return type(self.default).__name__
+
+
+PARAMETERS: list[ParamSpec] = [
+    ParamSpec("model.checkpoint", "", "checkpoint file or directory; '' = bundled default model"),
+    ParamSpec("model.encoder", "", "encoder size (vits, vitb, vitl, vitg, vitt, ...); '' = infer"),
+    ParamSpec(
+        "model.depth_type",
+        "auto",
+        "auto = from the checkpoint; relative (disparity) or metric (metres)",
+        choices=("auto", "relative", "metric"),
+    ),
+    ParamSpec(
+        "model.max_depth",
+        0.0,
+        "metric models: output range in metres; 0 = from the checkpoint",
+        min_value=0.0,
+        max_value=1000.0,
+    ),
+    ParamSpec(
+        "engine.backend",
+        "auto",
+        "auto | torch | onnxruntime | tensorrt, or a plugin 'package.module:factory'",
+    ),
+    ParamSpec("engine.device", "cpu", "cpu, cuda or cuda:N"),
+    ParamSpec("engine.precision", "fp32", "network precision", choices=("fp32", "fp16", "bf16")),
+    ParamSpec(
+        "engine.input_size",
+        0,
+        "network input: shorter image side in pixels (multiple of 14); 0 = the checkpoint's",
+        min_value=0,
+        max_value=2058,
+        step=14,
+    ),
+    ParamSpec(
+        "image_transport",
+        "raw",
+        "raw: subscribe 'image'; compressed: subscribe 'image/compressed' (JPEG/PNG)",
+        choices=("raw", "compressed"),
+    ),
+    ParamSpec(
+        "output.resolution",
+        "input",
+        "input: depth at the camera's resolution; model: at the network's resolution",
+        choices=("input", "model"),
+    ),
+    ParamSpec("points.enabled", True, "publish the organised point cloud 'points'"),
+    ParamSpec(
+        "points.stride",
+        1,
+        "keep every n-th pixel in x and y in the point cloud",
+        min_value=1,
+        max_value=64,
+        step=1,
+    ),
+    ParamSpec(
+        "points.max_range",
+        0.0,
+        "points farther than this (metres, along Z) become NaN; 0 = no limit",
+        min_value=0.0,
+        max_value=1000.0,
+    ),
+    ParamSpec("points.color", True, "add the image colour as an 'rgb' field (xyz+rgb layout)"),
+    ParamSpec(
+        "qos.input_reliability",
+        "best_effort",
+        "reliability of the image and camera_info subscriptions",
+        choices=("best_effort", "reliable"),
+    ),
+    ParamSpec(
+        "qos.output_reliability",
+        "reliable",
+        "reliability of every published topic",
+        choices=("reliable", "best_effort"),
+    ),
+]
+
+_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
+
+
+def register_parameters(specs: Iterable[ParamSpec]) -> None:
+    """Add a feature's parameters to the table (idempotent per name)."""
+    known = {spec.name for spec in PARAMETERS}
+    PARAMETERS.extend(spec for spec in specs if spec.name not in known)
+
+
+def parameter_names() -> list[str]:
+    return [spec.name for spec in PARAMETERS]
+
+
+def check_value(spec: ParamSpec, value: Any) -> ParamValue:
+    """The value if it fits ``spec``; else ParameterError saying what was expected."""
+    expected = type(spec.default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)  # YAML "20" for a float parameter is fine
+    if type(value) is not expected:
+        raise ParameterError(
+            f"parameter '{spec.name}': expected a {expected.__name__}, got {value!r} "
+            f"({type(value).__name__}); fix it in the params file"
+        )
+    if spec.choices and value not in spec.choices:
+        raise ParameterError(
+            f"parameter '{spec.name}': expected one of {', '.join(spec.choices)}, got {value!r}"
+        )
+    if spec.min_value is not None and spec.max_value is not None and expected in (int, float):
+        if not spec.min_value <= value <= spec.max_value:
+            raise ParameterError(
+                f"parameter '{spec.name}': expected a value in "
+                f"[{spec.min_value}, {spec.max_value}], got {value!r}"
+            )
+        if spec.step and (value - spec.min_value) % spec.step:
+            raise ParameterError(
+                f"parameter '{spec.name}': expected a multiple of {spec.step}, got {value!r}"
+            )
+    return value
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """Validated values of the core parameters, with units in the names."""
+
+    checkpoint: str
+    encoder: str
+    depth_type: str
+    max_depth_m: float
+    backend: str
+    device: str
+    precision: str
+    input_size: int
+    image_transport: str
+    output_resolution: str
+    points_enabled: bool
+    points_stride: int
+    points_max_range_m: float
+    points_color: bool
+    input_reliability: str
+    output_reliability: str
+
+
+def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
+    """Check every core parameter (missing ones take their default) → ``NodeSettings``."""
+    checked = {
+        spec.name: check_value(spec, values.get(spec.name, spec.default)) for spec in PARAMETERS
+    }
+    if not _DEVICE.match(checked["engine.device"]):
+        raise ParameterError(
+            f"parameter 'engine.device': expected cpu, cuda or cuda:N, "
+            f"got {checked['engine.device']!r}"
+        )
+    if not checked["engine.backend"]:
+        raise ParameterError("parameter 'engine.backend': must not be empty (use 'auto')")
+    return NodeSettings(
+        checkpoint=checked["model.checkpoint"],
+        encoder=checked["model.encoder"],
+        depth_type=checked["model.depth_type"],
+        max_depth_m=checked["model.max_depth"],
+        backend=checked["engine.backend"],
+        device=checked["engine.device"],
+        precision=checked["engine.precision"],
+        input_size=checked["engine.input_size"],
+        image_transport=checked["image_transport"],
+        output_resolution=checked["output.resolution"],
+        points_enabled=checked["points.enabled"],
+        points_stride=checked["points.stride"],
+        points_max_range_m=checked["points.max_range"],
+        points_color=checked["points.color"],
+        input_reliability=checked["qos.input_reliability"],
+        output_reliability=checked["qos.output_reliability"],
+    )
+
+
+def declare_and_read(node: Any) -> dict[str, ParamValue]:
+    """Declare every parameter on an rclpy node (descriptions, ranges, read-only) and read them.
+
+    Types are checked by ``check_value`` (dynamic typing on the ROS side) so a wrong
+    YAML type gets the same actionable message as a wrong value.
+    """
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+    from rclpy.exceptions import ParameterException
+
+    values: dict[str, ParamValue] = {}
+    for spec in PARAMETERS:
+        descriptor = ParameterDescriptor(
+            description=spec.description,
+            read_only=True,  # the model and engine are built once: restart to change
+            dynamic_typing=True,
+        )
+        if spec.choices:
+            descriptor.additional_constraints = "one of: " + ", ".join(spec.choices)
+        if spec.min_value is not None and spec.max_value is not None:
+            if isinstance(spec.default, float):
+                descriptor.floating_point_range = [
+                    FloatingPointRange(from_value=spec.min_value, to_value=spec.max_value)
+                ]
+            else:
+                descriptor.integer_range = [
+                    IntegerRange(
+                        from_value=int(spec.min_value),
+                        to_value=int(spec.max_value),
+                        step=spec.step,
+                    )
+                ]
+        try:
+            parameter = node.declare_parameter(spec.name, spec.default, descriptor)
+        except ParameterException as exc:
+            raise ParameterError(f"parameter '{spec.name}': {exc}") from exc
+        values[spec.name] = check_value(spec, parameter.value)
+    return values

@@ -1,0 +1,48 @@
+"""Rolling frame-rate and latency statistics for /diagnostics (no ROS, thread-safe)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+import numpy as np
+
+
+class RateMeter:
+    """Events per second over the last ``window_s`` seconds."""
+
+    def __init__(self, window_s: float = 5.0) -> None:
+        self.window_s = window_s
+        self._times: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def tick(self, now_s: float | None = None) -> None:
+        with self._lock:
+            self._times.append(time.monotonic() if now_s is None else now_s)
+
+    def rate_hz(self, now_s: float | None = None) -> float:
+        now_s = time.monotonic() if now_s is None else now_s
+        with self._lock:
+            while self._times and self._times[0] < now_s - self.window_s:
+                self._times.popleft()
+            return len(self._times) / self.window_s
+
+
+class LatencyWindow:
+    """Percentiles of the last ``size`` latencies (milliseconds)."""
+
+    def __init__(self, size: int = 200) -> None:
+        self._values_ms: deque[float] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def add(self, latency_ms: float) -> None:
+        with self._lock:
+            self._values_ms.append(latency_ms)
+
+    def percentile_ms(self, q: float) -> float:
+        """q-th percentile, NaN while empty."""
+        with self._lock:
+            if not self._values_ms:
+                return float("nan")
+            return float(np.percentile(np.fromiter(self._values_ms, float), q))
