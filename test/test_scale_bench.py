@@ -1,0 +1,27 @@
+"""bench/scale_recovery.py runs end to end on a tiny sequence and meets its own target."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_scale_recovery_bench_small_run(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "scale_recovery.py"), "--sequences", "2",
+         "--frames", "2", "--size", "160x120", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    (res,) = json.loads((tmp_path / "scale_recovery.json").read_text())["results"]
+    assert res["source"] == "synthetic" and res["frames"] == 4
+    assert res["frames_with_metric_depth"] == 4
+    methods = res["methods"]
+    assert methods["sparse"]["abs_rel"] <= 1.10 * methods["oracle"]["abs_rel"]
+    # The sparse samples hold 5 % gross outliers: the robust fit must beat plain least squares.
+    assert methods["sparse"]["abs_rel"] < methods["naive_sparse"]["abs_rel"]
+    assert "| synthetic |" in (tmp_path / "scale_recovery.md").read_text()
