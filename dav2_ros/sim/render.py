@@ -1,0 +1,141 @@
+"""Render a ``Scene`` from a pinhole camera: RGB, exact metric z-depth, valid mask.
+
+Shading is Lambertian with hard shadows (one occlusion ray per light) plus
+ambient; style "b" adds a specular lobe and a worse camera (blur, noise,
+vignetting, colour cast) so it stands in for a second, "real" domain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import open3d as o3d
+
+from dav2_ros.sim.camera import Intrinsics
+from dav2_ros.sim.materials import albedo
+from dav2_ros.sim.scene import Scene
+
+_SHADOW_EPS_M = 1e-3
+
+
+@dataclass
+class Frame:
+    rgb: np.ndarray  # HxWx3 uint8
+    depth_m: np.ndarray  # HxW float32 z-depth in metres, NaN where invalid (sky, too far)
+    valid: np.ndarray  # HxW bool
+    K: np.ndarray  # 3x3 float64
+
+
+def render(
+    scene: Scene,
+    intrinsics: Intrinsics,
+    pose_c2w: np.ndarray,
+    max_depth_m: float = 20.0,
+    noise_seed: int = 0,
+) -> Frame:
+    """Ray cast ``scene`` from ``pose_c2w`` (4x4 camera-to-world, optical frame).
+
+    Surfaces beyond ``max_depth_m`` and sky are invalid (NaN depth).
+    """
+    pose_c2w = np.asarray(pose_c2w, np.float64)
+    if pose_c2w.shape != (4, 4):
+        raise ValueError(f"pose_c2w must be a 4x4 matrix, got shape {pose_c2w.shape}")
+    H, W = intrinsics.height, intrinsics.width
+    rays = scene.camera_rays(intrinsics, pose_c2w).reshape(-1, 6)
+    hits = scene.raycaster.cast_rays(o3d.core.Tensor(rays))
+    t_hit = hits["t_hit"].numpy()  # == z-depth, directions have camera z = 1
+    geometry_ids = hits["geometry_ids"].numpy().astype(np.int64)
+    normals = hits["primitive_normals"].numpy().astype(np.float64)
+    hit = np.isfinite(t_hit)
+    valid = hit & (t_hit <= max_depth_m) & (t_hit > 0)
+
+    dirs = rays[:, 3:].astype(np.float64)
+    view = dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
+    colour = _sky(scene, view)
+    if hit.any():
+        idx = np.flatnonzero(hit)
+        points = rays[idx, :3] + dirs[idx] * t_hit[idx, None]
+        n = normals[idx]
+        n *= np.where(
+            np.sum(n * view[idx], axis=1, keepdims=True) > 0, -1.0, 1.0
+        )  # face the camera
+        colour[idx] = _shade(scene, points, n, view[idx], geometry_ids[idx])
+        if scene.kind != "room":  # distant surfaces fade towards the horizon colour
+            fog = 1 - np.exp(-t_hit[idx] / (60.0 if scene.style == "a" else 25.0))
+            colour[idx] = colour[idx] * (1 - fog[:, None]) + scene.sky_colours[0] * fog[:, None]
+
+    image = colour.reshape(H, W, 3)
+    if scene.style == "b":
+        image = _camera_b(image, np.random.default_rng([scene.seed, noise_seed]))
+    rgb = (np.clip(image, 0, 1) ** (1 / 2.2) * 255 + 0.5).astype(np.uint8)
+    depth_m = np.where(valid, t_hit, np.nan).astype(np.float32).reshape(H, W)
+    return Frame(rgb=rgb, depth_m=depth_m, valid=valid.reshape(H, W), K=intrinsics.K)
+
+
+def _sky(scene: Scene, view: np.ndarray) -> np.ndarray:
+    horizon, zenith = scene.sky_colours
+    elevation = np.clip(view[:, 2], 0, 1)[:, None]
+    return horizon[None] * (1 - elevation) + zenith[None] * elevation
+
+
+def _shade(
+    scene: Scene, points: np.ndarray, normals: np.ndarray, view: np.ndarray, ids: np.ndarray
+) -> np.ndarray:
+    base = np.empty((len(points), 3))
+    specular = np.zeros(len(points))
+    shininess = np.ones(len(points))
+    for gid in np.unique(ids):
+        sel = ids == gid
+        material = scene.materials[gid]
+        base[sel] = albedo(material, points[sel], normals[sel])
+        specular[sel], shininess[sel] = material.specular, material.shininess
+    light_sum = np.broadcast_to(scene.ambient, base.shape).copy()
+    highlight = np.zeros_like(base)
+    origins = points + normals * _SHADOW_EPS_M
+    for light in scene.lights:
+        if light.position is not None:
+            to_light = light.position[None] - points
+            dist = np.linalg.norm(to_light, axis=1)
+            to_light /= dist[:, None]
+            falloff = 1.0 / (1.0 + 0.15 * dist**2)
+        else:
+            to_light = np.broadcast_to(light.direction, points.shape)
+            dist = np.full(len(points), np.inf)
+            falloff = np.ones(len(points))
+        lambert = np.clip(np.sum(normals * to_light, axis=1), 0, None)
+        # Occlusion rays: to a point light the direction spans the whole segment, so
+        # t in (0, 1) is "between surface and light"; to the sun, any hit occludes.
+        if light.position is not None:
+            shadow_dirs, t_far = light.position[None] - origins, 1.0 - 1e-4
+        else:
+            shadow_dirs, t_far = to_light, 1e4
+        shadow_rays = np.concatenate([origins, shadow_dirs], axis=1).astype(np.float32)
+        occluded = (
+            scene.raycaster.test_occlusions(o3d.core.Tensor(shadow_rays), tnear=0.0, tfar=t_far)
+            .numpy()
+            .astype(bool)
+        )
+        lit = (lambert * falloff * ~occluded)[:, None]
+        light_sum += lit * light.colour[None]
+        if specular.any():
+            half = to_light - view
+            half /= np.linalg.norm(half, axis=1, keepdims=True) + 1e-9
+            lobe = np.clip(np.sum(normals * half, axis=1), 0, None) ** shininess
+            highlight += (specular * lobe)[:, None] * lit * light.colour[None]
+    return base * light_sum * 0.5 + highlight * 0.5
+
+
+def _camera_b(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A cheap, imperfect camera: defocus blur, vignetting, colour cast, sensor noise."""
+    H, W = image.shape[:2]
+    sigma = rng.uniform(0.6, 1.6)
+    image = cv2.GaussianBlur(image.astype(np.float32), (0, 0), sigma).astype(np.float64)
+    y, x = np.mgrid[0:H, 0:W]
+    r2 = ((x - W / 2) / (W / 2)) ** 2 + ((y - H / 2) / (H / 2)) ** 2
+    image *= (1 - rng.uniform(0.2, 0.45) * r2 / 2)[..., None]
+    image *= rng.uniform(0.85, 1.15, size=3)[None, None] * rng.uniform(0.7, 1.3)
+    shot = rng.normal(size=image.shape) * np.sqrt(np.clip(image, 0, None) * 0.002)
+    read = rng.normal(scale=rng.uniform(0.005, 0.02), size=image.shape)
+    return image + shot + read
