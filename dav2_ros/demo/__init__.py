@@ -1,0 +1,1 @@
+"""The end-to-end demo: synthetic camera node, monitor node, orchestrator (`dav2 demo`)."""

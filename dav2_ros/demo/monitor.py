@@ -1,0 +1,180 @@
+"""Monitor node ``dav2_demo_monitor``: consumes ``depth`` and ``points`` like a nav stack.
+
+Scores each depth image against the camera's ground truth (paired by stamp),
+measures latency from the image stamp to arrival, reads engine time from
+/diagnostics, prints a live line and writes panels, one PLY and summary.json.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import cv2
+import numpy as np
+import open3d as o3d
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image, PointCloud2
+
+from dav2_ros.demo.messages import cloud_to_points, image_to_array
+from dav2_ros.demo.metrics import depth_errors
+from dav2_ros.demo.pairing import StampPairer, stamp_ns
+from dav2_ros.demo.panels import make_panel
+from dav2_ros.demo.report import RunStats, engine_ms_from_diagnostics
+
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+EXIT_NO_OUTPUT = 3
+
+
+class DemoMonitor(Node):
+    def __init__(self) -> None:
+        super().__init__("dav2_demo_monitor")
+        self.out_dir = Path(self.declare_parameter("out_dir", "demo_out").value)
+        self.duration_s = float(self.declare_parameter("duration_s", 30.0).value)
+        self.startup_timeout_s = float(self.declare_parameter("startup_timeout_s", 180.0).value)
+        self.panel_every = int(self.declare_parameter("panel_every", 25).value)
+        self.max_panels = int(self.declare_parameter("max_panels", 12).value)
+        self.live_every_s = float(self.declare_parameter("live_every_s", 2.0).value)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+
+        self.stats = RunStats()
+        self.ground_truth: StampPairer[np.ndarray, np.ndarray] = StampPairer()
+        self.rgb_by_stamp: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.last_cloud: PointCloud2 | None = None
+        self.last_diagnostics: dict[str, str] = {}
+        self.panels: list[str] = []
+        self.started_s = time.monotonic()
+        self.first_out_s: float | None = None
+        self.done = False
+        self.exit_code = 0
+
+        self.create_subscription(Image, "ground_truth/depth", self._on_ground_truth, RELIABLE)
+        self.create_subscription(Image, "image", self._on_image, qos_profile_sensor_data)
+        self.create_subscription(Image, "depth", self._on_depth, RELIABLE)
+        self.create_subscription(PointCloud2, "points", self._on_points, RELIABLE)
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, RELIABLE)
+        self.create_timer(self.live_every_s, self._on_timer)
+
+    # -- inputs -------------------------------------------------------------------------
+    def _on_ground_truth(self, msg: Image) -> None:
+        if self.first_out_s is not None:  # count camera frames in the measured window only
+            self.stats.frames_in += 1
+        pair = self.ground_truth.add_right(stamp_ns(msg.header), image_to_array(msg))
+        if pair is not None:
+            self._score(stamp_ns(msg.header), *pair)
+
+    def _on_image(self, msg: Image) -> None:
+        # Kept only for the panels: RGB of the frames a panel will show.
+        self.rgb_by_stamp[stamp_ns(msg.header)] = image_to_array(msg)
+        while len(self.rgb_by_stamp) > 30:
+            self.rgb_by_stamp.popitem(last=False)
+
+    def _on_depth(self, msg: Image, info: dict) -> None:
+        # Reception time stamped by the middleware: not delayed by this node's own work.
+        received_ns = info.get("received_timestamp") or time.time_ns()
+        stamp = stamp_ns(msg.header)
+        now_s = time.monotonic()
+        if self.first_out_s is None:
+            self.first_out_s = now_s
+            self.get_logger().info("first depth image received; measuring")
+        self.stats.add_output(now_s, (received_ns - stamp) / 1e6)
+        pair = self.ground_truth.add_left(stamp, image_to_array(msg))
+        if pair is not None:
+            self._score(stamp, *pair)
+
+    def _on_points(self, msg: PointCloud2) -> None:
+        self.stats.clouds += 1
+        self.last_cloud = msg
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            values = {kv.key: kv.value for kv in status.values}
+            if status.hardware_id.endswith("dav2_depth") or "dav2" in status.name:
+                self.last_diagnostics = values
+            found = engine_ms_from_diagnostics(values)
+            if found is not None and self.first_out_s is not None:
+                key, value_ms = found
+                self.stats.add_engine_ms(value_ms, f"/diagnostics '{status.name}': {key}")
+
+    # -- work -----------------------------------------------------------------------------
+    def _score(self, stamp: int, depth_m: np.ndarray, gt_m: np.ndarray) -> None:
+        if depth_m.shape != gt_m.shape:  # node configured to another output resolution
+            depth_m = cv2.resize(depth_m, gt_m.shape[::-1], interpolation=cv2.INTER_NEAREST)
+        errors = depth_errors(depth_m, gt_m)
+        if errors is None:
+            return
+        self.stats.add_errors(errors)
+        scored = len(self.stats.abs_rel)
+        rgb = self.rgb_by_stamp.get(stamp)
+        if (
+            rgb is not None
+            and len(self.panels) < self.max_panels
+            and (scored == 1 or scored % self.panel_every == 0)
+        ):
+            caption = f"frame {scored}  AbsRel {errors.abs_rel:.3f}  d1 {errors.delta1:.3f}"
+            path = self.out_dir / f"panel_{scored:05d}.png"
+            cv2.imwrite(str(path), make_panel(rgb, depth_m, gt_m, caption))
+            self.panels.append(path.name)
+
+    def _on_timer(self) -> None:
+        now_s = time.monotonic()
+        if self.first_out_s is None:
+            if now_s - self.started_s > self.startup_timeout_s:
+                self.get_logger().error(
+                    f"no depth image arrived within {self.startup_timeout_s:g} s; "
+                    "is depth_node running and subscribed to 'image'?"
+                )
+                self.exit_code = EXIT_NO_OUTPUT
+                self.done = True
+            return
+        print(self.stats.live_line(now_s - self.first_out_s), flush=True)
+        if now_s - self.first_out_s >= self.duration_s:
+            self.done = True
+
+    def finish(self) -> dict:
+        """Write the PLY and summary.json; return the summary."""
+        window_s = time.monotonic() - (self.first_out_s or self.started_s)
+        summary = self.stats.summary(window_s)
+        files = {"panels": self.panels, "ply": None}
+        if self.last_cloud is not None:
+            xyz, rgb = cloud_to_points(self.last_cloud)
+            cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(xyz.astype(np.float64)))
+            if rgb is not None:
+                cloud.colors = o3d.utility.Vector3dVector(rgb.astype(np.float64) / 255.0)
+            o3d.io.write_point_cloud(str(self.out_dir / "points.ply"), cloud)
+            files["ply"] = "points.ply"
+            summary["ply_points"] = len(xyz)
+        summary["files"] = files
+        summary["unpaired_evicted"] = self.ground_truth.evicted
+        summary["node_diagnostics"] = self.last_diagnostics
+        (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    rclpy.init(args=argv if argv is not None else sys.argv)
+    node = None
+    try:
+        node = DemoMonitor()
+        while rclpy.ok() and not node.done:
+            rclpy.spin_once(node, timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass  # Ctrl-C or the orchestrator's SIGINT: still write what was measured
+    finally:
+        if node is not None:
+            node.finish()
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return node.exit_code if node is not None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""What the monitor accumulates during a run, and how it is shown: live line, table, JSON.
+
+Pure Python/numpy: the monitor node feeds it numbers, tests feed it hand-made ones.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dav2_ros.demo.metrics import DepthErrors, overhead_pct, percentile
+
+OVERHEAD_TARGET_PCT = 10.0
+# A /diagnostics value is taken as the engine's own time when its key names the
+# inference (not the whole node) and milliseconds, e.g. "infer_ms", "engine ms p50".
+_ENGINE_KEY = re.compile(r"(infer|engine).*(ms|millisecond)", re.IGNORECASE)
+
+
+def engine_ms_from_diagnostics(values: dict[str, str]) -> tuple[str, float] | None:
+    """(key, milliseconds) of the engine-time entry among a status's key/values."""
+    candidates = []
+    for key, text in values.items():
+        if not _ENGINE_KEY.search(key) or re.search(r"p9\d|max", key, re.IGNORECASE):
+            continue
+        try:
+            value = float(str(text).split()[0])
+        except (ValueError, IndexError):
+            continue
+        if math.isfinite(value) and value > 0:
+            candidates.append((key, value))
+    # Prefer a median-like entry when the node reports several.
+    candidates.sort(key=lambda kv: (not re.search(r"p50|median", kv[0], re.IGNORECASE), kv[0]))
+    return candidates[0] if candidates else None
+
+
+@dataclass
+class RunStats:
+    """Counters and samples of one demo run (times in seconds / milliseconds)."""
+
+    frames_in: int = 0  # camera frames (ground-truth messages) in the measured window
+    frames_out: int = 0  # depth images received
+    clouds: int = 0  # point clouds received
+    latency_ms: list[float] = field(default_factory=list)
+    abs_rel: list[float] = field(default_factory=list)
+    delta1: list[float] = field(default_factory=list)
+    engine_ms: list[float] = field(default_factory=list)
+    engine_source: str = ""
+    first_out_s: float | None = None
+    last_out_s: float | None = None
+
+    def add_output(self, now_s: float, latency_ms: float) -> None:
+        self.frames_out += 1
+        self.latency_ms.append(latency_ms)
+        if self.first_out_s is None:
+            self.first_out_s = now_s
+        self.last_out_s = now_s
+
+    def add_errors(self, errors: DepthErrors) -> None:
+        self.abs_rel.append(errors.abs_rel)
+        self.delta1.append(errors.delta1)
+
+    def add_engine_ms(self, value_ms: float, source: str) -> None:
+        self.engine_ms.append(value_ms)
+        self.engine_source = source
+
+    def fps_out(self) -> float | None:
+        if self.frames_out < 2 or self.first_out_s is None or self.last_out_s is None:
+            return None
+        span = self.last_out_s - self.first_out_s
+        return (self.frames_out - 1) / span if span > 0 else None
+
+    def summary(self, window_s: float) -> dict:
+        """The numbers ``summary.json`` holds (None where nothing was measured)."""
+        latency_p50 = percentile(self.latency_ms, 50)
+        engine_p50 = percentile(self.engine_ms, 50)
+        overhead = overhead_pct(latency_p50, engine_p50)
+        return {
+            "frames_in": self.frames_in,
+            "frames_out": self.frames_out,
+            "frames_scored": len(self.abs_rel),
+            "point_clouds": self.clouds,
+            "window_s": round(window_s, 3),
+            "fps_in": _round(self.frames_in / window_s if window_s > 0 else None),
+            "fps_out": _round(self.fps_out()),
+            "latency_ms": {
+                "p50": _round(latency_p50),
+                "p95": _round(percentile(self.latency_ms, 95)),
+                "mean": _round(float(np.mean(self.latency_ms)) if self.latency_ms else None),
+            },
+            "abs_rel": _round(float(np.mean(self.abs_rel)) if self.abs_rel else None, 4),
+            "delta1": _round(float(np.mean(self.delta1)) if self.delta1 else None, 4),
+            "engine_ms": {"p50": _round(engine_p50), "source": self.engine_source or None},
+            "overhead_ms": _round(
+                latency_p50 - engine_p50 if None not in (latency_p50, engine_p50) else None
+            ),
+            "overhead_pct": _round(overhead),
+            "overhead_target_pct": OVERHEAD_TARGET_PCT,
+            "overhead_within_target": None if overhead is None else overhead < OVERHEAD_TARGET_PCT,
+        }
+
+    def live_line(self, elapsed_s: float) -> str:
+        recent = self.latency_ms[-50:]
+        return (
+            f"[{elapsed_s:6.1f}s] in {self.frames_in:5d}  out {self.frames_out:5d}  "
+            f"fps {_fmt(self.fps_out(), '.1f')}  latency p50 {_fmt(percentile(recent, 50))} "
+            f"p95 {_fmt(percentile(recent, 95))} ms  AbsRel {_fmt(_last_mean(self.abs_rel), '.3f')}"
+            f"  d1 {_fmt(_last_mean(self.delta1), '.3f')}"
+        )
+
+
+def summary_table(summary: dict) -> str:
+    """The end-of-run table (markdown, so it pastes into the README as is)."""
+    lat, eng = summary["latency_ms"], summary["engine_ms"]
+    rows = [
+        (
+            "frames in / out / scored",
+            f"{summary['frames_in']} / {summary['frames_out']} / {summary['frames_scored']}",
+        ),
+        ("output fps", _fmt(summary["fps_out"], ".2f")),
+        ("latency p50 / p95 (ms)", f"{_fmt(lat['p50'])} / {_fmt(lat['p95'])}"),
+        ("engine time p50 (ms)", f"{_fmt(eng['p50'])} ({eng['source'] or 'not measured'})"),
+        (
+            "overhead = latency − engine",
+            f"{_fmt(summary['overhead_ms'])} ms = "
+            f"{_fmt(summary['overhead_pct'])} % (target < {summary['overhead_target_pct']:g} %)",
+        ),
+        ("AbsRel vs ground truth", _fmt(summary["abs_rel"], ".3f")),
+        ("δ1 vs ground truth", _fmt(summary["delta1"], ".3f")),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"| {'metric'.ljust(width)} | value |", f"|{'-' * (width + 2)}|-------|"]
+    lines += [f"| {name.ljust(width)} | {value} |" for name, value in rows]
+    return "\n".join(lines)
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def _fmt(value: float | None, spec: str = ".1f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _last_mean(values: list[float], n: int = 20) -> float | None:
+    return float(np.mean(values[-n:])) if values else None

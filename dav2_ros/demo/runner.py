@@ -1,0 +1,215 @@
+"""Orchestrates ``dav2 demo``: camera, depth node and monitor as separate processes.
+
+All three run on a private, loopback-only DDS domain. The monitor decides when the
+measured window is over (``--duration`` seconds after the first depth image) and
+writes summary.json; the runner then adds the engine time, prints the table and
+stops every child (also on Ctrl-C, on a child's failure and at interpreter exit).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import dav2_ros
+from dav2_ros.demo.engine_time import measure_engine_ms, parse_engine_description
+from dav2_ros.demo.metrics import overhead_pct
+from dav2_ros.demo.processes import ChildProcesses, pick_free_domain_id, private_ros_env
+from dav2_ros.demo.report import OVERHEAD_TARGET_PCT, summary_table
+
+EXIT_CHILD_FAILED = 3
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class DemoOptions:
+    duration_s: float = 60.0
+    rate_hz: float = 10.0
+    width: int = 640
+    height: int = 480
+    backend: str = ""  # "" = config/depth.yaml's engine.backend
+    checkpoint: str = ""  # "" = the bundled default weights
+    out_dir: Path = Path("demo_out")
+    params_file: Path | None = None  # None = the package's config/depth.yaml
+    input_size: int = 0  # 0 = config/checkpoint default
+    domain_id: int | None = None  # None = pick a free one
+    clip_frames: int = 30
+    startup_timeout_s: float = 180.0
+    panel_every: int = 25
+    measure_engine: bool = True
+
+
+def default_params_file() -> Path:
+    """config/depth.yaml of a source checkout, else of the ROS install's share directory."""
+    source = Path(dav2_ros.__file__).resolve().parents[1] / "config" / "depth.yaml"
+    if source.is_file():
+        return source
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        installed = Path(get_package_share_directory("dav2_ros")) / "config" / "depth.yaml"
+        if installed.is_file():
+            return installed
+    except (ImportError, LookupError):
+        pass
+    raise FileNotFoundError(
+        f"config/depth.yaml not found (looked in {source.parent} and the ROS share "
+        "directory); pass --params-file"
+    )
+
+
+def depth_node_command() -> list[str]:
+    """The installed ``depth_node`` beside this Python, else the module itself."""
+    script = Path(sys.executable).parent / "depth_node"
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-m", "dav2_ros.ros.node"]
+
+
+def _ros_params(params: dict[str, object]) -> list[str]:
+    args = ["--ros-args"]
+    for name, value in params.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        args += ["-p", f"{name}:={text}"]
+    return args
+
+
+def run_demo(options: DemoOptions) -> int:
+    """Run the whole demo; returns the exit status (0 = summary written)."""
+    out_dir = options.out_dir.resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "summary.json").unlink(missing_ok=True)  # never report a previous run
+    params_file = options.params_file or default_params_file()
+    domain_id = options.domain_id if options.domain_id is not None else pick_free_domain_id()
+    env = private_ros_env(domain_id)
+    logs = out_dir / "logs"
+    children = ChildProcesses()
+    print(
+        f"dav2 demo: {options.width}x{options.height} at {options.rate_hz:g} Hz for "
+        f"{options.duration_s:g} s after the first depth image; ROS_DOMAIN_ID={domain_id} "
+        f"(loopback only); logs in {logs}",
+        flush=True,
+    )
+    node_params: dict[str, object] = {}
+    if options.checkpoint:
+        node_params["model.checkpoint"] = str(Path(options.checkpoint).resolve())
+    if options.backend:
+        node_params["engine.backend"] = options.backend
+    if options.input_size:
+        node_params["engine.input_size"] = options.input_size
+    node_argv = [*depth_node_command(), "--ros-args", "--params-file", str(params_file)]
+    node_argv += _ros_params(node_params)[1:] if node_params else []
+    camera_argv = [sys.executable, "-m", "dav2_ros.demo.camera"] + _ros_params(
+        {
+            "width": options.width,
+            "height": options.height,
+            "rate_hz": float(options.rate_hz),
+            "clip_frames": options.clip_frames,
+        }
+    )
+    monitor_argv = [sys.executable, "-m", "dav2_ros.demo.monitor"] + _ros_params(
+        {
+            "out_dir": str(out_dir),
+            "duration_s": float(options.duration_s),
+            "startup_timeout_s": float(options.startup_timeout_s),
+            "panel_every": options.panel_every,
+        }
+    )
+    status = 0
+    try:
+        children.start("depth_node", node_argv, env, logs / "depth_node.log")
+        children.start("camera", camera_argv, env, logs / "camera.log")
+        children.start("monitor", monitor_argv, env)  # live lines go to this terminal
+        status = _wait_for_monitor(children)
+        children.stop("depth_node")  # frees the CPU for the engine-time measurement
+        summary_path = out_dir / "summary.json"
+        if not summary_path.is_file():
+            print("dav2 demo: the monitor wrote no summary.json", file=sys.stderr)
+            return status or EXIT_CHILD_FAILED
+        summary = json.loads(summary_path.read_text())
+        if options.measure_engine and status == 0:
+            _add_engine_time(summary, options)
+        summary["config"] = _config_record(options, params_file, domain_id)
+        summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+        print("\n" + summary_table(summary), flush=True)
+        print(
+            f"\nwrote {out_dir}: summary.json, {len(summary['files']['panels'])} panel(s), "
+            f"{summary['files']['ply'] or 'no point cloud'}",
+            flush=True,
+        )
+        return status
+    except KeyboardInterrupt:
+        print("\ndav2 demo: interrupted; stopping the nodes", file=sys.stderr, flush=True)
+        children.stop("monitor")  # SIGINT: it still writes what it measured
+        return EXIT_INTERRUPTED
+    finally:
+        children.stop_all(order=["monitor", "camera", "depth_node"])
+
+
+def _wait_for_monitor(children: ChildProcesses) -> int:
+    """Block until the monitor ends; a camera or node that dies first is an error."""
+    while True:
+        exited = children.exited()
+        if "monitor" in exited:
+            code = exited["monitor"]
+            if code != 0:
+                print(f"dav2 demo: monitor exited with {code}", file=sys.stderr)
+                _explain(children, "depth_node")
+            return code
+        for name in ("depth_node", "camera"):
+            if name in exited:
+                print(
+                    f"dav2 demo: {name} exited early with status {exited[name]}; last lines "
+                    f"of its log:\n{children.log_tail(name)}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                children.stop("monitor")
+                return EXIT_CHILD_FAILED
+        time.sleep(0.2)
+
+
+def _explain(children: ChildProcesses, name: str) -> None:
+    tail = children.log_tail(name)
+    if tail:
+        print(f"last lines of the {name} log:\n{tail}", file=sys.stderr)
+
+
+def _add_engine_time(summary: dict, options: DemoOptions) -> None:
+    """Fill engine time (if /diagnostics had none) and the overhead, saying how."""
+    if summary["engine_ms"]["p50"] is None:
+        spec = parse_engine_description(summary.get("node_diagnostics", {}).get("engine", ""))
+        if spec is None:
+            summary["engine_ms"]["source"] = "not measured: the node reported no engine"
+            return
+        from dav2_ros.demo.scene import render_clip
+
+        frames = [f.rgb for f in render_clip(options.width, options.height, 2)]
+        engine_ms = measure_engine_ms(options.checkpoint or None, spec, frames)
+        summary["engine_ms"] = {
+            "p50": round(engine_ms, 2),
+            "source": "measured by the orchestrator after the run: Engine.infer median of 8 "
+            f"on demo frames, same engine ({spec.backend} {spec.device} {spec.precision} "
+            f"{spec.input_hw[0]}x{spec.input_hw[1]}), camera still publishing",
+        }
+    latency = summary["latency_ms"]["p50"]
+    engine = summary["engine_ms"]["p50"]
+    overhead = overhead_pct(latency, engine)
+    summary["overhead_ms"] = None if overhead is None else round(latency - engine, 2)
+    summary["overhead_pct"] = None if overhead is None else round(overhead, 2)
+    summary["overhead_within_target"] = None if overhead is None else overhead < OVERHEAD_TARGET_PCT
+
+
+def _config_record(options: DemoOptions, params_file: Path, domain_id: int) -> dict:
+    return {
+        "image_size": [options.width, options.height],
+        "rate_hz": options.rate_hz,
+        "duration_s": options.duration_s,
+        "backend": options.backend or "from params file",
+        "checkpoint": options.checkpoint or "bundled default",
+        "params_file": str(params_file),
+        "ros_domain_id": domain_id,
+    }
