@@ -1,0 +1,191 @@
+"""Depth for image files: raw values (.npy), a colour view (.png), a point cloud (.ply).
+
+``--raw-out`` holds what the official ``infer_image`` returns for the same
+checkpoint and image: float32 H×W at the image's resolution, relative disparity or
+metres. Several images: one progress line each, and every output name gets the
+image's stem (``depth.npy`` → ``depth_<stem>.npy``, or put ``{stem}`` in the name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dav2_ros.model.dpt import DEPTH_TYPES
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any cv2 format)")
+    model = parser.add_argument_group("model")
+    model.add_argument(
+        "--checkpoint",
+        help="official .pth, transformers directory / safetensors, or dav2 .safetensors "
+        "(default: the bundled model)",
+    )
+    model.add_argument("--encoder", help="encoder size (default: inferred from the tensors)")
+    model.add_argument("--depth-type", choices=DEPTH_TYPES, help="default: from the checkpoint")
+    model.add_argument("--max-depth", type=float, help="metres; metric models only")
+    model.add_argument(
+        "--input-size", type=int, help="shorter side of the network input, multiple of 14"
+    )
+    engine = parser.add_argument_group("engine")
+    engine.add_argument("--backend", default="torch", help="torch | onnxruntime | tensorrt | auto")
+    engine.add_argument("--device", default="cpu", help="cpu | cuda (default: cpu)")
+    engine.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"))
+    out = parser.add_argument_group("outputs")
+    out.add_argument("--raw-out", metavar="FILE.npy", help="float32 HxW, disparity or metres")
+    out.add_argument("--out", metavar="FILE.png", help="colour view (near = warm)")
+    out.add_argument("--ply", metavar="FILE.ply", help="point cloud in metres (metric models)")
+    cam = parser.add_argument_group("intrinsics for --ply, in pixels of the input image")
+    cam.add_argument("--fx", type=float)
+    cam.add_argument("--fy", type=float)
+    cam.add_argument("--cx", type=float, help="default: image width / 2")
+    cam.add_argument("--cy", type=float, help="default: image height / 2")
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_output_names(args)
+    if args.ply and (args.fx is None or args.fy is None):
+        raise ValueError("--ply needs the camera's focal lengths: pass --fx and --fy (pixels)")
+    # Heavy imports only once the arguments are known to be sensible.
+    from dav2_ros.engines import DepthEstimator, EngineConfig, create_engine
+    from dav2_ros.model.checkpoints import load_model
+    from dav2_ros.model.transforms import model_input_size
+
+    loaded = load_model(
+        args.checkpoint, encoder=args.encoder, depth_type=args.depth_type, max_depth=args.max_depth
+    )
+    meta = loaded.meta
+    if args.ply and meta.depth_type != "metric":
+        raise ValueError(
+            f"--ply needs metric depth, but {meta.source} is a relative model (affine-invariant "
+            "disparity, not metres); use a metric checkpoint, or pass --depth-type metric "
+            "--max-depth M if this file is one"
+        )
+    input_size = args.input_size or meta.input_size
+    print(
+        f"model: {meta.encoder} {meta.depth_type}"
+        f"{f' (max {meta.max_depth:g} m)' if meta.depth_type == 'metric' else ''} "
+        f"from {meta.source} [{meta.format}]",
+        file=sys.stderr,
+    )
+    estimators: dict[tuple[int, int], DepthEstimator] = {}  # one static engine per input size
+    several = len(args.images) > 1
+    for index, image_path in enumerate(args.images, start=1):
+        started = time.perf_counter()
+        image_rgb = _read_rgb(image_path)
+        height, width = image_rgb.shape[:2]
+        input_hw = model_input_size(height, width, input_size)
+        if input_hw not in estimators:
+            config = EngineConfig(
+                backend=args.backend,
+                device=args.device,
+                precision=args.precision,
+                input_hw=input_hw,
+            )
+            engine = create_engine(loaded.model, config)
+            estimators[input_hw] = DepthEstimator(engine, meta.depth_type, input_size)
+        prediction = estimators[input_hw].predict(image_rgb)
+        values = prediction.values.astype(np.float32, copy=False)
+        stem = Path(image_path).stem
+        written = _write_outputs(args, values, image_rgb, meta.depth_type, stem, several)
+        unit = "m" if meta.depth_type == "metric" else "(disparity)"
+        print(
+            f"[{index}/{len(args.images)}] {image_path}: {width}x{height} -> network "
+            f"{input_hw[1]}x{input_hw[0]}, {np.nanmin(values):.3g}..{np.nanmax(values):.3g} {unit}, "
+            f"infer {prediction.infer_ms:.0f} ms, total {(time.perf_counter() - started):.2f} s"
+            f"{' -> ' + ', '.join(written) if written else ''}",
+            file=sys.stderr,
+        )
+    for estimator in estimators.values():
+        estimator.engine.close()
+    return 0
+
+
+def _check_output_names(args: argparse.Namespace) -> None:
+    expected = {"raw_out": (".npy",), "out": (".png", ".jpg", ".jpeg"), "ply": (".ply",)}
+    for name, suffixes in expected.items():
+        value = getattr(args, name)
+        if value and Path(value).suffix.lower() not in suffixes:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} must name a {' or '.join(suffixes)} file, got {value!r}")
+
+
+def _output_path(template: str, stem: str, several: bool) -> Path:
+    if "{stem}" in template:
+        path = Path(template.replace("{stem}", stem))
+    elif several:
+        base = Path(template)
+        path = base.with_name(f"{base.stem}_{stem}{base.suffix}")
+    else:
+        path = Path(template)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _read_rgb(image_path: str) -> np.ndarray:
+    if not Path(image_path).is_file():
+        raise FileNotFoundError(f"image {image_path!r} does not exist")
+    # As the official infer_image: cv2.imread gives BGR, the network wants RGB.
+    image_bgr = cv2.imread(image_path, cv2.IMREAD_COLOR)
+    if image_bgr is None:
+        raise ValueError(f"{image_path}: OpenCV cannot decode this file as an image")
+    return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+
+
+def _write_outputs(
+    args: argparse.Namespace,
+    values: np.ndarray,
+    image_rgb: np.ndarray,
+    depth_type: str,
+    stem: str,
+    several: bool,
+) -> list[str]:
+    written = []
+    if args.raw_out:
+        path = _output_path(args.raw_out, stem, several)
+        np.save(path, values)
+        written.append(str(path))
+    if args.out:
+        from dav2_ros.ros.colorize import colorize  # pure numpy/OpenCV, no rclpy
+
+        path = _output_path(args.out, stem, several)
+        rgb = colorize(values, near_is_large=depth_type == "relative")
+        if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+            raise RuntimeError(f"could not write {path}")
+        written.append(str(path))
+    if args.ply:
+        path = _output_path(args.ply, stem, several)
+        count = _write_ply(path, values, image_rgb, args)
+        written.append(f"{path} ({count} points)")
+    return written
+
+
+def _write_ply(path: Path, depth_m: np.ndarray, image_rgb: np.ndarray, args) -> int:
+    """Back-project with the given intrinsics (Open3D) and write the valid points, coloured."""
+    import open3d as o3d
+
+    from dav2_ros.geometry import CameraIntrinsics, backproject_organised
+
+    height, width = depth_m.shape
+    intrinsics = CameraIntrinsics(
+        fx=args.fx,
+        fy=args.fy,
+        cx=args.cx if args.cx is not None else width / 2,
+        cy=args.cy if args.cy is not None else height / 2,
+        width=width,
+        height=height,
+    )
+    xyz_m = backproject_organised(depth_m, intrinsics).reshape(-1, 3)
+    colours = image_rgb.reshape(-1, 3).astype(np.float32) / 255.0
+    valid = np.isfinite(xyz_m).all(axis=1)
+    cloud = o3d.t.geometry.PointCloud(o3d.core.Tensor(np.ascontiguousarray(xyz_m[valid])))
+    cloud.point.colors = o3d.core.Tensor(np.ascontiguousarray(colours[valid]))
+    if not o3d.t.io.write_point_cloud(str(path), cloud):
+        raise RuntimeError(f"Open3D could not write {path}")
+    return int(valid.sum())
