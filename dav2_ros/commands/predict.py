@@ -95,9 +95,10 @@ def run(args: argparse.Namespace) -> int:
         stem = Path(image_path).stem
         written = _write_outputs(args, values, image_rgb, meta.depth_type, stem, several)
         unit = "m" if meta.depth_type == "metric" else "(disparity)"
+        value_range = f"{np.nanmin(values):.3g}..{np.nanmax(values):.3g} {unit}"
         print(
             f"[{index}/{len(args.images)}] {image_path}: {width}x{height} -> network "
-            f"{input_hw[1]}x{input_hw[0]}, {np.nanmin(values):.3g}..{np.nanmax(values):.3g} {unit}, "
+            f"{input_hw[1]}x{input_hw[0]}, {value_range}, "
             f"infer {prediction.infer_ms:.0f} ms, total {(time.perf_counter() - started):.2f} s"
             f"{' -> ' + ', '.join(written) if written else ''}",
             file=sys.stderr,
