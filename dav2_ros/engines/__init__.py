@@ -1,6 +1,14 @@
-"""Inference backends behind one ``Engine`` interface (torch, onnxruntime, tensorrt)."""
+"""Inference backends behind one ``Engine`` interface (torch, onnxruntime, tensorrt, auto)."""
 
-from dav2_ros.engines import torch_engine  # noqa: F401 - registers the "torch" backend
+# Importing a backend module registers it; heavy optional packages (onnxruntime,
+# torch_tensorrt) are only imported when an engine of that kind is built.
+from dav2_ros.engines import (  # noqa: F401
+    auto,
+    onnxruntime_engine,
+    tensorrt_engine,
+    torch_engine,
+)
+from dav2_ros.engines.auto import resolve_engine
 from dav2_ros.engines.base import (
     Engine,
     EngineConfig,
@@ -9,6 +17,7 @@ from dav2_ros.engines.base import (
     create_engine,
     register_backend,
 )
+from dav2_ros.engines.cache import default_cache_dir, weights_fingerprint
 from dav2_ros.engines.pipeline import DepthEstimator, Prediction
 
 __all__ = [
@@ -19,5 +28,8 @@ __all__ = [
     "Prediction",
     "backend_names",
     "create_engine",
+    "default_cache_dir",
     "register_backend",
+    "resolve_engine",
+    "weights_fingerprint",
 ]

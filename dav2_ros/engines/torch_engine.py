@@ -1,4 +1,4 @@
-"""PyTorch backend: CPU or CUDA, fp32/fp16/bf16, inference mode."""
+"""PyTorch backend: CPU or CUDA, fp32/fp16/bf16, inference mode, optional torch.compile."""
 
 from __future__ import annotations
 
@@ -6,12 +6,20 @@ import numpy as np
 import torch
 
 from dav2_ros.engines.base import Engine, EngineConfig, EngineUnavailable, register_backend
+from dav2_ros.engines.threads import default_threads
 from dav2_ros.model import DepthAnythingV2
 
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 class TorchEngine(Engine):
+    """Eager (or ``options["compile"]``-compiled) PyTorch.
+
+    Options: ``threads`` (CPU intra-op threads, default: all cores),
+    ``channels_last`` (default on CUDA, where cuDNN's convolutions prefer NHWC),
+    ``compile`` (``torch.compile`` with a static shape).
+    """
+
     backend = "torch"
 
     def __init__(self, model: DepthAnythingV2, config: EngineConfig) -> None:
@@ -19,17 +27,26 @@ class TorchEngine(Engine):
         if config.device.startswith("cuda") and not torch.cuda.is_available():
             raise EngineUnavailable("torch backend: device 'cuda' requested but CUDA is absent")
         if config.device == "cpu" and config.precision == "fp16":
-            raise EngineUnavailable("torch backend: fp16 is not supported on CPU; use fp32")
+            raise EngineUnavailable("torch backend: fp16 is not supported on CPU; use fp32 or bf16")
         self.device = torch.device(config.device)
         self.dtype = _DTYPES[config.precision]
-        self.model = model.eval().to(self.device, self.dtype)
+        if self.device.type == "cpu":
+            # torch's pool is process-wide; set it once so every engine agrees.
+            self.threads = int(config.options.get("threads") or default_threads())
+            torch.set_num_threads(self.threads)
+        self.channels_last = bool(config.options.get("channels_last", self.device.type == "cuda"))
+        memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        self.model = model.eval().to(self.device, self.dtype, memory_format=memory_format)
+        self._forward = self.model
         if config.options.get("compile"):
-            self.model = torch.compile(self.model)
+            self._forward = torch.compile(self.model, dynamic=False)
 
     @torch.inference_mode()
     def infer(self, batch: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(batch).to(self.device, self.dtype)
-        return self.model(x).float().cpu().numpy()
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self._forward(x).float().cpu().numpy()
 
 
 register_backend("torch", TorchEngine)

@@ -1,0 +1,231 @@
+"""Time preprocess / infer / postprocess of one engine on a synthetic camera frame.
+
+Without ``--checkpoint`` the network has random weights of ``--encoder``'s size
+(same FLOPs as the real model). Reports medians and p90 over ``--iterations``
+frames after ``--warmup``; ``--json`` also records the machine and versions.
+Several engines measured together are run round-robin (one frame each in turn),
+so a load change on a shared machine hits all of them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dav2_ros.commands._model_args import add_model_arguments, build_model, parse_image_size
+
+STAGES = ("preprocess", "infer", "postprocess", "total")
+INT8_ALIAS = "onnxruntime-int8"  # = onnxruntime with dynamic int8 encoder linear layers
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        default="torch",
+        help=f"torch | onnxruntime | {INT8_ALIAS} | tensorrt | auto (default torch)",
+    )
+    add_model_arguments(parser, random_by_default=True)
+    parser.add_argument("--input-size", type=int, default=518, help="network short side")
+    parser.add_argument("--image-size", type=parse_image_size, default=(480, 640), metavar="WxH")
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda")
+    parser.add_argument("--precision", choices=("fp32", "fp16", "bf16"), help="default fp32")
+    parser.add_argument("--quantize", choices=("int8",), help="onnxruntime only")
+    parser.add_argument("--compile", action="store_true", help="torch only: torch.compile")
+    parser.add_argument("--cache-dir", help="engine cache (default $DAV2_CACHE_DIR or ~/.cache)")
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+
+
+@dataclass
+class EngineSpec:
+    """One engine to measure, as the command line names it."""
+
+    backend: str  # label; INT8_ALIAS means onnxruntime + int8
+    device: str = "cpu"
+    precision: str | None = None
+    quantize: str | None = None
+    threads: int | None = None
+    compile: bool = False
+
+    def engine_config(self, input_hw: tuple[int, int], cache_dir: str | None):
+        from dav2_ros.engines import EngineConfig
+
+        backend, quantize = self.backend, self.quantize
+        if backend == INT8_ALIAS:
+            backend, quantize = "onnxruntime", "int8"
+        options: dict = {}
+        if quantize:
+            options["quantize"] = quantize
+        if self.threads:
+            options["threads"] = self.threads
+        if self.compile:
+            options["compile"] = True
+        precision = self.precision or ("fp16" if backend == "tensorrt" else "fp32")
+        return EngineConfig(
+            backend=backend,
+            device=self.device,
+            precision=precision,
+            input_hw=input_hw,
+            cache_dir=Path(cache_dir) if cache_dir else None,
+            options=options,
+        )
+
+
+def synthetic_frame(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A deterministic RGB frame with structure (gradients) and texture (noise)."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = np.stack([xs / width, ys / height, 0.5 + 0.5 * np.sin(xs / 17.0 + ys / 23.0)], -1)
+    noisy = base * 200 + rng.normal(0, 20, (height, width, 3))
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def build_estimators(model, specs, input_size, image_hw, cache_dir=None):
+    """Engines for ``specs`` on one model: ``{label: (DepthEstimator, setup_s)}``."""
+    from dav2_ros.engines import DepthEstimator, create_engine
+    from dav2_ros.model.transforms import model_input_size
+
+    input_hw = model_input_size(*image_hw, input_size)
+    built = {}
+    for spec in specs:
+        started = time.perf_counter()
+        engine = create_engine(model, spec.engine_config(input_hw, cache_dir))
+        setup_s = time.perf_counter() - started
+        built[spec.backend] = (DepthEstimator(engine, model.depth_type, input_size), setup_s)
+    return built
+
+
+def measure(estimators: dict, image_rgb: np.ndarray, iterations: int, warmup: int) -> dict:
+    """Run every estimator ``warmup + iterations`` times, round-robin; return per-stage
+    millisecond lists ``{label: {stage: [ms, …]}}`` of the timed iterations."""
+    if iterations < 1 or warmup < 0:
+        raise ValueError(f"need iterations >= 1 and warmup >= 0, got {iterations}, {warmup}")
+    times = {label: {stage: [] for stage in STAGES} for label in estimators}
+    for index in range(warmup + iterations):
+        for label, estimator in estimators.items():
+            prediction = estimator.predict(image_rgb)
+            if index < warmup:
+                continue
+            for stage in STAGES:
+                times[label][stage].append(float(getattr(prediction, f"{stage}_ms")))
+    return times
+
+
+def summarise(stage_times: dict) -> dict:
+    """``{stage}_ms`` medians and ``{stage}_p90_ms`` for each stage."""
+    summary = {}
+    for stage in STAGES:
+        values = np.asarray(stage_times[stage])
+        summary[f"{stage}_ms"] = round(float(np.median(values)), 3)
+        summary[f"{stage}_p90_ms"] = round(float(np.percentile(values, 90)), 3)
+    return summary
+
+
+def machine_info() -> dict:
+    """CPU model, cores, GPU (if any), load: what a reader needs to compare numbers."""
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "hostname": platform.node()}
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    if hasattr(os, "getloadavg"):
+        info["loadavg_1m"] = round(os.getloadavg()[0], 2)
+    return info
+
+
+def versions() -> dict:
+    found = {"python": platform.python_version()}
+    for package in ("torch", "onnxruntime", "onnx", "torch-tensorrt", "tensorrt"):
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def record(label, estimator, setup_s, stage_times, chosen, args_like) -> dict:
+    """The JSON record of one engine's run."""
+    engine = estimator.engine
+    return {
+        "backend": label,
+        "encoder": chosen.model.encoder_name,
+        "input_size": estimator.input_size,
+        "input_hw": list(engine.input_hw),
+        "image_size": f"{args_like['image_hw'][1]}x{args_like['image_hw'][0]}",
+        "device": engine.config.device,
+        "precision": engine.config.precision,
+        "engine": engine.description,
+        "engine_setup_s": round(setup_s, 3),
+        "weights": chosen.source,
+        "iterations": len(stage_times["total"]),
+        "warmup": args_like["warmup"],
+        **summarise(stage_times),
+        "machine": machine_info(),
+        "versions": versions(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def format_table(result: dict) -> str:
+    lines = [
+        f"{result['engine']} | {result['encoder']} | network "
+        f"{result['input_hw'][1]}x{result['input_hw'][0]} | {result['iterations']} iterations",
+        f"{'stage':<12} {'median ms':>10} {'p90 ms':>10}",
+    ]
+    for stage in STAGES:
+        median, p90 = result[f"{stage}_ms"], result[f"{stage}_p90_ms"]
+        lines.append(f"{stage:<12} {median:>10.1f} {p90:>10.1f}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.quantize and args.backend not in ("onnxruntime", INT8_ALIAS):
+        raise ValueError(f"--quantize needs --backend onnxruntime, got {args.backend!r}")
+    chosen = build_model(args, random_by_default=True)
+    spec = EngineSpec(
+        args.backend, args.device, args.precision, args.quantize, args.threads, args.compile
+    )
+    ((label, (estimator, setup_s)),) = build_estimators(
+        chosen.model, [spec], args.input_size, args.image_size, args.cache_dir
+    ).items()
+    print(f"engine ready in {setup_s:.1f} s: {estimator.engine.description}", file=sys.stderr)
+    image = synthetic_frame(*args.image_size)
+    times = measure({label: estimator}, image, args.iterations, args.warmup)
+    result = record(
+        label,
+        estimator,
+        setup_s,
+        times[label],
+        chosen,
+        {"image_hw": args.image_size, "warmup": args.warmup},
+    )
+    print(format_table(result))
+    if args.json:
+        path = Path(args.json).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {path}", file=sys.stderr)
+    estimator.engine.close()
+    return 0

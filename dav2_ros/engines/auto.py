@@ -1,0 +1,43 @@
+"""Backend "auto": the fastest engine that works here (tensorrt → onnxruntime → torch)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from dav2_ros.engines.base import Engine, EngineConfig, create_engine, register_backend
+from dav2_ros.model import DepthAnythingV2
+
+log = logging.getLogger(__name__)
+
+AUTO_ORDER = ("tensorrt", "onnxruntime", "torch")
+
+
+def resolve_engine(model: DepthAnythingV2, config: EngineConfig) -> Engine:
+    """Try each backend of ``AUTO_ORDER`` with ``config``; log why each one was skipped.
+
+    torch is the last resort and its error, if any, propagates.
+    """
+    skipped = []
+    for backend in AUTO_ORDER:
+        candidate = dataclasses.replace(config, backend=backend)
+        if backend == AUTO_ORDER[-1]:
+            engine = create_engine(model, candidate)
+            break
+        try:
+            engine = create_engine(model, candidate)
+            break
+        except Exception as exc:  # any failure means "not this one": fall through, say why
+            reason = f"{type(exc).__name__}: {exc}"
+            skipped.append(f"{backend} ({reason})")
+            log.info("engine auto: skipping %s: %s", backend, reason)
+    log.info(
+        "engine auto: using %s%s",
+        engine.description,
+        f" (skipped: {'; '.join(skipped)})" if skipped else "",
+    )
+    engine.skipped_backends = skipped
+    return engine
+
+
+register_backend("auto", resolve_engine)

@@ -1,0 +1,171 @@
+"""ONNX Runtime backend: a cached static-shape ONNX graph per input size.
+
+The graph is exported once per (weights, size, opset, quantisation, exporter
+versions) and reused from the engine cache; see ``onnx_export`` for why it is static.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dav2_ros.engines.base import Engine, EngineConfig, EngineUnavailable, register_backend
+from dav2_ros.engines.cache import ArtifactCache, resolve_cache_dir, weights_fingerprint
+from dav2_ros.engines.onnx_export import (
+    DEFAULT_OPSET,
+    QUANTIZE_MODES,
+    export_onnx,
+    quantize_encoder_int8,
+)
+from dav2_ros.engines.threads import default_threads
+from dav2_ros.model import DepthAnythingV2
+
+log = logging.getLogger(__name__)
+
+_GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+def _import_onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise EngineUnavailable(
+            f"onnxruntime backend: the onnxruntime package is not installed ({exc}); "
+            "pip install -r requirements/base.txt"
+        ) from exc
+    return onnxruntime
+
+
+def choose_providers(ort, config: EngineConfig) -> list:
+    """Execution providers for ``config.device``: CPU, or TensorRT/CUDA EPs on a GPU."""
+    if config.device == "cpu":
+        return ["CPUExecutionProvider"]
+    available = ort.get_available_providers()
+    gpu = [p for p in _GPU_PROVIDERS if p in available]
+    if not config.device.startswith("cuda") or not gpu:
+        raise EngineUnavailable(
+            f"onnxruntime backend: device {config.device!r} needs onnxruntime-gpu "
+            f"(CUDAExecutionProvider); this onnxruntime offers {available}. "
+            "Use device 'cpu' or install onnxruntime-gpu"
+        )
+    device_id = int(config.device.partition(":")[2] or 0)
+    providers: list = []
+    if "TensorrtExecutionProvider" in gpu:
+        cache = str(resolve_cache_dir(config.cache_dir) / "ort-trt")
+        providers.append(
+            (
+                "TensorrtExecutionProvider",
+                {
+                    "device_id": device_id,
+                    "trt_fp16_enable": config.precision == "fp16",
+                    "trt_engine_cache_enable": True,
+                    "trt_engine_cache_path": cache,
+                },
+            )
+        )
+    if "CUDAExecutionProvider" in gpu:
+        providers.append(("CUDAExecutionProvider", {"device_id": device_id}))
+    return [*providers, "CPUExecutionProvider"]
+
+
+def onnx_cache_fields(
+    model: DepthAnythingV2, input_hw: tuple[int, int], opset: int, quantize: str | None
+) -> dict:
+    """Everything that changes the exported graph (the cache key is made from this)."""
+    return {
+        "kind": "onnx",
+        "weights": weights_fingerprint(model),
+        "encoder": model.encoder_name,
+        "depth_type": model.depth_type,
+        "max_depth": model.max_depth,
+        "input_hw": list(input_hw),
+        "opset": opset,
+        "precision": "fp32",
+        "quantize": quantize,
+        "torch": torch.__version__,
+        "onnxscript": importlib.metadata.version("onnxscript"),
+    }
+
+
+class OnnxRuntimeEngine(Engine):
+    backend = "onnxruntime"
+
+    def __init__(self, model: DepthAnythingV2, config: EngineConfig) -> None:
+        super().__init__(config)
+        ort = _import_onnxruntime()
+        self.quantize = config.options.get("quantize")
+        if self.quantize is not None and self.quantize not in QUANTIZE_MODES:
+            raise ValueError(
+                f"onnxruntime option quantize must be one of {QUANTIZE_MODES}, "
+                f"got {self.quantize!r}"
+            )
+        self.providers = choose_providers(ort, config)
+        uses_trt_ep = any(
+            isinstance(p, tuple) and p[0] == "TensorrtExecutionProvider" for p in self.providers
+        )
+        if config.precision != "fp32" and not (config.precision == "fp16" and uses_trt_ep):
+            raise EngineUnavailable(
+                f"onnxruntime backend runs the fp32 graph; precision {config.precision!r} "
+                "needs the TensorRT execution provider (fp16). Use precision fp32, or the "
+                "torch/tensorrt backend"
+            )
+        self.threads = int(config.options.get("threads") or default_threads())
+        self.opset = int(config.options.get("opset", DEFAULT_OPSET))
+        cache = ArtifactCache(config.cache_dir)
+        fp32_fields = onnx_cache_fields(model, config.input_hw, self.opset, None)
+        if self.quantize is None:
+            build = partial(export_onnx, model, config.input_hw, opset=self.opset)
+            fields = fp32_fields
+        else:
+            # The int8 graph is made from the cached fp32 one: no second export.
+            fp32 = cache.get_or_build(
+                fp32_fields,
+                ".onnx",
+                build=partial(export_onnx, model, config.input_hw, opset=self.opset),
+                load=lambda path: path,
+            )
+            build = partial(quantize_encoder_int8, fp32.value)
+            fields = {**fp32_fields, "quantize": self.quantize}
+        result = cache.get_or_build(
+            fields, ".onnx", build=build, load=lambda path: self._open_session(ort, path)
+        )
+        if result.built:
+            log.info("onnxruntime: exported %s in %.1f s", result.path, result.build_s)
+        self.session = result.value
+        self.cache_result = result
+        self.model_path = result.path
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_name = self.session.get_outputs()[0].name
+
+    def _open_session(self, ort, path: Path):
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1  # one frame at a time: parallelism is intra-op
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3  # errors only; the node logs what matters
+        return ort.InferenceSession(str(path), options, providers=self.providers)
+
+    @property
+    def description(self) -> str:
+        quant = f" {self.quantize}" if self.quantize else ""
+        provider = self.session.get_providers()[0].replace("ExecutionProvider", "")
+        return f"{super().description}{quant} ({provider}, {self.threads} threads)"
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        expected = (1, 3, *self.config.input_hw)
+        if batch.shape != expected:
+            raise ValueError(
+                f"onnxruntime engine was built for input {expected}, got {batch.shape}; "
+                "build an engine for this input size"
+            )
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        return self.session.run([self.output_name], {self.input_name: batch})[0]
+
+
+register_backend("onnxruntime", OnnxRuntimeEngine)
