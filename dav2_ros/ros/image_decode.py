@@ -26,7 +26,15 @@ CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
 
 
 class ImageDecodeError(ValueError):
-    """A message that cannot be turned into an RGB image; the text says why and what to do."""
+    """A message that cannot be turned into an RGB image; the text says why and what to do.
+
+    ``kind`` names the problem (encoding, size, step, data, decode) so callers can
+    throttle each kind of problem separately.
+    """
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def validate_image(msg: Any) -> int:
@@ -35,20 +43,25 @@ def validate_image(msg: Any) -> int:
     if channels is None:
         raise ImageDecodeError(
             f"unsupported image encoding {msg.encoding!r}; expected one of "
-            f"{', '.join(CHANNELS)} (convert with image_proc or set the camera's format)"
+            f"{', '.join(CHANNELS)} (convert with image_proc or set the camera's format)",
+            "encoding",
         )
     if msg.width == 0 or msg.height == 0:
-        raise ImageDecodeError(f"zero-sized image {msg.width}x{msg.height}: nothing to estimate")
+        raise ImageDecodeError(
+            f"zero-sized image {msg.width}x{msg.height}: nothing to estimate", "size"
+        )
     row_bytes = msg.width * channels
     if msg.step < row_bytes:
         raise ImageDecodeError(
             f"step {msg.step} is smaller than width x channels = {row_bytes} for "
-            f"{msg.encoding} {msg.width}x{msg.height}; the publisher's header is wrong"
+            f"{msg.encoding} {msg.width}x{msg.height}; the publisher's header is wrong",
+            "step",
         )
     if len(msg.data) < msg.step * msg.height:
         raise ImageDecodeError(
             f"image data has {len(msg.data)} bytes, expected step x height = "
-            f"{msg.step} x {msg.height} = {msg.step * msg.height}; message truncated"
+            f"{msg.step} x {msg.height} = {msg.step * msg.height}; message truncated",
+            "data",
         )
     return channels
 
@@ -62,7 +75,9 @@ def image_to_rgb(msg: Any, use_cv_bridge: bool | None = None) -> np.ndarray:
         try:
             return np.ascontiguousarray(_BRIDGE.imgmsg_to_cv2(msg, desired_encoding="rgb8"))
         except CvBridgeError as exc:
-            raise ImageDecodeError(f"cv_bridge could not convert the image: {exc}") from exc
+            raise ImageDecodeError(
+                f"cv_bridge could not convert the image: {exc}", "decode"
+            ) from exc
     rows = np.frombuffer(msg.data, dtype=np.uint8, count=msg.step * msg.height)
     pixels = rows.reshape(msg.height, msg.step)[:, : msg.width * channels]
     shape = (msg.height, msg.width) if channels == 1 else (msg.height, msg.width, channels)
@@ -75,12 +90,13 @@ def image_to_rgb(msg: Any, use_cv_bridge: bool | None = None) -> np.ndarray:
 def compressed_to_rgb(msg: Any) -> np.ndarray:
     """``CompressedImage`` (JPEG or PNG, colour or grey) → HxWx3 uint8 RGB."""
     if len(msg.data) == 0:
-        raise ImageDecodeError(f"compressed image (format {msg.format!r}) has no data")
+        raise ImageDecodeError(f"compressed image (format {msg.format!r}) has no data", "size")
     buffer = np.frombuffer(msg.data, dtype=np.uint8)
     bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
     if bgr is None or bgr.size == 0:
         raise ImageDecodeError(
             f"cannot decode compressed image (format {msg.format!r}, {len(msg.data)} bytes); "
-            "expected JPEG or PNG as image_transport's compressed plugin sends"
+            "expected JPEG or PNG as image_transport's compressed plugin sends",
+            "decode",
         )
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

@@ -40,6 +40,7 @@ from dav2_ros.ros.messages import (
 from dav2_ros.ros.parameters import NodeSettings, ParameterError, declare_and_read
 from dav2_ros.ros.parameters import settings_from_values as _settings
 from dav2_ros.ros.qos import input_qos, output_qos
+from dav2_ros.ros.scale_source import ScaleSource  # also registers the scale.* parameters
 from dav2_ros.ros.stats import LatencyWindow, RateMeter
 
 NODE_NAME = "dav2_depth"
@@ -61,10 +62,15 @@ class DepthNode(Node):
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
         try:
-            self.settings: NodeSettings = _settings(declare_and_read(self))
+            values = declare_and_read(self)
+            self.settings: NodeSettings = _settings(values)
         except ParameterError as exc:
             raise StartupError(str(exc)) from exc
         self.loaded = _load_model(self.settings)
+        try:
+            self.scale = ScaleSource(self, values, self.loaded.meta.depth_type)
+        except ParameterError as exc:
+            raise StartupError(str(exc)) from exc
         meta = self.loaded.meta
         self.input_size = self.settings.input_size or meta.input_size or DEFAULT_INPUT_SIZE
         self.model_name = (
@@ -134,7 +140,7 @@ class DepthNode(Node):
                 self._process(frame)
             except ImageDecodeError as exc:
                 self.rejected += 1
-                self._report("bad_image", f"dropped a bad image: {exc}", error=True)
+                self._report(f"bad_image:{exc.kind}", f"dropped a bad image: {exc}", error=True)
             except Exception as exc:  # keep serving: one bad frame must not end the node
                 self._report("frame_failed", f"frame failed: {type(exc).__name__}: {exc}", True)
 
@@ -173,7 +179,7 @@ class DepthNode(Node):
         height, width = values.shape
         if prediction.depth_type == "relative":
             self.pub_relative.publish(float_image_msg(header, values))
-        depth_m = outputs.metric_depth_m(prediction)
+        depth_m = self.scale.to_metres(prediction, header, self._camera_info)
         if self.pub_colored.get_subscription_count():
             shown = values if depth_m is None else depth_m
             self.pub_colored.publish(rgb_image_msg(header, colorize(shown, depth_m is None)))
@@ -229,8 +235,11 @@ class DepthNode(Node):
         if now - self._last_log.get(kind, -1e9) < THROTTLE_S:
             return
         self._last_log[kind] = now
-        log = self.get_logger()
-        (log.error if error else log.warn)(text)
+        # Two call sites: rclpy refuses one call site logging at two severities.
+        if error:
+            self.get_logger().error(text)
+        else:
+            self.get_logger().warn(text)
 
     def snapshot(self) -> DiagnosticsSnapshot:
         return DiagnosticsSnapshot(

@@ -1,0 +1,242 @@
+"""Helpers for the depth-node tests (no tests here): a tiny checkpoint, a params file,
+the node as a user starts it (its own process), a test client over real Fast DDS, and a
+deliberately slow engine plugin (loaded by the node through ``engine.backend``).
+
+Other features' node tests can reuse these: ``from test_ros_support import ...``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+TEST_DIR = Path(__file__).resolve().parent
+DEPTH_NODE = Path(sys.executable).parent / "depth_node"
+TINY_INPUT_SIZE = 126
+TINY_MAX_DEPTH_M = 10.0
+SLOW_ENGINE_PLUGIN = "test_ros_support:slow_torch_engine"
+SLOW_ENGINE_DELAY_S = 0.12  # well above a 30 Hz frame period (33 ms)
+
+
+def save_tiny_checkpoint(directory: Path, depth_type: str = "metric", seed: int = 0) -> Path:
+    """A random ``vitt`` model saved with ``save_model``; its output spans ~0.7-3.7 m.
+
+    The last 1x1 conv is scaled up so depth varies across the image (a plain random
+    init gives an almost constant output, useless for range and NaN tests).
+    """
+    import torch
+
+    from dav2_ros.model import DepthAnythingV2
+    from dav2_ros.model.checkpoints import ModelMeta, save_model
+
+    torch.manual_seed(seed)
+    model = DepthAnythingV2("vitt", depth_type, TINY_MAX_DEPTH_M)
+    with torch.no_grad():
+        model.depth_head.scratch.output_conv2[2].weight *= 40.0
+    meta = ModelMeta(
+        encoder="vitt",
+        depth_type=depth_type,
+        max_depth=TINY_MAX_DEPTH_M,
+        input_size=TINY_INPUT_SIZE,
+        provenance={"note": "random weights for tests"},
+    )
+    return save_model(model, meta, directory / f"tiny_{depth_type}")
+
+
+def write_params(path: Path, values: dict[str, Any]) -> Path:
+    """A ``--params-file`` for every node (``/**``) with dotted names nested as in depth.yaml."""
+    nested: dict[str, Any] = {}
+    for name, value in values.items():
+        *groups, leaf = name.split(".")
+        level = nested
+        for group in groups:
+            level = level.setdefault(group, {})
+        level[leaf] = value
+    path.write_text(yaml.safe_dump({"/**": {"ros__parameters": nested}}))
+    return path
+
+
+class NodeProcess:
+    """``depth_node --ros-args --params-file …`` in its own process; logs to a file."""
+
+    def __init__(self, params_file: Path, log_path: Path, namespace: str = "") -> None:
+        args = [str(DEPTH_NODE), "--ros-args", "--params-file", str(params_file)]
+        if namespace:
+            args += ["-r", f"__ns:={namespace}"]
+        env = dict(os.environ)  # ROS_DOMAIN_ID and discovery range come from conftest
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TEST_DIR), env.get("PYTHONPATH")]))
+        env["PYTHONUNBUFFERED"] = "1"
+        env["RCUTILS_LOGGING_BUFFERED_STREAM"] = "0"
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(args, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, text: str, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if text in self.log():
+                return True
+            if self.process.poll() is not None:
+                return text in self.log()
+            time.sleep(0.1)
+        return False
+
+    def stop(self) -> int | None:
+        """SIGINT, then SIGKILL after 10 s; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self._log.close()
+        return self.process.returncode
+
+
+class RosClient:
+    """A test node in this process: publishes camera topics, collects outputs.
+
+    Spins in a background thread; ``wait_for`` polls collected messages with a deadline.
+    """
+
+    def __init__(self, name: str = "dav2_test_client", namespace: str = "") -> None:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.node = rclpy.create_node(name, namespace=namespace)
+        self.received: dict[str, list[tuple[float, Any]]] = {}
+        self._subscriptions: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._executor = SingleThreadedExecutor()
+        self._executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._executor.spin, daemon=True)
+        self._thread.start()
+
+    def subscribe(self, topic: str, msg_type: type, qos: Any = 10) -> None:
+        self.received.setdefault(topic, [])
+
+        def keep(msg: Any, topic: str = topic) -> None:
+            with self._lock:
+                self.received[topic].append((time.monotonic(), msg))
+
+        self._subscriptions[topic] = self.node.create_subscription(msg_type, topic, keep, qos)
+
+    def unsubscribe(self, topic: str) -> None:
+        self.node.destroy_subscription(self._subscriptions.pop(topic))
+
+    def messages(self, topic: str) -> list[Any]:
+        with self._lock:
+            return [msg for _, msg in self.received.get(topic, [])]
+
+    def clear(self) -> None:
+        with self._lock:
+            for values in self.received.values():
+                values.clear()
+
+    def wait_for(
+        self, topic: str, predicate: Callable[[Any], bool] = lambda _: True, timeout_s: float = 20
+    ) -> Any | None:
+        """First collected message on ``topic`` that satisfies ``predicate``, or None."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for msg in self.messages(topic):
+                if predicate(msg):
+                    return msg
+            time.sleep(0.02)
+        return None
+
+    def close(self) -> None:
+        self._executor.shutdown(timeout_sec=2)
+        self.node.destroy_node()
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def image_msg(
+    rgb: np.ndarray, encoding: str, stamp_ns: int, frame_id: str, row_padding: int = 0
+) -> Any:
+    """An ``Image`` holding ``rgb`` (HxWx3 uint8) converted to ``encoding``."""
+    import cv2
+    from sensor_msgs.msg import Image
+
+    codes = {
+        "rgb8": None,
+        "bgr8": cv2.COLOR_RGB2BGR,
+        "rgba8": cv2.COLOR_RGB2RGBA,
+        "bgra8": cv2.COLOR_RGB2BGRA,
+        "mono8": cv2.COLOR_RGB2GRAY,
+    }
+    pixels = rgb if codes[encoding] is None else cv2.cvtColor(rgb, codes[encoding])
+    height, width = rgb.shape[:2]
+    rows = pixels.reshape(height, -1)
+    if row_padding:
+        rows = np.concatenate([rows, np.full((height, row_padding), 7, np.uint8)], axis=1)
+    msg = Image(height=height, width=width, encoding=encoding, step=rows.shape[1])
+    msg.data = np.ascontiguousarray(rows).tobytes()
+    set_header(msg, stamp_ns, frame_id)
+    return msg
+
+
+def set_header(msg: Any, stamp_ns: int, frame_id: str) -> None:
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+    msg.header.frame_id = frame_id
+
+
+def stamp_ns(msg: Any) -> int:
+    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+
+
+def camera_info_msg(width: int, height: int, k: list[float], frame_id: str) -> Any:
+    from sensor_msgs.msg import CameraInfo
+
+    fx, cx, fy, cy = k[0], k[2], k[4], k[5]
+    info = CameraInfo(width=width, height=height, distortion_model="plumb_bob")
+    info.k = [float(v) for v in k]
+    info.d = [0.0] * 5
+    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    info.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    info.header.frame_id = frame_id
+    return info
+
+
+def scene_rgb(height: int, width: int) -> np.ndarray:
+    """A structured RGB test image (gradients), deterministic, HxWx3 uint8."""
+    v, u = np.mgrid[0:height, 0:width]
+    channels = [u * 255 // max(width - 1, 1), v * 255 // max(height - 1, 1), (3 * u + v) % 256]
+    return np.stack(channels, -1).astype(np.uint8)
+
+
+def slow_torch_engine(model: Any, config: Any) -> Any:
+    """Engine plugin (``engine.backend: test_ros_support:slow_torch_engine``): the torch
+    engine plus a fixed delay, so inference takes longer than a 30 Hz frame period."""
+    from dav2_ros.engines.torch_engine import TorchEngine
+
+    class SlowTorchEngine(TorchEngine):
+        backend = "slow-torch"
+
+        def infer(self, batch: np.ndarray) -> np.ndarray:
+            time.sleep(SLOW_ENGINE_DELAY_S)
+            return super().infer(batch)
+
+    return SlowTorchEngine(model, config)
