@@ -20,7 +20,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, PointCloud2
 
 from dav2_ros.demo.messages import cloud_to_points, image_to_array
@@ -42,6 +42,9 @@ class DemoMonitor(Node):
         self.panel_every = int(self.declare_parameter("panel_every", 25).value)
         self.max_panels = int(self.declare_parameter("max_panels", 12).value)
         self.live_every_s = float(self.declare_parameter("live_every_s", 2.0).value)
+        # The first outputs include the engine build (ONNX export…): not steady state.
+        self.warmup_frames = int(self.declare_parameter("warmup_frames", 3).value)
+        self.warmup_seen = 0
         self.out_dir.mkdir(parents=True, exist_ok=True)
 
         self.stats = RunStats()
@@ -56,7 +59,7 @@ class DemoMonitor(Node):
         self.exit_code = 0
 
         self.create_subscription(Image, "ground_truth/depth", self._on_ground_truth, RELIABLE)
-        self.create_subscription(Image, "image", self._on_image, qos_profile_sensor_data)
+        self.create_subscription(Image, "image", self._on_image, RELIABLE)
         self.create_subscription(Image, "depth", self._on_depth, RELIABLE)
         self.create_subscription(PointCloud2, "points", self._on_points, RELIABLE)
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, RELIABLE)
@@ -81,9 +84,15 @@ class DemoMonitor(Node):
         received_ns = info.get("received_timestamp") or time.time_ns()
         stamp = stamp_ns(msg.header)
         now_s = time.monotonic()
+        if self.warmup_seen < self.warmup_frames:
+            self.warmup_seen += 1
+            return
         if self.first_out_s is None:
             self.first_out_s = now_s
-            self.get_logger().info("first depth image received; measuring")
+            self.get_logger().info(
+                f"depth images arriving; measuring from now (skipped {self.warmup_frames} "
+                "warm-up frames)"
+            )
         self.stats.add_output(now_s, (received_ns - stamp) / 1e6)
         pair = self.ground_truth.add_left(stamp, image_to_array(msg))
         if pair is not None:

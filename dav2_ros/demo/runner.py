@@ -93,7 +93,8 @@ def run_demo(options: DemoOptions) -> int:
         f"(loopback only); logs in {logs}",
         flush=True,
     )
-    node_params: dict[str, object] = {}
+    # The demo camera publishes reliably (see camera.CAMERA_QOS); match it.
+    node_params: dict[str, object] = {"qos.input_reliability": "reliable"}
     if options.checkpoint:
         node_params["model.checkpoint"] = str(Path(options.checkpoint).resolve())
     if options.backend:
@@ -101,7 +102,7 @@ def run_demo(options: DemoOptions) -> int:
     if options.input_size:
         node_params["engine.input_size"] = options.input_size
     node_argv = [*depth_node_command(), "--ros-args", "--params-file", str(params_file)]
-    node_argv += _ros_params(node_params)[1:] if node_params else []
+    node_argv += _ros_params(node_params)[1:]
     camera_argv = [sys.executable, "-m", "dav2_ros.demo.camera"] + _ros_params(
         {
             "width": options.width,

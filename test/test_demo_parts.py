@@ -1,0 +1,192 @@
+"""The demo's pure parts: metrics, pairing, playback order, panels, conversions, processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import psutil
+import pytest
+
+from dav2_ros.demo.engine_time import parse_engine_description
+from dav2_ros.demo.messages import cloud_to_points, fill_image, image_to_array
+from dav2_ros.demo.metrics import depth_errors, overhead_pct, percentile
+from dav2_ros.demo.pairing import StampPairer
+from dav2_ros.demo.panels import TILE_W, make_panel
+from dav2_ros.demo.processes import ChildProcesses, domain_in_use, private_ros_env
+from dav2_ros.demo.report import RunStats, engine_ms_from_diagnostics, summary_table
+from dav2_ros.demo.scene import ping_pong_index
+from dav2_ros.geometry import pack_organised_cloud
+
+
+def test_depth_errors_match_hand_computed_values():
+    gt = np.array([[1.0, 2.0], [4.0, np.nan]], np.float32)
+    pred = np.array([[1.1, 3.0], [4.0, 5.0]], np.float32)
+    errors = depth_errors(pred, gt)
+    # |1.1-1|/1 = 0.1, |3-2|/2 = 0.5, 0 → mean 0.2; ratios 1.1, 1.5, 1.0 → 2 of 3 < 1.25
+    assert errors.valid_px == 3
+    assert errors.abs_rel == pytest.approx(0.2, abs=1e-6)
+    assert errors.delta1 == pytest.approx(2 / 3)
+
+
+def test_depth_errors_ignore_nan_and_nonpositive_and_refuse_size_mismatch():
+    assert depth_errors(np.full((2, 2), np.nan, np.float32), np.ones((2, 2), np.float32)) is None
+    assert depth_errors(np.zeros((2, 2), np.float32), np.ones((2, 2), np.float32)) is None
+    with pytest.raises(ValueError, match="same resolution"):
+        depth_errors(np.ones((2, 3), np.float32), np.ones((3, 2), np.float32))
+
+
+def test_latency_percentiles_and_overhead():
+    assert percentile([], 50) is None
+    assert percentile([10.0, 20.0, 30.0, 40.0], 50) == pytest.approx(25.0)
+    assert overhead_pct(110.0, 100.0) == pytest.approx(10.0)
+    assert overhead_pct(110.0, None) is None
+
+
+def test_run_stats_summary_and_table():
+    stats = RunStats(frames_in=20)
+    for i in range(10):
+        stats.add_output(now_s=i * 0.5, latency_ms=100.0 + i)
+    stats.add_engine_ms(90.0, "test")
+    summary = stats.summary(window_s=5.0)
+    assert summary["fps_out"] == pytest.approx(2.0)  # 9 intervals over 4.5 s
+    assert summary["latency_ms"]["p50"] == pytest.approx(104.5)
+    assert summary["overhead_pct"] == pytest.approx(100 * 14.5 / 90, abs=0.01)
+    assert summary["overhead_within_target"] is False
+    table = summary_table(summary)
+    assert "104.5" in table and "n/a" in table  # no AbsRel was measured
+
+
+def test_engine_time_is_read_from_diagnostics_keys_that_name_inference():
+    values = {"latency_p50_ms": "300", "infer_ms_p95": "90", "infer_ms_p50": "80.5", "fps": "3"}
+    assert engine_ms_from_diagnostics(values) == ("infer_ms_p50", 80.5)
+    assert engine_ms_from_diagnostics({"latency_p50_ms": "300", "engine": "onnxruntime"}) is None
+
+
+def test_engine_description_parsing():
+    spec = parse_engine_description("onnxruntime cpu fp32 140x182 (CPU, 2 threads)")
+    assert (spec.backend, spec.device, spec.precision, spec.input_hw) == (
+        "onnxruntime",
+        "cpu",
+        "fp32",
+        (140, 182),
+    )
+    assert parse_engine_description("not built yet (waiting for the first frame)") is None
+
+
+def test_stamp_pairer_pairs_either_order_and_evicts_oldest():
+    pairer: StampPairer[str, str] = StampPairer(capacity=2)
+    assert pairer.add_left(1, "d1") is None
+    assert pairer.add_right(1, "g1") == ("d1", "g1")
+    assert pairer.add_right(2, "g2") is None
+    assert pairer.add_left(2, "d2") == ("d2", "g2")
+    for stamp in (3, 4, 5):
+        pairer.add_right(stamp, f"g{stamp}")
+    assert pairer.evicted == 1
+    assert pairer.add_left(3, "d3") is None  # g3 was evicted
+    assert pairer.add_left(5, "d5") == ("d5", "g5")
+
+
+def test_ping_pong_playback_never_repeats_an_end_frame():
+    order = [ping_pong_index(t, 4) for t in range(9)]
+    assert order == [0, 1, 2, 3, 2, 1, 0, 1, 2]
+    assert ping_pong_index(7, 1) == 0
+
+
+def test_image_round_trip_rgb8_and_32fc1():
+    rgb = np.random.default_rng(0).integers(0, 255, (5, 7, 3), dtype=np.uint8)
+    depth = np.linspace(0.5, 9.0, 35, dtype=np.float32).reshape(5, 7)
+    depth[0, 0] = np.nan
+    for array in (rgb, depth):
+        msg = SimpleNamespace()
+        fill_image(msg, array)
+        np.testing.assert_array_equal(image_to_array(msg), array)
+    bad = SimpleNamespace(encoding="mono16", width=1, height=1, step=2, data=b"\0\0")
+    with pytest.raises(ValueError, match="mono16"):
+        image_to_array(bad)
+
+
+def test_cloud_to_points_reads_the_geometry_packing_back():
+    xyz = np.random.default_rng(1).normal(size=(3, 4, 3)).astype(np.float32)
+    xyz[1, 2] = np.nan
+    rgb = np.random.default_rng(2).integers(0, 255, (3, 4, 3), dtype=np.uint8)
+    packed = pack_organised_cloud(xyz, rgb)
+    points, colours = cloud_to_points(packed)
+    keep = np.isfinite(xyz).all(axis=2).reshape(-1)
+    np.testing.assert_array_equal(points, xyz.reshape(-1, 3)[keep])
+    np.testing.assert_array_equal(colours, rgb.reshape(-1, 3)[keep])
+
+
+def test_panel_has_four_tiles_and_marks_invalid_pixels():
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    gt = rng.uniform(1, 5, (60, 80)).astype(np.float32)
+    gt[:10] = np.nan
+    panel = make_panel(rgb, gt * 1.1, gt, caption="frame 1")
+    assert panel.dtype == np.uint8 and panel.shape[1] == 4 * TILE_W
+    with pytest.raises(ValueError, match="one size"):
+        make_panel(rgb, gt[:-1], gt)
+
+
+def test_domain_in_use_sees_a_bound_discovery_port():
+    domain = 97
+    if domain_in_use(domain):
+        pytest.skip(f"domain {domain} is busy on this machine")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("", 7400 + 250 * domain))
+        assert domain_in_use(domain)
+
+
+def test_private_env_is_loopback_only():
+    env = private_ros_env(42)
+    assert env["ROS_DOMAIN_ID"] == "42"
+    assert env["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
+
+
+def test_stop_escalates_and_clears_the_whole_process_group(tmp_path):
+    # A child that ignores SIGINT and SIGTERM and has a grandchild in its group.
+    script = (
+        "import signal, subprocess, sys, time\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    children = ChildProcesses()
+    log = tmp_path / "stubborn.log"
+    child = children.start("stubborn", [sys.executable, "-c", script], {}, log)
+    deadline = time.monotonic() + 20
+    while "ready" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    group = [p for p in psutil.process_iter() if _pgid(p.pid) == child.pid]
+    assert len(group) == 2
+    start = time.monotonic()
+    code = children.stop("stubborn", grace_s=0.5)
+    assert code == -signal.SIGKILL
+    assert time.monotonic() - start < 10
+    time.sleep(0.2)
+    assert not [p for p in group if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except (ProcessLookupError, PermissionError):
+        return None
+
+
+def test_sigint_reaches_a_cooperative_child_first(tmp_path):
+    script = "import time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    print('bye')\n"
+    children = ChildProcesses()
+    child = children.start("polite", [sys.executable, "-c", script], {}, tmp_path / "p.log")
+    time.sleep(1.0)
+    assert children.stop("polite") == 0
+    assert (tmp_path / "p.log").read_text().strip() == "bye"
+    assert isinstance(child, subprocess.Popen)
