@@ -1,0 +1,98 @@
+"""``dav2-train``: the training pipeline's command line.
+
+Every step reads the same YAML config (``--config``); ``--section`` picks the
+config section when it is not named after the step (e.g. ``student --section
+baseline``). Works alone or under ``torchrun --nproc_per_node N``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from dav2_train import dist
+from dav2_train.config import ConfigError, load_config
+
+STEPS = ("synth", "teacher", "pseudo-label", "student", "finetune-metric", "evaluate", "export")
+
+
+def run_step(config: dict, command: str, section_name: str, ctx: dist.DistContext) -> None:
+    if command == "synth":
+        from dav2_train import synth
+
+        synth.run(config, ctx)
+    elif command in ("teacher", "student", "finetune-metric"):
+        from dav2_train import train
+
+        train.run(config, section_name, command, ctx)
+    elif command == "pseudo-label":
+        from dav2_train import pseudo_label
+
+        pseudo_label.run(config, ctx, section_name)
+    elif command == "evaluate":
+        from dav2_train import evaluate
+
+        evaluate.run(config, ctx, section_name)
+    elif command == "export":
+        from dav2_train import export
+
+        export.run(config, ctx, section_name)
+    else:
+        raise ConfigError(f"unknown step {command!r}; steps: {', '.join(STEPS)}")
+
+
+def pipeline_steps(config: dict) -> list[tuple[str, str]]:
+    """``pipeline:`` entries ``"command"`` or ``"command:section"`` → (command, section)."""
+    entries = config.get("pipeline")
+    if not entries:
+        raise ConfigError(f"{config.get('_path')}: no `pipeline:` list of steps")
+    steps = []
+    for entry in entries:
+        command, _, section_name = str(entry).partition(":")
+        if command not in STEPS:
+            raise ConfigError(f"pipeline entry {entry!r}: unknown step; steps: {', '.join(STEPS)}")
+        steps.append((command, section_name or command.replace("-", "_")))
+    return steps
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dav2-train", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in (*STEPS, "pipeline"):
+        p = sub.add_parser(name)
+        p.add_argument("--config", required=True, help="YAML run config (training/configs/)")
+        p.add_argument("--section", help="config section to use (default: the step's name)")
+        p.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="SECTION.KEY=VALUE",
+            help="override a config value (YAML syntax), repeatable",
+        )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config, args.set)
+        ctx = dist.setup(str(config.get("device", "auto")), config.get("threads", "auto"))
+        try:
+            if args.command == "pipeline":
+                for command, section_name in pipeline_steps(config):
+                    if ctx.is_main:
+                        print(f"=== {command} [{section_name}] ===", flush=True)
+                    run_step(config, command, section_name, ctx)
+            else:
+                section_name = args.section or args.command.replace("-", "_")
+                run_step(config, args.command, section_name, ctx)
+        finally:
+            dist.teardown()
+    except (ConfigError, FileNotFoundError, ValueError) as err:
+        print(f"dav2-train {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Process-group setup for one process or many under ``torchrun`` (PyTorch DDP)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistContext:
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
+
+def setup(device: str = "auto", threads: int | str = "auto") -> DistContext:
+    """Join the process group ``torchrun`` describes in the environment (if any).
+
+    gloo on CPU, nccl on CUDA. CPU threads are split between local processes so
+    two ranks on a 2-core machine do not fight over the same cores; ``threads``
+    forces a count (1 is much faster on a machine other jobs already load:
+    oversubscribed OpenMP threads wait for each other at every barrier).
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
+    if use_cuda and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was requested but torch sees no CUDA device; use cpu")
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+        torch_device = torch.device("cuda", local_rank)
+    else:
+        torch_device = torch.device("cpu")
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world_size)))
+        if threads == "auto":
+            threads = max(1, (os.cpu_count() or 1) // local_world)
+        torch.set_num_threads(int(threads))
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return DistContext(rank, world_size, local_rank, torch_device)
+
+
+def teardown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_reduce_mean(value: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    if ctx.distributed:
+        value = value.detach().clone()
+        dist.all_reduce(value)
+        value /= ctx.world_size
+    return value

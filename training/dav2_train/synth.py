@@ -1,0 +1,161 @@
+"""``dav2-train synth``: render synthetic splits with exact metric depth.
+
+Each split is ``count`` frames of one ``style``; frame ``i`` depends only on
+(split seed, i), so a split is identical whatever the shard size, worker count
+or number of ``torchrun`` ranks. Outputs under ``<run_dir>/data/<split>/``:
+``shard-XXXXX.npz`` (rgb, depth_m, valid, K) or, for ``format: images``, a PNG
+folder standing in for unlabelled photos; ``da2k: true`` adds a DA-2K style
+``da2k/annotations.json`` with point pairs ordered by true depth.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from dav2_ros.sim import Frame, make_scene, random_intrinsics, random_pose, render
+from dav2_train.config import run_dir, section
+from dav2_train.dist import DistContext
+
+FORMATS = ("shards", "images")
+
+
+def render_frame(
+    seed: int, index: int, style: str, width: int, height: int, max_depth_m: float
+) -> Frame:
+    """Frame ``index`` of the split with ``seed``: new scene, random camera, random view."""
+    rng = np.random.default_rng([seed, index])
+    scene = make_scene(int(rng.integers(2**31)), style)
+    intrinsics = random_intrinsics(rng, width, height)
+    pose = random_pose(scene, rng)
+    return render(scene, intrinsics, pose, max_depth_m=max_depth_m, noise_seed=index)
+
+
+def _write_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _render_shard(job: dict[str, Any]) -> str:
+    out = Path(job["out"])
+    frames = [
+        render_frame(job["seed"], i, job["style"], job["width"], job["height"], job["max_depth_m"])
+        for i in range(job["start"], job["stop"])
+    ]
+    if job["format"] == "images":
+        for i, frame in zip(range(job["start"], job["stop"]), frames, strict=True):
+            cv2.imwrite(str(out / "images" / f"{i:06d}.png"), frame.rgb[..., ::-1])
+        (out / f".done-{job['shard']:05d}").touch()
+    else:
+        _write_npz_atomic(
+            out / f"shard-{job['shard']:05d}.npz",
+            rgb=np.stack([f.rgb for f in frames]),
+            depth_m=np.stack([f.depth_m for f in frames]),
+            valid=np.stack([f.valid for f in frames]),
+            K=np.stack([f.K for f in frames]),
+        )
+    return f"{out.name}/{job['shard']}"
+
+
+def _shard_done(out: Path, shard: int, fmt: str) -> bool:
+    name = f".done-{shard:05d}" if fmt == "images" else f"shard-{shard:05d}.npz"
+    return (out / name).exists()
+
+
+def da2k_pairs(
+    frame: Frame, rng: np.random.Generator, pairs: int = 8, min_ratio: float = 1.25
+) -> list[dict]:
+    """Point pairs with clearly different true depth (ratio ≥ ``min_ratio``), DA-2K style."""
+    rows, cols = np.nonzero(frame.valid)
+    result: list[dict] = []
+    for _ in range(200):
+        if len(result) >= pairs or rows.size < 2:
+            break
+        a, b = rng.integers(rows.size, size=2)
+        da, db = frame.depth_m[rows[a], cols[a]], frame.depth_m[rows[b], cols[b]]
+        if max(da, db) / min(da, db) < min_ratio:
+            continue
+        result.append(
+            {
+                "point1": [int(rows[a]), int(cols[a])],
+                "point2": [int(rows[b]), int(cols[b])],
+                "closer_point": "point1" if da < db else "point2",
+            }
+        )
+    return result
+
+
+def write_da2k(
+    out: Path, seed: int, count: int, style: str, width: int, height: int, max_depth_m: float
+) -> None:
+    """Images + ``annotations.json`` (image path relative to the folder → pairs)."""
+    folder = out / "da2k"
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    annotations = {}
+    for i in range(count):
+        frame = render_frame(seed, i, style, width, height, max_depth_m)
+        name = f"images/{i:06d}.png"
+        cv2.imwrite(str(folder / name), frame.rgb[..., ::-1])
+        annotations[name] = da2k_pairs(frame, np.random.default_rng([seed, i, 7]))
+    tmp = folder / "annotations.json.tmp"
+    tmp.write_text(json.dumps(annotations, indent=1))
+    os.replace(tmp, folder / "annotations.json")
+
+
+def run(config: dict[str, Any], ctx: DistContext) -> None:
+    cfg = section(config, "synth")
+    width, height = int(config["image"]["width"]), int(config["image"]["height"])
+    max_depth_m = float(config["max_depth_m"])
+    shard_size = int(cfg.get("shard_size", 100))
+    workers = int(cfg.get("workers", 1))
+    jobs = []
+    for name, split in cfg["splits"].items():
+        fmt = split.get("format", "shards")
+        if fmt not in FORMATS:
+            raise ValueError(f"synth split {name!r}: format must be one of {FORMATS}, got {fmt!r}")
+        out = run_dir(config) / "data" / name
+        (out / "images" if fmt == "images" else out).mkdir(parents=True, exist_ok=True)
+        count, seed = int(split["count"]), int(split["seed"])
+        for shard, start in enumerate(range(0, count, shard_size)):
+            if shard % ctx.world_size != ctx.rank or _shard_done(out, shard, fmt):
+                continue
+            jobs.append(
+                dict(
+                    out=str(out),
+                    shard=shard,
+                    start=start,
+                    stop=min(count, start + shard_size),
+                    seed=seed,
+                    style=split["style"],
+                    format=fmt,
+                    width=width,
+                    height=height,
+                    max_depth_m=max_depth_m,
+                )
+            )
+        if split.get("da2k") and ctx.is_main and not (out / "da2k" / "annotations.json").exists():
+            write_da2k(out, seed, count, split["style"], width, height, max_depth_m)
+    _run_jobs(jobs, workers, ctx)
+    ctx.barrier()
+
+
+def _run_jobs(jobs: list[dict], workers: int, ctx: DistContext) -> None:
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(jobs), desc=f"synth[rank {ctx.rank}]", unit="shard", disable=not jobs)
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            for _ in pool.map(_render_shard, jobs):
+                bar.update()
+    else:
+        for job in jobs:
+            _render_shard(job)
+            bar.update()
+    bar.close()
