@@ -101,8 +101,8 @@ def model_card(meta: ModelMeta, all_metrics: dict, extra: dict) -> str:
     p = meta.provenance
     steps = "\n".join(
         f"- `{s['section']}` ({s['command']}): {s['encoder']} {s['depth_type']}, "
-        f"data `{s['data']}`, init `{s['init']}`, {s['steps']} steps × batch {s['batch_size']} × {s['world_size']} "
-        f"process(es), loss {s['first_loss']:.4f} → {s['last_loss']:.4f}"
+        f"data `{s['data']}`, init `{s['init']}`, {s['steps']} steps × batch {s['batch_size']} "
+        f"× {s['world_size']} process(es), loss {s['first_loss']:.4f} → {s['last_loss']:.4f}"
         for s in p.get("steps", [])
     )
     limits = extra.get("limitations", "")
