@@ -76,7 +76,7 @@ class DemoMonitor(Node):
     def _on_image(self, msg: Image) -> None:
         # Kept only for the panels: RGB of the frames a panel will show.
         self.rgb_by_stamp[stamp_ns(msg.header)] = image_to_array(msg)
-        while len(self.rgb_by_stamp) > 30:
+        while len(self.rgb_by_stamp) > 60:  # > the worst latency seen at 10 Hz
             self.rgb_by_stamp.popitem(last=False)
 
     def _on_depth(self, msg: Image, info: dict) -> None:
