@@ -56,6 +56,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
         {
             "model.checkpoint": str(save_tiny_checkpoint(work)),
             "engine.backend": "torch",
+            "engine.threads": 1,  # 2 shared cores: oversubscribed OpenMP threads stall
             "output.resolution": "model",
             "points.stride": STRIDE,
             "points.max_range": MAX_RANGE_M,

@@ -24,6 +24,7 @@ class DiagnosticsSnapshot:
     model: str
     problem: str = ""  # latest warning or error, empty when all is well
     level_error: bool = False
+    engine_failures: int = 0  # engine build/inference failures since start
 
 
 def diagnostics_msg(header: Header, node_name: str, snap: DiagnosticsSnapshot) -> DiagnosticArray:
@@ -41,6 +42,7 @@ def diagnostics_msg(header: Header, node_name: str, snap: DiagnosticsSnapshot) -
         "frames_dropped": str(snap.frames_dropped),
         "frames_rejected": str(snap.frames_rejected),
         "frames_skipped_no_subscriber": str(snap.frames_skipped_no_subscriber),
+        "engine_failures": str(snap.engine_failures),
         "engine": snap.engine,
         "model": snap.model,
     }

@@ -23,6 +23,9 @@ except ImportError:
     CvBridgeError = Exception  # noqa: N816 - placeholder for the except clause
 
 CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
+# The network scales the shorter side to input_size: a 1x4000 image would become a
+# 126x504000 input and exhaust memory. Real cameras stay far below this (panoramas 2:1).
+MAX_ASPECT_RATIO = 8
 
 
 class ImageDecodeError(ValueError):
@@ -50,6 +53,7 @@ def validate_image(msg: Any) -> int:
         raise ImageDecodeError(
             f"zero-sized image {msg.width}x{msg.height}: nothing to estimate", "size"
         )
+    check_proportions(msg.width, msg.height)
     row_bytes = msg.width * channels
     if msg.step < row_bytes:
         raise ImageDecodeError(
@@ -99,4 +103,15 @@ def compressed_to_rgb(msg: Any) -> np.ndarray:
             "expected JPEG or PNG as image_transport's compressed plugin sends",
             "decode",
         )
+    check_proportions(bgr.shape[1], bgr.shape[0])
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def check_proportions(width: int, height: int) -> None:
+    """Raise ``ImageDecodeError`` for images too elongated to resize for the network."""
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise ImageDecodeError(
+            f"image {width}x{height} is more elongated than {MAX_ASPECT_RATIO}:1; the network "
+            "input (shorter side = input_size) would be too large. Crop or resize it first",
+            "size",
+        )

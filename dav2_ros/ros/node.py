@@ -46,10 +46,18 @@ from dav2_ros.ros.stats import LatencyWindow, RateMeter
 NODE_NAME = "dav2_depth"
 THROTTLE_S = 5.0
 DEFAULT_INPUT_SIZE = 518
+# After an engine failure the worker waits, doubling per failure in a row, then rebuilds
+# the engine: a broken device is not hammered, and a transient fault heals by itself.
+ENGINE_RETRY_FIRST_S = 0.5
+ENGINE_RETRY_MAX_S = 30.0
 
 
 class StartupError(RuntimeError):
     """The node cannot start (bad parameter, missing checkpoint); the message says why."""
+
+
+class EngineFault(RuntimeError):
+    """Building or running the engine failed (the cause is chained); the frame is lost."""
 
 
 @dataclass
@@ -66,11 +74,23 @@ class DepthNode(Node):
             self.settings: NodeSettings = _settings(values)
         except ParameterError as exc:
             raise StartupError(str(exc)) from exc
+        backend = self.settings.backend
+        if backend not in backend_names() and ":" not in backend:
+            raise StartupError(
+                f"parameter 'engine.backend': unknown backend {backend!r}; expected one of "
+                f"{', '.join(backend_names())} or a plugin 'package.module:factory'"
+            )
         self.loaded = _load_model(self.settings)
         try:
             self.scale = ScaleSource(self, values, self.loaded.meta.depth_type)
         except ParameterError as exc:
             raise StartupError(str(exc)) from exc
+        backend = self.settings.backend
+        if backend not in backend_names() and ":" not in backend:
+            raise StartupError(
+                f"parameter 'engine.backend': unknown backend {backend!r}; expected one of "
+                f"{', '.join(backend_names())} or a plugin 'package.module:factory'"
+            )
         meta = self.loaded.meta
         self.input_size = self.settings.input_size or meta.input_size or DEFAULT_INPUT_SIZE
         self.model_name = (
@@ -88,6 +108,9 @@ class DepthNode(Node):
         self.latency = LatencyWindow()
         self.rejected = 0
         self.skipped_no_subscriber = 0
+        self.engine_failures = 0  # in total; ``_failures_in_row`` drives the back-off
+        self._failures_in_row = 0
+        self._stopping = threading.Event()
         self._problem, self._problem_is_error = "", False
         self._last_log: dict[str, float] = {}
 
@@ -136,20 +159,31 @@ class DepthNode(Node):
             frame = self.mailbox.get(timeout_s=0.5)
             if frame is None:
                 continue
+            if not self.context.ok():
+                return  # shutting down (Ctrl-C): publishing would fail
             try:
                 self._process(frame)
             except ImageDecodeError as exc:
                 self.rejected += 1
                 self._report(f"bad_image:{exc.kind}", f"dropped a bad image: {exc}", error=True)
+            except EngineFault as exc:
+                self._engine_failed(exc.__cause__ or exc)
             except Exception as exc:  # keep serving: one bad frame must not end the node
+                if not self.context.ok():
+                    return
                 self._report("frame_failed", f"frame failed: {type(exc).__name__}: {exc}", True)
 
     def _process(self, frame: Frame) -> None:
         msg = frame.msg
         rgb = compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else image_to_rgb(msg)
-        estimator = self._estimator_for(rgb.shape[0], rgb.shape[1])
         output_hw = rgb.shape[:2] if self.settings.output_resolution == "input" else (0, 0)
-        prediction = estimator.predict(rgb, output_hw)
+        try:
+            estimator = self._estimator_for(rgb.shape[0], rgb.shape[1])
+            prediction = estimator.predict(rgb, output_hw)
+        except Exception as exc:
+            raise EngineFault(str(exc)) from exc
+        if self._failures_in_row:
+            self._engine_recovered()
         header = Header(stamp=msg.header.stamp, frame_id=msg.header.frame_id)
         self._publish(header, rgb, prediction)
         self.output_rate.tick()
@@ -162,17 +196,47 @@ class DepthNode(Node):
             self._estimator.engine.close()
             self.get_logger().warn(f"camera resolution changed to {width}x{height}: rebuilding")
         config = EngineConfig(
-            backend=_backend_name(self.settings.backend),
+            backend=self.settings.backend,
             device=self.settings.device,
             precision=self.settings.precision,
             input_hw=model_input_size(height, width, self.input_size),
+            options={"threads": self.settings.threads} if self.settings.threads else {},
         )
         engine = create_engine(self.loaded.model, config)
         self._estimator = DepthEstimator(engine, self.loaded.meta.depth_type, self.input_size)
         self._estimator_hw = (height, width)
         self.engine_name = engine.description
         self.get_logger().info(f"engine for {width}x{height} images: {engine.description}")
+        for skipped in getattr(engine, "skipped_backends", []):  # backend "auto" says why
+            self.get_logger().warn(f"engine auto: skipped {skipped}")
         return self._estimator
+
+    def _engine_failed(self, exc: BaseException) -> None:
+        """Report, drop the engine (it may be left broken) and wait before the next try."""
+        self.engine_failures += 1
+        self._failures_in_row += 1
+        delay_s = min(ENGINE_RETRY_MAX_S, ENGINE_RETRY_FIRST_S * 2 ** (self._failures_in_row - 1))
+        self._report(
+            "engine",
+            f"engine failed ({self._failures_in_row} in a row): {type(exc).__name__}: {exc}; "
+            f"rebuilding it and retrying in {delay_s:.1f} s",
+            error=True,
+        )
+        if self._estimator is not None:
+            try:
+                self._estimator.engine.close()
+            except Exception as close_exc:  # a broken engine may fail to close, too
+                self.get_logger().warn(f"closing the failed engine: {close_exc}")
+        self._estimator, self._estimator_hw = None, None
+        self.engine_name = f"failed, retrying in {delay_s:.1f} s: {type(exc).__name__}: {exc}"
+        self._stopping.wait(delay_s)  # frames arriving meanwhile replace each other (drops)
+
+    def _engine_recovered(self) -> None:
+        self.get_logger().info(
+            f"engine recovered after {self._failures_in_row} failures: {self.engine_name}"
+        )
+        self._failures_in_row = 0
+        self._problem = ""
 
     def _publish(self, header: Header, rgb: np.ndarray, prediction: Any) -> None:
         values = prediction.values
@@ -221,6 +285,14 @@ class DepthNode(Node):
             calibrated = intrinsics_of(info).is_calibrated
         except IntrinsicsError:
             calibrated = False
+        if not calibrated and not np.isfinite(info.k).all():
+            self._report(
+                "info_k_not_finite",
+                f"camera_info K has NaN or Inf values ({list(info.k)}): publishing depth "
+                "without camera_info and points; fix the camera's calibration",
+                error=True,
+            )
+            return None
         if not calibrated:
             self._report("uncalibrated", "camera_info K is zero (uncalibrated): no points")
             return None
@@ -255,6 +327,7 @@ class DepthNode(Node):
             model=self.model_name,
             problem=self._problem,
             level_error=self._problem_is_error,
+            engine_failures=self.engine_failures,
         )
 
     def _publish_diagnostics(self) -> None:
@@ -262,15 +335,9 @@ class DepthNode(Node):
         self.pub_diag.publish(diagnostics_msg(header, self.get_name(), self.snapshot()))
 
     def stop(self) -> None:
+        self._stopping.set()
         self.mailbox.close()
         self._worker.join(timeout=5.0)
-
-
-def _backend_name(requested: str) -> str:
-    """``auto`` when the engines package resolves it, else the always-present torch."""
-    if requested == "auto" and "auto" not in backend_names():
-        return "torch"
-    return requested
 
 
 def _load_model(settings: NodeSettings) -> Any:

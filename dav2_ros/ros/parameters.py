@@ -67,6 +67,14 @@ PARAMETERS: list[ParamSpec] = [
         step=14,
     ),
     ParamSpec(
+        "engine.threads",
+        0,
+        "CPU threads of the engine; 0 = all cores this process may use",
+        min_value=0,
+        max_value=256,
+        step=1,
+    ),
+    ParamSpec(
         "image_transport",
         "raw",
         "raw: subscribe 'image'; compressed: subscribe 'image/compressed' (JPEG/PNG)",
@@ -161,6 +169,7 @@ class NodeSettings:
     device: str
     precision: str
     input_size: int
+    threads: int
     image_transport: str
     output_resolution: str
     points_enabled: bool
@@ -192,6 +201,7 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
         device=checked["engine.device"],
         precision=checked["engine.precision"],
         input_size=checked["engine.input_size"],
+        threads=checked["engine.threads"],
         image_transport=checked["image_transport"],
         output_resolution=checked["output.resolution"],
         points_enabled=checked["points.enabled"],

@@ -50,7 +50,7 @@ FIXED = "fixed"
 STATE_CODES = {WAITING: 0.0, TRACKING: 1.0, "holding": 2.0, STALE: 3.0, FIXED: 4.0}
 SCALE_FIELDS = ("a", "b", "state", "num_inliers", "num_samples", "residual", "age_s")
 THROTTLE_S = 5.0
-SPARSE_HISTORY = 16
+SPARSE_HISTORY = 32  # messages kept for pairing by stamp (1 s at 30 Hz, 6 s at 5 Hz)
 
 _EXTRINSIC = ("x", "y", "z", "roll", "pitch", "yaw")
 SCALE_PARAMETERS = [
