@@ -1,0 +1,250 @@
+"""Fuzzing the message conversion layer with hypothesis: whatever a publisher sends,
+``image_to_rgb`` / ``compressed_to_rgb`` return an HxWx3 uint8 image of the declared
+size or raise ``ImageDecodeError`` (with a problem ``kind`` the node throttles by) and
+nothing else; camera_info helpers fail only with ``IntrinsicsError``.
+
+Real ``sensor_msgs`` messages are built, as the subscription would hand them over.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header
+
+from dav2_ros.geometry import IntrinsicsError
+from dav2_ros.ros.image_decode import (
+    CHANNELS,
+    MAX_ASPECT_RATIO,
+    ImageDecodeError,
+    compressed_to_rgb,
+    image_to_rgb,
+)
+from dav2_ros.ros.messages import intrinsics_of, scaled_camera_info
+
+KINDS = {"encoding", "size", "step", "data", "decode"}
+# Every encoding of sensor_msgs/image_encodings.hpp plus a few a driver could invent.
+ROS_ENCODINGS = [
+    *CHANNELS,
+    "rgb16", "rgba16", "bgr16", "bgra16", "mono16", "16UC1", "16SC1", "32FC1", "64FC1",
+    "8UC1", "8UC3", "8UC4", "32SC2", "16UC3", "bayer_rggb8", "bayer_bggr8", "bayer_gbrg8",
+    "bayer_grbg8", "bayer_rggb16", "yuv422", "yuv422_yuy2", "UYVY", "YUYV", "nv21", "nv24",
+    "", "RGB8", "rgb8 ", "jpeg", "\u00e9t\u00e9",
+]  # fmt: skip
+FUZZ = settings(
+    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
+)
+
+
+def raw_image(width: int, height: int, encoding: str, step: int, data: bytes, big: bool) -> Image:
+    return Image(
+        header=Header(frame_id="cam"),
+        width=width,
+        height=height,
+        encoding=encoding,
+        step=step,
+        is_bigendian=big,
+        data=data,
+    )
+
+
+def assert_decodes_or_says_why(decode, msg) -> np.ndarray | None:
+    """The conversion contract: an RGB image or a specific ImageDecodeError, never a crash."""
+    try:
+        rgb = decode(msg)
+    except ImageDecodeError as exc:
+        assert exc.kind in KINDS, exc.kind
+        assert len(str(exc)) > 20, "the error must say what was expected"
+        return None
+    assert rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3
+    return rgb
+
+
+@st.composite
+def hostile_images(draw) -> Image:
+    """Small declared sizes with any step and any data length, or huge declared sizes."""
+    encoding = draw(st.one_of(st.sampled_from(ROS_ENCODINGS), st.text(max_size=12)))
+    if draw(st.booleans()):
+        width, height = draw(st.integers(0, 40)), draw(st.integers(0, 40))
+    else:  # huge declared dimensions (uint32 range), little data
+        width = draw(st.sampled_from([0, 1, 2**16, 2**31, 2**32 - 1]))
+        height = draw(st.sampled_from([0, 1, 3, 2**20, 2**32 - 1]))
+    channels = CHANNELS.get(encoding, 3)
+    step = draw(
+        st.one_of(
+            st.just(width * channels),
+            st.integers(0, 200),
+            st.just(max(width * channels - 1, 0)),
+            st.sampled_from([2**32 - 1, width * channels + 13]),
+        )
+    )
+    step = min(step, 2**32 - 1)
+    declared = min(step * height, 200_000)
+    length = draw(
+        st.one_of(
+            st.just(declared),
+            st.integers(0, 600),
+            st.just(max(declared - 1, 0)),
+            st.just(declared + 77),
+        )
+    )
+    data = draw(st.binary(min_size=min(length, 64), max_size=min(length, 64))) * (length // 64 + 1)
+    return raw_image(width, height, encoding, step, data[:length], draw(st.booleans()))
+
+
+@FUZZ
+@given(hostile_images())
+def test_any_raw_image_decodes_to_its_size_or_raises_image_decode_error(msg: Image) -> None:
+    rgb = assert_decodes_or_says_why(image_to_rgb, msg)
+    if rgb is not None:
+        assert msg.encoding in CHANNELS
+        assert rgb.shape[:2] == (msg.height, msg.width)
+        assert msg.step >= msg.width * CHANNELS[msg.encoding]
+        assert len(msg.data) >= msg.step * msg.height
+
+
+@pytest.mark.parametrize(
+    "encoding", ["16UC1", "32FC1", "bayer_rggb8", "yuv422", "nv21", "UYVY", "mono16", "rgb16"]
+)
+def test_unsupported_encodings_name_themselves_and_the_supported_ones(encoding: str) -> None:
+    msg = raw_image(4, 4, encoding, 64, bytes(256), False)
+    with pytest.raises(ImageDecodeError, match=f"unsupported image encoding '{encoding}'") as err:
+        image_to_rgb(msg)
+    assert err.value.kind == "encoding" and "rgb8, bgr8" in str(err.value)
+
+
+def test_step_smaller_than_a_row_and_short_data_are_specific_errors() -> None:
+    with pytest.raises(ImageDecodeError, match="step 11 is smaller than width x channels = 12"):
+        image_to_rgb(raw_image(4, 2, "rgb8", 11, bytes(24), False))
+    with pytest.raises(ImageDecodeError, match="image data has 23 bytes, expected") as err:
+        image_to_rgb(raw_image(4, 2, "rgb8", 12, bytes(23), False))
+    assert err.value.kind == "data"
+
+
+def test_elongated_image_is_refused_before_it_reaches_the_network() -> None:
+    # 1x4000 would be a 126x504000 network input at input_size 126.
+    width = 4000
+    with pytest.raises(ImageDecodeError, match="more elongated than") as err:
+        image_to_rgb(raw_image(width, 1, "mono8", width, bytes(width), False))
+    assert err.value.kind == "size"
+    ok = MAX_ASPECT_RATIO * 10
+    assert image_to_rgb(raw_image(ok, 10, "mono8", ok, bytes(ok * 10), False)).shape == (10, ok, 3)
+
+
+@FUZZ
+@given(
+    st.integers(1, 24),
+    st.integers(1, 24),
+    st.sampled_from(sorted(CHANNELS)),
+    st.integers(0, 9),
+    st.booleans(),
+    st.integers(0, 2**32 - 1),
+)
+def test_valid_images_decode_to_the_same_rgb_as_opencv(
+    width: int, height: int, encoding: str, padding: int, big: bool, seed: int
+) -> None:
+    assume(max(width, height) <= MAX_ASPECT_RATIO * min(width, height))
+    channels = CHANNELS[encoding]
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, channels), np.uint8)
+    rows = np.concatenate(
+        [pixels.reshape(height, -1), np.full((height, padding), 255, np.uint8)], axis=1
+    )
+    # is_bigendian is irrelevant for 8-bit channels: it must not change the result.
+    msg = raw_image(width, height, encoding, rows.shape[1], rows.tobytes(), big)
+    codes = {
+        "rgb8": None,
+        "bgr8": cv2.COLOR_BGR2RGB,
+        "rgba8": cv2.COLOR_RGBA2RGB,
+        "bgra8": cv2.COLOR_BGRA2RGB,
+        "mono8": cv2.COLOR_GRAY2RGB,
+    }
+    expected = pixels if codes[encoding] is None else cv2.cvtColor(pixels, codes[encoding])
+    np.testing.assert_array_equal(image_to_rgb(msg), expected)
+
+
+def _encoded(fmt: str, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 256, (24, 32, 3), np.uint8)
+    ok, buffer = cv2.imencode(f".{fmt}", image)
+    assert ok
+    return buffer.tobytes()
+
+
+@st.composite
+def corrupt_payloads(draw) -> tuple[str, bytes]:
+    fmt = draw(st.sampled_from(["jpeg", "png"]))
+    data = bytearray(_encoded("jpg" if fmt == "jpeg" else "png", draw(st.integers(0, 5))))
+    how = draw(st.sampled_from(["truncate", "flip", "garbage", "header_only", "empty"]))
+    if how == "truncate":
+        data = data[: draw(st.integers(0, len(data) - 1))]
+    elif how == "flip":
+        for _ in range(draw(st.integers(1, 20))):
+            position = draw(st.integers(0, len(data) - 1))
+            data[position] ^= draw(st.integers(1, 255))
+    elif how == "garbage":
+        data = bytearray(draw(st.binary(max_size=2000)))
+    elif how == "header_only":
+        data = data[:32]
+    else:
+        data = bytearray()
+    return fmt, bytes(data)
+
+
+@FUZZ
+@given(corrupt_payloads(), st.text(max_size=20))
+def test_corrupt_jpeg_png_payloads_decode_or_raise_image_decode_error(
+    payload: tuple[str, bytes], fmt_field: str
+) -> None:
+    fmt, data = payload
+    msg = CompressedImage(header=Header(frame_id="cam"), format=fmt_field or fmt, data=data)
+    rgb = assert_decodes_or_says_why(compressed_to_rgb, msg)
+    if rgb is not None:  # a flipped bit may still decode: then with the real size
+        assert rgb.shape == (24, 32, 3)
+
+
+def test_undecodable_payload_error_names_format_and_size() -> None:
+    msg = CompressedImage(format="jpeg", data=b"\xff\xd8\xff" + bytes(100))
+    with pytest.raises(ImageDecodeError, match=r"cannot decode compressed image \(format 'jpeg', "):
+        compressed_to_rgb(msg)
+    with pytest.raises(ImageDecodeError, match="has no data"):
+        compressed_to_rgb(CompressedImage(format="png", data=b""))
+
+
+special_floats = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=64),
+    st.sampled_from([0.0, -0.0, math.nan, math.inf, -math.inf, 1e-300, 1e300]),
+)
+
+
+@FUZZ
+@given(
+    st.lists(special_floats, min_size=9, max_size=9),
+    st.integers(0, 5000),
+    st.integers(0, 5000),
+    st.integers(1, 2000),
+    st.integers(1, 2000),
+)
+def test_any_camera_info_is_usable_or_rejected_with_intrinsics_error(
+    k: list[float], width: int, height: int, depth_w: int, depth_h: int
+) -> None:
+    info = CameraInfo(width=width, height=height, k=k, p=[*k[:3], 0.0, *k[3:6], 0.0, *k[6:], 0.0])
+    try:
+        intrinsics = intrinsics_of(info)
+    except IntrinsicsError as exc:
+        assert "image size must be positive" in str(exc)
+        assert width == 0 or height == 0
+        return
+    if not intrinsics.is_calibrated:  # zero, negative, NaN or Inf focal/centre: no points
+        assert not (math.isfinite(k[0]) and k[0] > 0 and math.isfinite(k[4]) and k[4] > 0) or (
+            not (math.isfinite(k[2]) and math.isfinite(k[5]))
+        )
+        return
+    scaled = scaled_camera_info(info, Header(frame_id="cam"), depth_w, depth_h)
+    assert (scaled.width, scaled.height) == (depth_w, depth_h)
+    assert scaled.k[0] == pytest.approx(k[0] * depth_w / width)
