@@ -50,6 +50,7 @@ __all__ = [
     "LoadedModel",
     "ModelMeta",
     "default_checkpoint",
+    "infer_encoder",
     "load_model",
     "save_hf_model",
     "save_model",
@@ -372,7 +373,16 @@ def _resolve_spec(found: _Found, encoder: str | None, path: Path) -> EncoderSpec
     return spec
 
 
-def _infer_encoder(signature: dict, path: Path) -> EncoderSpec:
+def infer_encoder(state_dict: dict[str, Tensor], source: str = "state dict") -> EncoderSpec:
+    """The registered size whose shapes these (official-layout) tensors have."""
+    try:
+        signature = shape_signature(state_dict)
+    except FormatError as exc:
+        raise CheckpointError(f"{source}: {exc}") from None
+    return _infer_encoder(signature, source)
+
+
+def _infer_encoder(signature: dict, path: Path | str) -> EncoderSpec:
     names = _matching_encoders(signature)
     if len(names) == 1:
         return get_encoder_spec(names[0])

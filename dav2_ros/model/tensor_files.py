@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -25,16 +26,25 @@ def read_pickle(path: Path) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights only" in str(exc).lower() or "weights_only" in str(exc):
-            first_line = str(exc).strip().splitlines()[0]
+        text = str(exc)
+        needs_code = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        if needs_code:
             raise CheckpointError(
-                f"{path}: refused to load: the pickle would have to run code to be "
-                f"unpickled ({first_line}). Only plain state dicts of tensors are accepted; "
-                "if you trust the file, re-save its state_dict() or convert it to safetensors"
+                f"{path}: refused to load: the pickle would have to run code to be unpickled "
+                f"(it calls {needs_code.group(1)}). Only plain state dicts of tensors are "
+                "accepted; if you trust the file, re-save its state_dict() or convert it to "
+                "safetensors"
             ) from None
-        raise CheckpointError(f"{path}: not a readable checkpoint ({exc}); truncated?") from None
+        detail = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+        reason = detail.group(1).strip() if detail else text.strip().splitlines()[-1]
+        raise CheckpointError(
+            f"{path}: not a PyTorch checkpoint, or truncated or corrupt ({reason}); "
+            "download or copy it again"
+        ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = str(exc).strip()
+        # torch's first sentence says what failed; the rest is generic advice.
+        first_line = text.splitlines()[0].split(". ")[0] if text else type(exc).__name__
         raise CheckpointError(
             f"{path}: cannot be read as a PyTorch checkpoint, it is truncated or corrupt "
             f"({first_line}); download or copy it again"
