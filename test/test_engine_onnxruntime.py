@@ -1,0 +1,139 @@
+"""ONNX Runtime backend against eager torch on the same weights, and its disk cache.
+
+One small student (vitt, 126×168) is exported once per module into a temporary
+cache; the tests share it so the suite pays for a single export.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from dav2_ros.engines import EngineConfig, EngineUnavailable, create_engine
+from dav2_ros.engines.onnxruntime_engine import OnnxRuntimeEngine
+from dav2_ros.model import DepthAnythingV2
+from dav2_ros.model.random_weights import randomize_weights_
+
+INPUT_HW = (126, 168)
+
+
+def relative_l2(ours: np.ndarray, reference: np.ndarray) -> float:
+    return float(np.linalg.norm(ours - reference) / np.linalg.norm(reference))
+
+
+@pytest.fixture(scope="module")
+def model() -> DepthAnythingV2:
+    return randomize_weights_(DepthAnythingV2("vitt", "relative"), seed=3).eval()
+
+
+@pytest.fixture(scope="module")
+def batch() -> np.ndarray:
+    return np.random.default_rng(0).normal(size=(1, 3, *INPUT_HW)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def torch_output(model, batch) -> np.ndarray:
+    with torch.inference_mode():
+        return model(torch.from_numpy(batch)).numpy()
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("engine-cache")
+
+
+@pytest.fixture(scope="module")
+def ort_engine(model, cache_dir) -> OnnxRuntimeEngine:
+    config = EngineConfig(backend="onnxruntime", input_hw=INPUT_HW, cache_dir=cache_dir)
+    return create_engine(model, config)
+
+
+def test_onnxruntime_matches_torch_fp32(ort_engine, batch, torch_output):
+    assert np.abs(torch_output).max() > 0.1  # the comparison is not between zeros
+    out = ort_engine.infer(batch)
+    assert out.shape == (1, *INPUT_HW) and out.dtype == np.float32
+    assert relative_l2(out, torch_output) < 1e-4
+
+
+def test_engine_uses_all_cores_and_cpu_provider(ort_engine):
+    assert ort_engine.session.get_providers() == ["CPUExecutionProvider"]
+    assert ort_engine.threads >= 1
+    assert "onnxruntime cpu fp32 126x168" in ort_engine.description
+
+
+def test_second_engine_loads_from_cache(ort_engine, model, cache_dir, batch):
+    config = EngineConfig(backend="onnxruntime", input_hw=INPUT_HW, cache_dir=cache_dir)
+    again = create_engine(model, config)
+    assert ort_engine.cache_result.built and not again.cache_result.built
+    assert again.model_path == ort_engine.model_path
+    np.testing.assert_array_equal(again.infer(batch), ort_engine.infer(batch))
+
+
+def test_corrupt_cached_graph_is_rebuilt(ort_engine, model, cache_dir, batch, torch_output, caplog):
+    path = ort_engine.model_path
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = b"\0" * 64  # damage a weight block
+    path.write_bytes(bytes(data))
+    config = EngineConfig(backend="onnxruntime", input_hw=INPUT_HW, cache_dir=cache_dir)
+    with caplog.at_level(logging.WARNING):
+        rebuilt = create_engine(model, config)
+    assert rebuilt.cache_result.built
+    assert "checksum" in rebuilt.cache_result.rebuild_reason
+    assert "rebuilding" in caplog.text
+    assert relative_l2(rebuilt.infer(batch), torch_output) < 1e-4
+
+
+def test_int8_quantised_encoder_stays_close(ort_engine, model, cache_dir, batch, torch_output):
+    config = EngineConfig(
+        backend="onnxruntime", input_hw=INPUT_HW, cache_dir=cache_dir, options={"quantize": "int8"}
+    )
+    int8 = create_engine(model, config)
+    assert int8.model_path != ort_engine.model_path
+    assert int8.model_path.stat().st_size < 0.6 * ort_engine.model_path.stat().st_size
+    ops = {node.op_type for node in onnx.load(str(int8.model_path)).graph.node}
+    assert ops & {"MatMulInteger", "DynamicQuantizeMatMul"}  # linear layers now int8
+    assert "ConvInteger" not in ops  # the DPT head stays fp32
+    error = relative_l2(int8.infer(batch), torch_output)
+    assert 0 < error < 0.05
+
+
+def test_wrong_input_shape_is_a_clear_error(ort_engine):
+    with pytest.raises(ValueError, match="built for input"):
+        ort_engine.infer(np.zeros((1, 3, 140, 168), np.float32))
+
+
+def test_unsupported_precision_or_device_says_what_to_do(model, cache_dir):
+    with pytest.raises(EngineUnavailable, match="precision 'fp16'"):
+        create_engine(
+            model, EngineConfig(backend="onnxruntime", precision="fp16", input_hw=INPUT_HW)
+        )
+    with pytest.raises(EngineUnavailable, match="onnxruntime-gpu"):
+        create_engine(model, EngineConfig(backend="onnxruntime", device="cuda", input_hw=INPUT_HW))
+    with pytest.raises(ValueError, match="quantize"):
+        create_engine(
+            model,
+            EngineConfig(backend="onnxruntime", input_hw=INPUT_HW, options={"quantize": "int4"}),
+        )
+
+
+def test_auto_prefers_onnxruntime_on_cpu_and_says_why(ort_engine, model, cache_dir, caplog):
+    config = EngineConfig(backend="auto", input_hw=INPUT_HW, cache_dir=cache_dir)
+    with caplog.at_level(logging.INFO, logger="dav2_ros.engines.auto"):
+        engine = create_engine(model, config)
+    assert engine.backend == "onnxruntime"
+    assert "skipping tensorrt" in caplog.text
+    assert any("tensorrt" in reason for reason in engine.skipped_backends)
+
+
+def test_auto_falls_back_to_torch(caplog):
+    model = randomize_weights_(DepthAnythingV2("vitt6", "relative"), seed=3)  # torch casts it
+    # bf16 on CPU: tensorrt needs CUDA, onnxruntime runs fp32 graphs, torch serves it.
+    config = EngineConfig(backend="auto", precision="bf16", input_hw=INPUT_HW)
+    with caplog.at_level(logging.INFO, logger="dav2_ros.engines.auto"):
+        engine = create_engine(model, config)
+    assert engine.backend == "torch"
+    assert "skipping onnxruntime" in caplog.text
