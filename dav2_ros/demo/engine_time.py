@@ -2,20 +2,17 @@
 
 The node's /diagnostics report end-to-end latency but not the engine's own time,
 so the orchestrator rebuilds the engine the node reported (same checkpoint,
-backend, device, precision, network input size) and times ``Engine.infer`` on the
-demo's own frames, while the camera still runs: the CPU is about as busy as
-during the measured run, minus the node itself.
+backend, device, precision, network input size) and times the node's stages
+(preprocess, ``Engine.infer``, postprocess) on the demo's own frames while the
+camera still runs: the CPU is about as busy as during the run, minus the node.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 
 import numpy as np
-
-from dav2_ros.model.transforms import prepare_input
 
 
 @dataclass(frozen=True)
@@ -37,14 +34,23 @@ def parse_engine_description(text: str) -> EngineSpec | None:
     return EngineSpec(tokens[0], device, precision, (int(size.group(1)), int(size.group(2))))
 
 
-def measure_engine_ms(
-    checkpoint: str | None,
-    spec: EngineSpec,
-    frames_rgb: list[np.ndarray],
-    repeats: int = 8,
-) -> float:
-    """Median ``Engine.infer`` time (ms) of the engine ``spec`` on ``frames_rgb``."""
-    from dav2_ros.engines import EngineConfig, create_engine
+@dataclass(frozen=True)
+class StageTimes:
+    """Medians (ms) of the node's per-frame stages, as ``DepthEstimator.predict`` splits them."""
+
+    preprocess_ms: float
+    infer_ms: float  # the engine time
+    postprocess_ms: float
+
+
+def measure_stage_times(
+    checkpoint: str | None, spec: EngineSpec, frames_rgb: list[np.ndarray], repeats: int = 6
+) -> StageTimes:
+    """Time preprocess / ``Engine.infer`` / postprocess of the engine ``spec`` on frames.
+
+    Output at the frames' own resolution, as the node's default ``output.resolution``.
+    """
+    from dav2_ros.engines import DepthEstimator, EngineConfig, create_engine
     from dav2_ros.model.checkpoints import load_model
 
     loaded = load_model(checkpoint or None)
@@ -52,20 +58,15 @@ def measure_engine_ms(
         backend=spec.backend, device=spec.device, precision=spec.precision, input_hw=spec.input_hw
     )
     engine = create_engine(loaded.model, config)
+    # The network's shorter side is the node's input_size (a multiple of 14).
+    estimator = DepthEstimator(engine, loaded.meta.depth_type, min(spec.input_hw))
     try:
-        # The network's shorter side is the node's input_size (a multiple of 14).
-        batches = [prepare_input(rgb, min(spec.input_hw)) for rgb in frames_rgb]
-        if batches[0].shape[2:] != spec.input_hw:
-            raise ValueError(
-                f"frames give network input {batches[0].shape[2:]}, the node's engine was "
-                f"{spec.input_hw}: measure with frames of the camera's resolution"
-            )
-        engine.infer(batches[0])  # warm-up: first call allocates
-        times_ms = []
-        for i in range(repeats):
-            t0 = time.perf_counter()
-            engine.infer(batches[i % len(batches)])
-            times_ms.append((time.perf_counter() - t0) * 1e3)
+        estimator.predict(frames_rgb[0])  # warm-up: the first call allocates
+        runs = [estimator.predict(frames_rgb[i % len(frames_rgb)]) for i in range(repeats)]
     finally:
         engine.close()
-    return float(np.median(times_ms))
+    return StageTimes(
+        preprocess_ms=float(np.median([r.preprocess_ms for r in runs])),
+        infer_ms=float(np.median([r.infer_ms for r in runs])),
+        postprocess_ms=float(np.median([r.postprocess_ms for r in runs])),
+    )

@@ -130,6 +130,15 @@ def summary_table(summary: dict) -> str:
         ("AbsRel vs ground truth", _fmt(summary["abs_rel"], ".3f")),
         ("δ1 vs ground truth", _fmt(summary["delta1"], ".3f")),
     ]
+    stages = summary.get("node_stages_ms")
+    if stages:
+        rows.insert(
+            4,
+            (
+                "node stages pre / infer / post (ms)",
+                f"{stages['preprocess']:.1f} / {stages['infer']:.1f} / {stages['postprocess']:.1f}",
+            ),
+        )
     width = max(len(name) for name, _ in rows)
     lines = [f"| {'metric'.ljust(width)} | value |", f"|{'-' * (width + 2)}|-------|"]
     lines += [f"| {name.ljust(width)} | {value} |" for name, value in rows]
