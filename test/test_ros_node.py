@@ -306,3 +306,19 @@ def test_diagnostics_report_rates_latency_drops_engine_and_model(client: RosClie
     assert float(values["latency_p95_ms"]) >= float(values["latency_p50_ms"]) > 0
     assert "vitt metric" in values["model"]
     assert diag.status[0].hardware_id == "dav2_depth"
+
+
+def test_node_declares_exactly_the_parameter_table(client: RosClient) -> None:
+    from rcl_interfaces.srv import ListParameters
+
+    from dav2_ros.ros.parameters import parameter_names
+
+    service = client.node.create_client(ListParameters, f"{NS}/dav2_depth/list_parameters")
+    assert service.wait_for_service(timeout_sec=20)
+    future = service.call_async(ListParameters.Request())
+    deadline = time.monotonic() + 20
+    while not future.done() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    declared = set(future.result().result.names)
+    built_in = {"use_sim_time", "start_type_description_service"}
+    assert declared - built_in == set(parameter_names())

@@ -1,0 +1,52 @@
+"""``colcon build`` of the package in a scratch workspace (colcon from PyPI, as on CI)
+installs the node, the launch files and the config into the ament layout."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+COLCON = Path(sys.executable).parent / "colcon"
+PACKAGE_FILES = ["setup.py", "setup.cfg", "package.xml", "resource", "dav2_ros", "launch", "config"]
+
+
+@pytest.mark.skipif(not COLCON.exists(), reason=f"colcon is not installed at {COLCON}")
+def test_colcon_build_installs_launch_config_and_node(tmp_path: Path) -> None:
+    source = tmp_path / "src" / "dav2_ros"
+    source.mkdir(parents=True)
+    for name in PACKAGE_FILES:
+        path = ROOT / name
+        if path.is_dir():
+            shutil.copytree(path, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(path, source / name)
+    env = dict(os.environ, PATH=f"{COLCON.parent}{os.pathsep}{os.environ['PATH']}")
+    # --base-paths: never let colcon crawl the virtualenv (ament_package's package.xml).
+    result = subprocess.run(
+        [str(COLCON), "build", "--base-paths", "src"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    prefix = tmp_path / "install" / "dav2_ros"
+    share = prefix / "share" / "dav2_ros"
+    for relative in [
+        "package.xml",
+        "launch/depth.launch.py",
+        "config/depth.yaml",
+        "config/depth.rviz",
+    ]:
+        assert (share / relative).is_file(), f"{relative} missing from share/dav2_ros"
+    assert (share / "config" / "depth.yaml").read_text() == (ROOT / "config/depth.yaml").read_text()
+    index = prefix / "share" / "ament_index" / "resource_index" / "packages" / "dav2_ros"
+    assert index.is_file(), "not registered in the ament index: ros2 launch cannot find it"
+    assert (prefix / "lib" / "dav2_ros" / "depth_node").is_file(), "ros2 run needs lib/dav2_ros"

@@ -1,0 +1,163 @@
+"""Launch files and config/depth.yaml name only what exists: executables of setup.py,
+parameters the depth node declares (its parameter table), with valid values.
+
+The launch files are parsed (``ast``) everywhere; they are executed for real only where
+``launch_ros`` is importable (a ROS 2 install), since it has no PyPI wheel.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dav2_ros.ros.parameters import (
+    PARAMETERS,
+    ParameterError,
+    check_value,
+    parameter_names,
+    settings_from_values,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
+DEPTH_YAML = ROOT / "config" / "depth.yaml"
+NODE_PARAMETERS = {spec.name: spec for spec in PARAMETERS}
+
+
+def console_scripts() -> set[str]:
+    """Names in setup.py's ``console_scripts`` (read from the source, not the install)."""
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values, strict=True):
+                if isinstance(key, ast.Constant) and key.value == "console_scripts":
+                    return {ast.literal_eval(v).split("=")[0].strip() for v in value.elts}
+    raise AssertionError("setup.py has no console_scripts")
+
+
+def node_calls(path: Path) -> list[dict[str, ast.expr]]:
+    """Keyword arguments of every ``Node(...)`` call in a launch file."""
+    calls = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Node":
+            calls.append({kw.arg: kw.value for kw in node.keywords if kw.arg})
+    return calls
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def depth_yaml_values() -> dict[str, object]:
+    document = yaml.safe_load(DEPTH_YAML.read_text())
+    assert list(document) == ["/**"], "depth.yaml must apply to the node in any namespace"
+    return flatten(document["/**"]["ros__parameters"])
+
+
+def test_there_is_a_depth_launch_file() -> None:
+    assert ROOT / "launch" / "depth.launch.py" in LAUNCH_FILES
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_files_start_only_executables_from_setup_py(path: Path) -> None:
+    scripts = console_scripts()
+    for call in node_calls(path):
+        package = ast.literal_eval(call["package"])
+        executable = ast.literal_eval(call["executable"])
+        if package == "dav2_ros":
+            assert executable in scripts, f"{path.name}: {executable!r} is not in setup.py"
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_files_give_depth_node_only_declared_parameters(path: Path) -> None:
+    for call in node_calls(path):
+        if ast.literal_eval(call["executable"]) != "depth_node":
+            continue
+        assert ast.literal_eval(call["name"]) == "dav2_depth"
+        for item in getattr(call.get("parameters"), "elts", []):
+            if isinstance(item, ast.Dict):  # inline overrides
+                for key, value in zip(item.keys, item.values, strict=True):
+                    name = ast.literal_eval(key)
+                    assert name in NODE_PARAMETERS, f"{path.name}: unknown parameter {name!r}"
+                    check_value(NODE_PARAMETERS[name], ast.literal_eval(value))
+
+
+def test_depth_launch_declares_camera_params_file_and_rviz_arguments() -> None:
+    source = (ROOT / "launch" / "depth.launch.py").read_text()
+    declared = {
+        ast.literal_eval(node.args[0])
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "DeclareLaunchArgument"
+    }
+    assert declared == {"camera", "params_file", "rviz"}
+
+
+def test_depth_yaml_sets_every_declared_parameter_and_nothing_else() -> None:
+    assert sorted(depth_yaml_values()) == sorted(parameter_names())
+
+
+def test_depth_yaml_values_pass_the_node_validation() -> None:
+    settings = settings_from_values(depth_yaml_values())
+    assert settings.depth_type == "auto" and settings.backend == "auto"
+
+
+def test_validation_names_the_parameter_and_the_expectation() -> None:
+    values = depth_yaml_values() | {"output.resolution": "half"}
+    with pytest.raises(ParameterError, match=r"'output.resolution'.*one of input, model"):
+        settings_from_values(values)
+    with pytest.raises(ParameterError, match=r"'points.stride'.*expected a int"):
+        settings_from_values(depth_yaml_values() | {"points.stride": "2"})
+    with pytest.raises(ParameterError, match=r"'engine.input_size'.*multiple of 14"):
+        settings_from_values(depth_yaml_values() | {"engine.input_size": 500})
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("launch_ros") is None,
+    reason="launch_ros is not importable (no ROS 2 install; it has no PyPI wheel): "
+    "the launch file was checked by parsing instead",
+)
+def test_depth_launch_runs_the_node_in_the_camera_namespace(tmp_path: Path) -> None:
+    import rclpy
+    from launch.actions import IncludeLaunchDescription
+    from launch.launch_description_sources import PythonLaunchDescriptionSource
+    from test_ros_support import save_tiny_checkpoint, write_params
+
+    from launch import LaunchDescription, LaunchService
+
+    params = write_params(
+        tmp_path / "params.yaml",
+        {"model.checkpoint": str(save_tiny_checkpoint(tmp_path)), "engine.backend": "torch"},
+    )
+    include = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(str(ROOT / "launch" / "depth.launch.py")),
+        launch_arguments={"camera": "/launch_test", "params_file": str(params)}.items(),
+    )
+    service = LaunchService()
+    service.include_launch_description(LaunchDescription([include]))
+    rclpy.init()
+    probe = rclpy.create_node("launch_probe")
+    try:
+        threading.Thread(target=service.run, daemon=True).start()
+        deadline = time.monotonic() + 60
+        found = False
+        while time.monotonic() < deadline and not found:
+            rclpy.spin_once(probe, timeout_sec=0.5)
+            found = ("dav2_depth", "/launch_test") in probe.get_node_names_and_namespaces()
+        assert found, "the launch file did not start /launch_test/dav2_depth"
+    finally:
+        service.shutdown()
+        probe.destroy_node()
+        rclpy.shutdown()
