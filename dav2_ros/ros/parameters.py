@@ -250,3 +250,8 @@ def declare_and_read(node: Any) -> dict[str, ParamValue]:
             raise ParameterError(f"parameter '{spec.name}': {exc}") from exc
         values[spec.name] = check_value(spec, parameter.value)
     return values
+
+
+# Feature tables register themselves on import; importing them here makes the table
+# complete whoever imports it first (tests compare it with config/depth.yaml).
+from dav2_ros.ros import scale_source  # noqa: E402, F401 - registers scale.*

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -237,7 +238,7 @@ class ScaleSource:
         self.sparse_received = 0
         self._nearest_offset_s = math.nan  # sparse minus image stamp, of the last pairing
         self._tf_buffer: Any = None
-        self._problem = ""
+        self._last_said: dict[str, float] = {}
         log = node.get_logger()
         if depth_type != "relative":
             if self.settings.mode != "none":
@@ -282,14 +283,21 @@ class ScaleSource:
             return apply_scale(prediction.values, self.settings.a, self.settings.b)
         now_s = self.node.get_clock().now().nanoseconds * 1e-9
         self._fit(prediction.values, header, camera_info, now_s)
-        estimate = self.tracker.estimate(now_s)
+        with self._lock:
+            estimate = self.tracker.estimate(now_s)
         self._publish_scale(
             header, estimate.a, estimate.b, estimate.state, self.tracker.last_fit, estimate.age_s
         )
         if not estimate.usable:
+            since = (
+                "yet"
+                if estimate.state == WAITING
+                else f"in the last {self.settings.timeout_s:g} s (scale.timeout_s)"
+            )
             self._say(
-                f"metric scale {estimate.state}: no accepted fit in the last "
-                f"{self.settings.timeout_s:g} s (last: {self._last_reason()}); not publishing depth"
+                f"state:{estimate.state}",
+                f"metric scale {estimate.state}: no fit accepted {since}; last: "
+                f"{self._last_reason()}; not publishing depth",
             )
             return None
         return apply_scale(prediction.values, estimate.a, estimate.b)
@@ -318,13 +326,13 @@ class ScaleSource:
                     return
                 samples = samples_from_points(points_from_cloud_msg(msg), T, K, height, width)
         except ValueError as exc:
-            self._say(f"sparse_depth dropped: {exc}", error=True)
+            self._say("bad_sparse", f"sparse_depth dropped: {exc}", error=True)
             return
         fit = fit_scale_shift(samples.lookup(disparity), samples.depth_m, self.settings.fit)
         with self._lock:
             self.tracker.update(fit, now_s)
         if not fit.ok:
-            self._say(f"metric scale fit rejected: {fit.reason}")
+            self._say("rejected", f"metric scale fit rejected: {fit.reason}")
 
     def _camera_matrix(self, info: Any, width: int, height: int) -> np.ndarray | None:
         try:
@@ -333,7 +341,7 @@ class ScaleSource:
                 raise IntrinsicsError("K is zero (uncalibrated)")
         except (AttributeError, IntrinsicsError) as exc:
             reason = "no camera_info received" if info is None else str(exc)
-            self._say(f"cannot project sparse_depth points: {reason}", error=True)
+            self._say("no_camera", f"cannot project sparse_depth points: {reason}", error=True)
             return None
         return intrinsics.scaled_to(width, height).k_matrix()
 
@@ -421,9 +429,17 @@ class ScaleSource:
         header = Header(stamp=self.node.get_clock().now().to_msg())
         self.pub_diag.publish(DiagnosticArray(header=header, status=[self.status()]))
 
-    def _say(self, text: str, error: bool = False) -> None:
-        logger = self.node.get_logger()
-        (logger.error if error else logger.warn)(text, throttle_duration_sec=THROTTLE_S)
+    def _say(self, kind: str, text: str, error: bool = False) -> None:
+        """Log once per ``THROTTLE_S`` per kind, so one problem does not hide another."""
+        now_s = time.monotonic()
+        if now_s - self._last_said.get(kind, -math.inf) < THROTTLE_S:
+            return
+        self._last_said[kind] = now_s
+        # rclpy ties a severity to each call site: one call per severity.
+        if error:
+            self.node.get_logger().error(text)
+        else:
+            self.node.get_logger().warn(text)
 
 
 def _status(level: bytes, message: str, node_name: str, values: dict[str, str]):
@@ -454,7 +470,7 @@ def _tf_lookup(buffer: Any, camera_frame: str, cloud_header: Header, say: Any) -
     try:
         stamped = buffer.lookup_transform(camera_frame, cloud_header.frame_id, cloud_header.stamp)
     except Exception as exc:  # tf2 raises several unrelated exception types
-        say(f"no TF from {cloud_header.frame_id} to {camera_frame}: {exc}", error=True)
+        say("tf", f"no TF from {cloud_header.frame_id} to {camera_frame}: {exc}", error=True)
         return None
     t, q = stamped.transform.translation, stamped.transform.rotation
     return transform_from_quaternion([t.x, t.y, t.z], [q.x, q.y, q.z, q.w])
