@@ -85,12 +85,6 @@ class DepthNode(Node):
             self.scale = ScaleSource(self, values, self.loaded.meta.depth_type)
         except ParameterError as exc:
             raise StartupError(str(exc)) from exc
-        backend = self.settings.backend
-        if backend not in backend_names() and ":" not in backend:
-            raise StartupError(
-                f"parameter 'engine.backend': unknown backend {backend!r}; expected one of "
-                f"{', '.join(backend_names())} or a plugin 'package.module:factory'"
-            )
         meta = self.loaded.meta
         self.input_size = self.settings.input_size or meta.input_size or DEFAULT_INPUT_SIZE
         self.model_name = (
