@@ -190,3 +190,26 @@ def test_sigint_reaches_a_cooperative_child_first(tmp_path):
     assert children.stop("polite") == 0
     assert (tmp_path / "p.log").read_text().strip() == "bye"
     assert isinstance(child, subprocess.Popen)
+
+
+def test_demo_launch_sets_only_parameters_the_demo_nodes_declare():
+    import ast
+    from pathlib import Path
+
+    from dav2_ros.demo import camera, monitor
+
+    declared = {"dav2_demo_camera": camera.PARAMETERS, "dav2_demo_monitor": monitor.PARAMETERS}
+    source = Path(__file__).resolve().parents[1] / "launch" / "demo.launch.py"
+    seen = set()
+    for call in ast.walk(ast.parse(source.read_text())):
+        if not (isinstance(call, ast.Call) and getattr(call.func, "id", None) == "Node"):
+            continue
+        keywords = {kw.arg: kw.value for kw in call.keywords}
+        executable = ast.literal_eval(keywords["executable"])
+        if executable not in declared:
+            continue
+        seen.add(executable)
+        for item in keywords["parameters"].elts:
+            for key in item.keys:
+                assert ast.literal_eval(key) in declared[executable], (executable, key.value)
+    assert seen == set(declared)

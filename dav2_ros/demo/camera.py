@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import sys
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
+from dav2_ros.demo.lifecycle import run_node
 from dav2_ros.demo.messages import fill_image
 from dav2_ros.demo.scene import ping_pong_index, render_clip
 from dav2_ros.sim import Frame
@@ -42,17 +41,26 @@ def camera_info_for(frame: Frame, header) -> CameraInfo:
     return info
 
 
+# Parameters and defaults (data, so launch files can be checked against it).
+PARAMETERS: dict[str, object] = {
+    "width": 640,
+    "height": 480,
+    "rate_hz": 10.0,
+    "hfov_deg": 70.0,
+    "seed": 0,
+    "scene": "room",  # room | street | clutter (dav2_ros.sim)
+    "clip_frames": 30,
+    "frame_id": "camera_optical_frame",  # what config/depth.rviz uses as fixed frame
+}
+
+
 class DemoCamera(Node):
     def __init__(self) -> None:
         super().__init__("dav2_demo_camera")
-        width = self.declare_parameter("width", 640).value
-        height = self.declare_parameter("height", 480).value
-        rate_hz = float(self.declare_parameter("rate_hz", 10.0).value)
-        hfov_deg = float(self.declare_parameter("hfov_deg", 70.0).value)
-        seed = self.declare_parameter("seed", 0).value
-        kind = self.declare_parameter("scene", "room").value
-        n_frames = self.declare_parameter("clip_frames", 30).value
-        self.frame_id = self.declare_parameter("frame_id", "camera_optical_frame").value
+        p = {name: self.declare_parameter(name, value).value for name, value in PARAMETERS.items()}
+        width, height, n_frames, kind = p["width"], p["height"], p["clip_frames"], p["scene"]
+        rate_hz, hfov_deg, seed = float(p["rate_hz"]), float(p["hfov_deg"]), p["seed"]
+        self.frame_id = p["frame_id"]
         if rate_hz <= 0:
             raise ValueError(f"parameter rate_hz must be > 0, got {rate_hz}")
         log = self.get_logger()
@@ -86,22 +94,7 @@ class DemoCamera(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    rclpy.init(args=argv if argv is not None else sys.argv)
-    node = None
-    try:
-        node = DemoCamera()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except ValueError as exc:
-        print(f"dav2_demo_camera: error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node(DemoCamera, "dav2_demo_camera", argv)
 
 
 if __name__ == "__main__":

@@ -15,14 +15,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import open3d as o3d
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, PointCloud2
 
+from dav2_ros.demo.lifecycle import run_node
 from dav2_ros.demo.messages import cloud_to_points, image_to_array
 from dav2_ros.demo.metrics import depth_errors
 from dav2_ros.demo.pairing import StampPairer, stamp_ns
@@ -33,17 +31,26 @@ RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 EXIT_NO_OUTPUT = 3
 
 
+# Parameters and defaults (data, so launch files can be checked against it).
+PARAMETERS: dict[str, object] = {
+    "out_dir": "demo_out",
+    "duration_s": 30.0,  # measured window, from the first counted depth image
+    "startup_timeout_s": 180.0,
+    "panel_every": 25,
+    "max_panels": 12,
+    "live_every_s": 2.0,
+    "warmup_frames": 3,  # first outputs include the engine build: not steady state
+}
+
+
 class DemoMonitor(Node):
     def __init__(self) -> None:
         super().__init__("dav2_demo_monitor")
-        self.out_dir = Path(self.declare_parameter("out_dir", "demo_out").value)
-        self.duration_s = float(self.declare_parameter("duration_s", 30.0).value)
-        self.startup_timeout_s = float(self.declare_parameter("startup_timeout_s", 180.0).value)
-        self.panel_every = int(self.declare_parameter("panel_every", 25).value)
-        self.max_panels = int(self.declare_parameter("max_panels", 12).value)
-        self.live_every_s = float(self.declare_parameter("live_every_s", 2.0).value)
-        # The first outputs include the engine build (ONNX export…): not steady state.
-        self.warmup_frames = int(self.declare_parameter("warmup_frames", 3).value)
+        p = {name: self.declare_parameter(name, value).value for name, value in PARAMETERS.items()}
+        self.out_dir = Path(p["out_dir"])
+        self.duration_s, self.startup_timeout_s = float(p["duration_s"]), p["startup_timeout_s"]
+        self.panel_every, self.max_panels = int(p["panel_every"]), int(p["max_panels"])
+        self.live_every_s, self.warmup_frames = float(p["live_every_s"]), int(p["warmup_frames"])
         self.warmup_seen = 0
         self.out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -153,6 +160,8 @@ class DemoMonitor(Node):
         summary = self.stats.summary(window_s)
         files = {"panels": self.panels, "ply": None}
         if self.last_cloud is not None:
+            import open3d as o3d  # only here: keeps the monitor's start-up light
+
             xyz, rgb = cloud_to_points(self.last_cloud)
             cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(xyz.astype(np.float64)))
             if rgb is not None:
@@ -168,21 +177,7 @@ class DemoMonitor(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    rclpy.init(args=argv if argv is not None else sys.argv)
-    node = None
-    try:
-        node = DemoMonitor()
-        while rclpy.ok() and not node.done:
-            rclpy.spin_once(node, timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass  # Ctrl-C or the orchestrator's SIGINT: still write what was measured
-    finally:
-        if node is not None:
-            node.finish()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return node.exit_code if node is not None else 1
+    return run_node(DemoMonitor, "dav2_demo_monitor", argv)
 
 
 if __name__ == "__main__":
