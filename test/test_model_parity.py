@@ -25,6 +25,15 @@ from dav2_ros.model.transforms import prepare_input
 MAX_DEPTH_M = 20.0
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """On the shared 2-core machine, a second OpenMP thread mostly spin-waits (up to 30x slower)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def synthetic_rgb(height: int, width: int, seed: int = 0) -> np.ndarray:
     """A smooth scene with edges and texture (uint8 RGB), not noise or a flat colour."""
     rng = np.random.default_rng(seed)

@@ -23,6 +23,15 @@ PARITY_TOLERANCE = 1e-4  # relative L2, as in test_model_parity
 SIZES = [(266, 266), (392, 518), (518, 686), (518, 924), (532, 532), (126, 168)]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """On the shared 2-core machine, a second OpenMP thread mostly spin-waits (up to 30x slower)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def official_interpolate_pos_encoding(pos_embed: torch.Tensor, x_shape, patch_size=14):
     """dinov2/models/vision_transformer.py as vendored by Depth-Anything-V2."""
     interpolate_offset = 0.1
