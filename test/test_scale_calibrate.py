@@ -102,3 +102,39 @@ def test_calibrate_runs_as_the_installed_command(pairs, tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert yaml.safe_load(out.read_text())["/**"]["ros__parameters"]["scale"]["mode"] == "fixed"
+
+
+def test_calibrate_runs_the_relative_model_on_images(tmp_path, capsys):
+    """Images through a saved relative checkpoint; depth made from that model's own output."""
+    import torch
+
+    from dav2_ros.engines import DepthEstimator, EngineConfig, create_engine
+    from dav2_ros.model import DepthAnythingV2
+    from dav2_ros.model.checkpoints import ModelMeta, save_model
+    from dav2_ros.model.transforms import model_input_size
+
+    torch.manual_seed(0)
+    model = DepthAnythingV2("vitt", "relative", 10.0)
+    with torch.no_grad():  # default init leaves the final ReLU dead: lift it into range
+        model.depth_head.scratch.output_conv2[2].weight *= 40.0
+        model.depth_head.scratch.output_conv2[2].bias.fill_(3.0)
+    meta = ModelMeta(encoder="vitt", depth_type="relative", max_depth=10.0, input_size=126)
+    checkpoint = save_model(model, meta, tmp_path / "tiny_relative")
+    engine = create_engine(model, EngineConfig(input_hw=model_input_size(60, 80, 126)))
+    estimator = DepthEstimator(engine, "relative", 126)
+    images, depths = tmp_path / "images", tmp_path / "depths"
+    images.mkdir()
+    depths.mkdir()
+    for i in range(2):
+        v, u = np.mgrid[0:60, 0:80]
+        rgb = np.stack([u * (3 + i), v * 4, (u * v + 40 * i) % 256], -1).astype(np.uint8)
+        cv2.imwrite(str(images / f"{i}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        disparity = estimator.predict(rgb).values.astype(np.float64)
+        np.save(depths / f"{i}.npy", (1.0 / (A_TRUE * disparity + B_TRUE)).astype(np.float32))
+    out = tmp_path / "scale.yaml"
+    args = ["--images", str(images), "--depths", str(depths), "--checkpoint", str(checkpoint)]
+    code = main(["calibrate", *args, "--input-size", "126", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    params = yaml.safe_load(out.read_text())["/**"]["ros__parameters"]["scale"]
+    assert params["a"] == pytest.approx(A_TRUE, rel=1e-4)
+    assert params["b"] == pytest.approx(B_TRUE, abs=1e-4)
