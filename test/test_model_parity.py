@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from _torch_threads import one_torch_thread  # noqa: F401  (autouse)
 from safetensors.torch import save_file
 from transformers import DepthAnythingForDepthEstimation
 
@@ -23,15 +24,6 @@ from dav2_ros.model.random_weights import randomize_weights_
 from dav2_ros.model.transforms import prepare_input
 
 MAX_DEPTH_M = 20.0
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """On the shared 2-core machine, a second OpenMP thread mostly spin-waits (up to 30x slower)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def synthetic_rgb(height: int, width: int, seed: int = 0) -> np.ndarray:

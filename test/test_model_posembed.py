@@ -13,6 +13,7 @@ import types
 import pytest
 import torch
 import torch.nn.functional as F
+from _torch_threads import one_torch_thread  # noqa: F401  (autouse)
 from transformers import DepthAnythingForDepthEstimation
 
 from dav2_ros.model import DepthAnythingV2
@@ -21,15 +22,6 @@ from dav2_ros.model.random_weights import randomize_weights_
 
 PARITY_TOLERANCE = 1e-4  # relative L2, as in test_model_parity
 SIZES = [(266, 266), (392, 518), (518, 686), (518, 924), (532, 532), (126, 168)]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """On the shared 2-core machine, a second OpenMP thread mostly spin-waits (up to 30x slower)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def official_interpolate_pos_encoding(pos_embed: torch.Tensor, x_shape, patch_size=14):

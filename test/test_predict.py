@@ -12,6 +12,7 @@ import open3d as o3d
 import pytest
 import torch
 import torch.nn.functional as F
+from _torch_threads import one_torch_thread  # noqa: F401  (autouse)
 
 from dav2_ros.cli import main
 from dav2_ros.model import DepthAnythingV2
@@ -21,15 +22,6 @@ from dav2_ros.model.transforms import prepare_input
 
 INPUT_SIZE = 126
 FX, FY, CX, CY = 150.0, 140.0, 70.0, 52.0
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """On the shared 2-core machine, a second OpenMP thread mostly spin-waits (up to 30x slower)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +59,7 @@ def test_predict_writes_raw_colour_and_cloud_for_several_images(workdir):
         "--ply", str(out / "cloud.ply"),
         "--fx", str(FX), "--fy", str(FY), "--cx", str(CX), "--cy", str(CY),
     ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # see one_torch_thread
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # see _torch_threads
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr
     assert "[1/2]" in result.stderr and "[2/2]" in result.stderr
