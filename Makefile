@@ -39,8 +39,10 @@ test-all: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/dav2 demo --duration 60 --out demo_out
 
+# The bundled model (training/README.md). Extra options, e.g. on a busy machine:
+# make weights WEIGHTS_ARGS="--set threads=1"
 weights: $(STAMP)
-	$(BIN)/dav2-train pipeline --config training/configs/default.yaml
+	$(BIN)/dav2-train pipeline --config training/configs/default.yaml $(WEIGHTS_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_matrix.py
