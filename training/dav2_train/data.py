@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from dav2_ros.model.transforms import IMAGENET_MEAN, IMAGENET_STD
+from dav2_ros.model.transforms import IMAGENET_MEAN, IMAGENET_STD, model_input_size
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -62,6 +62,32 @@ def normalise_rgb(rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
 
 
+def resize_to_input(arrays: dict[str, np.ndarray], input_size: int) -> dict[str, np.ndarray]:
+    """Resize frames once so the network sees what the node gives it at ``input_size``.
+
+    Shorter side → ``input_size`` as ``model_input_size``; RGB and disparity by area
+    averaging, depth and masks by nearest neighbour (no invented depths at edges).
+    """
+    height, width = arrays["rgb"].shape[1:3]
+    net_h, net_w = model_input_size(height, width, input_size)
+    if (net_h, net_w) == (height, width):
+        return arrays
+    resized = {}
+    for key, stack in arrays.items():
+        if key == "K":
+            scale = np.array([[net_w / width], [net_h / height], [1.0]])
+            resized[key] = stack * scale[None]
+            continue
+        interpolation = cv2.INTER_AREA if key in ("rgb", "disparity") else cv2.INTER_NEAREST
+        frames = [
+            cv2.resize(frame.astype(np.uint8) if frame.dtype == bool else frame, (net_w, net_h),
+                       interpolation=interpolation)
+            for frame in stack
+        ]  # fmt: skip
+        resized[key] = np.stack(frames).astype(stack.dtype)
+    return resized
+
+
 class DepthShards(Dataset):
     """Samples ``(image 3xHxW, target HxW, mask HxW)`` from a split directory.
 
@@ -69,8 +95,10 @@ class DepthShards(Dataset):
     disparity for pseudo-label shards; ``self.target_kind`` says which.
     """
 
-    def __init__(self, split_dir: Path, hflip: bool = False) -> None:
+    def __init__(self, split_dir: Path, hflip: bool = False, input_size: int | None = None) -> None:
         arrays = load_shards(split_dir)
+        if input_size is not None:
+            arrays = resize_to_input(arrays, input_size)
         self.rgb = arrays["rgb"]
         if "depth_m" in arrays:
             self.target_kind = "depth_m"

@@ -103,7 +103,9 @@ def run(config: dict[str, Any], name: str, command: str, ctx: DistContext) -> Pa
     max_depth_m = float(config["max_depth_m"])
     depth_type = "metric" if command == "finetune-metric" else "relative"
 
-    dataset = DepthShards(run_dir(config) / "data" / cfg["data"], hflip=bool(cfg["hflip"]))
+    dataset = DepthShards(
+        run_dir(config) / "data" / cfg["data"], bool(cfg["hflip"]), int(cfg["input_size"])
+    )
     if command == "teacher" and dataset.target_kind != "depth_m":
         raise ValueError(
             f"[{name}] the teacher trains on synthetic ground truth, got pseudo labels"

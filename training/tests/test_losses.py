@@ -1,0 +1,130 @@
+"""Losses and metrics against values worked out by hand (derivations in comments)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from dav2_train.losses import (
+    gradient_matching_loss,
+    normalise_disparity,
+    relative_loss,
+    silog_loss,
+    ssi_loss,
+)
+from dav2_train.metrics import align_scale_shift, da2k_correct, depth_metrics, relative_metrics
+
+
+def _row(values: list[float]) -> torch.Tensor:
+    return torch.tensor([[values]], dtype=torch.float64)  # 1 x 1 x N
+
+
+def test_normalise_disparity_subtracts_median_and_divides_by_mean_abs_deviation() -> None:
+    # [1..5]: median 3, mean |d - 3| = (2+1+0+1+2)/5 = 1.2
+    out = normalise_disparity(_row([1, 2, 3, 4, 5]), torch.ones(1, 1, 5, dtype=torch.bool))
+    expected = [-2 / 1.2, -1 / 1.2, 0, 1 / 1.2, 2 / 1.2]
+    assert out[0, 0].tolist() == pytest.approx(expected)
+
+
+def test_ssi_loss_is_zero_for_any_scale_and_shift_of_the_target() -> None:
+    target = torch.rand(2, 6, 7, dtype=torch.float64) + 0.1
+    mask = torch.ones_like(target, dtype=torch.bool)
+    loss, _, _ = ssi_loss(3.7 * target + 0.25, target, mask)
+    assert float(loss) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_ssi_loss_hand_computed_value() -> None:
+    # target [1,2,3,4,5] -> [-5/3, -5/6, 0, 5/6, 5/3]   (median 3, MAD 6/5)
+    # pred   [1,2,3,4,10] -> median 3, MAD (2+1+0+1+7)/5 = 11/5
+    #                      -> [-10/11, -5/11, 0, 5/11, 35/11]
+    # |residual| = [25/33, 25/66, 0, 25/66, 50/33], mean = (50+25+0+25+100)/66/5 = 200/330
+    loss, _, _ = ssi_loss(
+        _row([1, 2, 3, 4, 10]), _row([1, 2, 3, 4, 5]), torch.ones(1, 1, 5, dtype=torch.bool)
+    )
+    assert float(loss) == pytest.approx(200 / 330)
+
+
+def test_trimming_ignores_the_top_ten_percent_largest_residual_pixels() -> None:
+    # Ten pixels, one grossly wrong prediction; trimming 10 % drops exactly that pixel.
+    target = _row([float(v) for v in range(1, 11)])
+    pred = target.clone()
+    pred[0, 0, 3] = 50.0
+    mask = torch.ones(1, 1, 10, dtype=torch.bool)
+    _, residual, used = ssi_loss(pred, target, mask, trim_fraction=0.1)
+    assert used.sum() == 9
+    dropped = (~used).nonzero()[0, 2]
+    assert int(dropped) == int(residual.abs().argmax()) == 3
+    full, _, _ = ssi_loss(pred, target, mask)
+    trimmed, _, _ = ssi_loss(pred, target, mask, trim_fraction=0.1)
+    assert float(trimmed) < float(full)
+
+
+def test_gradient_matching_hand_computed_single_scale() -> None:
+    # residual 2x3 [[0, 1, 3], [0, 0, 0]]: x-diffs |1|,|2|,0,0 ; y-diffs 0,|1|,|3|
+    # sum = 1+2+1+3 = 7 over 4 + 3 = 7 pairs -> 1.0
+    residual = torch.tensor([[[0.0, 1, 3], [0, 0, 0]]])
+    mask = torch.ones_like(residual, dtype=torch.bool)
+    assert float(gradient_matching_loss(residual, mask, scales=1)) == pytest.approx(1.0)
+    # masking pixel (0, 2) removes the x pair (1,3) and the y pair (3,0): (1+0+0+1)/(3+2) = 0.4
+    mask[0, 0, 2] = False
+    assert float(gradient_matching_loss(residual, mask, scales=1)) == pytest.approx(0.4)
+
+
+def test_relative_loss_weights_gradient_term_by_two() -> None:
+    pred, target = torch.rand(1, 8, 8) + 0.1, torch.rand(1, 8, 8) + 0.1
+    mask = torch.ones_like(pred, dtype=torch.bool)
+    ssi, residual, used = ssi_loss(pred, target, mask)
+    expected = ssi + 2.0 * gradient_matching_loss(residual, used)
+    assert float(relative_loss(pred, target, mask)) == pytest.approx(float(expected))
+
+
+def test_silog_hand_computed_value() -> None:
+    # pred = 2 * gt: g = log 2 everywhere -> sqrt(log²2 - 0.5 log²2) = log 2 / sqrt 2
+    gt = torch.tensor([[1.0, 3.0], [5.0, 7.0]])
+    mask = torch.ones_like(gt, dtype=torch.bool)
+    assert float(silog_loss(2 * gt, gt, mask, lam=0.5)) == pytest.approx(math.log(2) / math.sqrt(2))
+    # g = [log 2, 0] on two pixels: mean g² = log²2/2, mean g = log2/2 -> sqrt(log²2 (1/2 - 1/8))
+    pred = torch.tensor([2.0, 1.0])
+    value = silog_loss(pred, torch.ones(2), torch.ones(2, dtype=torch.bool), lam=0.5)
+    assert float(value) == pytest.approx(math.log(2) * math.sqrt(3 / 8))
+
+
+def test_silog_ignores_masked_pixels() -> None:
+    gt = torch.tensor([1.0, 2.0, 4.0])
+    pred = torch.tensor([1.0, 2.0, 400.0])
+    mask = torch.tensor([True, True, False])
+    assert float(silog_loss(pred, gt, mask)) < 2e-3  # sqrt of the 1e-6 floor
+
+
+def test_depth_metrics_hand_computed() -> None:
+    gt = np.array([1.0, 2.0, 4.0, 10.0])
+    pred = np.array([1.1, 2.0, 6.0, 10.0])  # |err|/gt = 0.1, 0, 0.5, 0 ; ratio 1.1, 1, 1.5, 1
+    m = depth_metrics(pred, gt, np.ones(4, bool))
+    assert m["absrel"] == pytest.approx(0.15)
+    assert m["delta1"] == pytest.approx(0.75)
+
+
+def test_relative_metrics_are_perfect_for_affine_disparity() -> None:
+    gt = np.array([[1.0, 2.0], [4.0, 8.0]])
+    disparity = 5.0 / gt + 0.3  # any scale and shift of 1/depth
+    m = relative_metrics(disparity, gt, np.ones_like(gt, bool), max_depth_m=20.0)
+    assert m["absrel"] == pytest.approx(0.0, abs=1e-9)
+    assert m["delta1"] == 1.0
+
+
+def test_align_scale_shift_recovers_the_affine_map() -> None:
+    pred = np.array([0.0, 1.0, 2.0, 3.0])
+    aligned = align_scale_shift(pred, 2 * pred + 1, np.ones(4, bool))
+    assert aligned.tolist() == pytest.approx([1, 3, 5, 7])
+
+
+def test_da2k_counts_pairs_where_the_closer_point_has_larger_disparity() -> None:
+    disparity = np.array([[1.0, 0.5], [0.2, 0.9]])
+    pairs = [
+        {"point1": [0, 0], "point2": [0, 1], "closer_point": "point1"},  # right
+        {"point1": [1, 0], "point2": [1, 1], "closer_point": "point1"},  # wrong
+        {"point1": [1, 0], "point2": [0, 1], "closer_point": "point2"},  # right
+    ]
+    assert da2k_correct(disparity, pairs) == (2, 3)
