@@ -12,7 +12,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from test_ros_support import (
@@ -22,11 +21,12 @@ from test_ros_support import (
     RosClient,
     camera_info_msg,
     image_msg,
+    ros_client,
+    running_node,
     save_tiny_checkpoint,
     scene_rgb,
     set_header,
     stamp_ns,
-    write_params,
 )
 
 from dav2_ros.model.transforms import model_input_size
@@ -51,39 +51,27 @@ OUTPUTS = {
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
     work = tmp_path_factory.mktemp("depth_node")
-    params = write_params(
-        work / "params.yaml",
-        {
-            "model.checkpoint": str(save_tiny_checkpoint(work)),
-            "engine.backend": "torch",
-            "engine.threads": 1,  # 2 shared cores: oversubscribed OpenMP threads stall
-            "output.resolution": "model",
-            "points.stride": STRIDE,
-            "points.max_range": MAX_RANGE_M,
-        },
-    )
-    process = NodeProcess(params, work / "node.log", namespace=NS)
-    try:
-        assert process.wait_for_log("ready:", timeout_s=90), process.log()
+    values = {
+        "model.checkpoint": str(save_tiny_checkpoint(work)),
+        "engine.backend": "torch",
+        "engine.threads": 1,  # 2 shared cores: oversubscribed OpenMP threads stall
+        "output.resolution": "model",
+        "points.stride": STRIDE,
+        "points.max_range": MAX_RANGE_M,
+    }
+    with running_node(work, values, namespace=NS) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")
 def client(node: NodeProcess) -> Iterator[RosClient]:
-    rclpy.init()
-    ros = RosClient(namespace=NS)
-    try:
+    with ros_client(namespace=NS) as ros:
         for topic, msg_type in OUTPUTS.items():
             ros.subscribe(topic, msg_type)
         ros.subscribe("/diagnostics", DiagnosticArray)
         ros.image_pub = ros.node.create_publisher(Image, "image", 5)
         ros.info_pub = ros.node.create_publisher(CameraInfo, "camera_info", 5)
         yield ros
-    finally:
-        ros.close()
-        rclpy.shutdown()
 
 
 _next_stamp = [1_700_000_000_000_000_000]

@@ -15,7 +15,6 @@ import cv2
 import numpy as np
 import psutil
 import pytest
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CompressedImage, Image
 from test_ros_support import (
@@ -23,12 +22,13 @@ from test_ros_support import (
     SLOW_ENGINE_PLUGIN,
     NodeProcess,
     RosClient,
+    ros_client,
+    running_node,
     save_tiny_checkpoint,
     scene_rgb,
     set_header,
     stamp_ns,
     wait_until,
-    write_params,
 )
 
 pytestmark = pytest.mark.ros
@@ -47,37 +47,24 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory, checkpoint: Path) -> Iterator[NodeProcess]:
-    work = tmp_path_factory.mktemp("stream_node")
-    params = write_params(
-        work / "params.yaml",
-        {
-            "model.checkpoint": str(checkpoint),
-            "engine.backend": SLOW_ENGINE_PLUGIN,
-            "image_transport": "compressed",
-            "output.resolution": "input",
-            "engine.threads": 1,  # 2 shared cores: oversubscribed OpenMP threads stall
-        },
-    )
-    process = NodeProcess(params, work / "node.log", namespace=NS)
-    try:
-        assert process.wait_for_log("ready:", timeout_s=90), process.log()
+    values = {
+        "model.checkpoint": str(checkpoint),
+        "engine.backend": SLOW_ENGINE_PLUGIN,
+        "engine.threads": 1,  # 2 shared cores: oversubscribed OpenMP threads stall
+        "image_transport": "compressed",
+        "output.resolution": "input",
+    }
+    with running_node(tmp_path_factory.mktemp("stream_node"), values, namespace=NS) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")
 def client(node: NodeProcess) -> Iterator[RosClient]:
     """Subscribes to /diagnostics only; tests add output subscriptions themselves."""
-    rclpy.init()
-    ros = RosClient(namespace=NS)
-    try:
+    with ros_client(namespace=NS) as ros:
         ros.subscribe("/diagnostics", DiagnosticArray)
         ros.image_pub = ros.node.create_publisher(CompressedImage, "image/compressed", 5)
         yield ros
-    finally:
-        ros.close()
-        rclpy.shutdown()
 
 
 def compressed(rgb: np.ndarray, fmt: str, stamp: int) -> CompressedImage:

@@ -13,7 +13,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,34 @@ class NodeProcess:
                 self.process.wait(timeout=10)
         self._log.close()
         return self.process.returncode
+
+
+@contextmanager
+def running_node(
+    work_dir: Path, values: dict[str, Any], namespace: str = "", ready_timeout_s: float = 90
+) -> Iterator[NodeProcess]:
+    """The node with these parameters, ready (its "ready:" log line), stopped afterwards."""
+    params = write_params(work_dir / "params.yaml", values)
+    process = NodeProcess(params, work_dir / "node.log", namespace=namespace)
+    try:
+        assert process.wait_for_log("ready:", timeout_s=ready_timeout_s), process.log()
+        yield process
+    finally:
+        process.stop()
+
+
+@contextmanager
+def ros_client(namespace: str = "") -> Iterator[RosClient]:
+    """rclpy initialised for this process plus a spinning ``RosClient``; both torn down."""
+    import rclpy
+
+    rclpy.init()
+    client = RosClient(namespace=namespace)
+    try:
+        yield client
+    finally:
+        client.close()
+        rclpy.shutdown()
 
 
 class RosClient:
