@@ -293,7 +293,8 @@ def test_point_cloud_in_another_frame_uses_the_static_extrinsic(
 
     from dav2_ros.scale import transform_from_xyz_rpy
 
-    xyz, rpy = [0.05, -0.1, 0.02], [-np.pi / 2, 0.0, -np.pi / 2]  # LiDAR axes: x fwd, z up
+    # A LiDAR (x forward, y left, z up) 0.1 m above the camera, slightly offset.
+    xyz, rpy = [0.05, -0.1, 0.02], [np.pi / 2, -np.pi / 2, 0.0]
     extrinsic = dict(zip(("x", "y", "z", "roll", "pitch", "yaw"), xyz + rpy, strict=True))
     params = _params(
         tmp_path,
