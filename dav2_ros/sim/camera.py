@@ -6,19 +6,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dav2_ros.geometry.intrinsics import CameraIntrinsics
 from dav2_ros.sim.scene import Scene
 
 
 @dataclass(frozen=True)
-class Intrinsics:
-    """Pinhole camera; pixel centres sit at integer + 0.5 (OpenCV convention)."""
+class Intrinsics(CameraIntrinsics):
+    """The geometry package's pinhole camera plus what a renderer needs (K, FOV).
 
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    width: int
-    height: int
+    Pixel centres sit at integer + 0.5 (OpenCV convention).
+    """
 
     def __post_init__(self) -> None:
         if self.width <= 0 or self.height <= 0 or self.fx <= 0 or self.fy <= 0:
@@ -29,7 +26,7 @@ class Intrinsics:
 
     @property
     def K(self) -> np.ndarray:  # noqa: N802 - the matrix is K everywhere in the maths
-        return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1]], np.float64)
+        return self.k_matrix()
 
     @classmethod
     def from_fov(cls, width: int, height: int, hfov_deg: float) -> Intrinsics:
