@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import threading
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -124,40 +126,67 @@ def test_validation_names_the_parameter_and_the_expectation() -> None:
         settings_from_values(depth_yaml_values() | {"engine.input_size": 500})
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("launch_ros") is None,
-    reason="launch_ros is not importable (no ROS 2 install; it has no PyPI wheel): "
-    "the launch file was checked by parsing instead",
+def launch_skip_reason() -> str | None:
+    """Why the launch file cannot be executed here, or None."""
+    if importlib.util.find_spec("launch_ros") is None:
+        return (
+            "launch_ros is not importable (no ROS 2 install; it has no PyPI wheel): "
+            "the launch file was checked by parsing instead"
+        )
+    from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+
+    try:
+        get_package_prefix("dav2_ros")
+    except PackageNotFoundError:
+        return "dav2_ros is not in an ament prefix (colcon build, then source install/setup.bash)"
+    return None
+
+
+# Run in a child process: LaunchService wants the main thread for its signal handling.
+RUN_LAUNCH = """
+import sys
+from launch import LaunchDescription, LaunchService
+from launch.actions import IncludeLaunchDescription
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+include = IncludeLaunchDescription(
+    PythonLaunchDescriptionSource(sys.argv[1]),
+    launch_arguments={"camera": sys.argv[2], "params_file": sys.argv[3]}.items(),
 )
+service = LaunchService()
+service.include_launch_description(LaunchDescription([include]))
+sys.exit(service.run())
+"""
+
+
+@pytest.mark.ros
+@pytest.mark.skipif(launch_skip_reason() is not None, reason=str(launch_skip_reason()))
 def test_depth_launch_runs_the_node_in_the_camera_namespace(tmp_path: Path) -> None:
     import rclpy
-    from launch.actions import IncludeLaunchDescription
-    from launch.launch_description_sources import PythonLaunchDescriptionSource
     from test_ros_support import save_tiny_checkpoint, write_params
-
-    from launch import LaunchDescription, LaunchService
 
     params = write_params(
         tmp_path / "params.yaml",
         {"model.checkpoint": str(save_tiny_checkpoint(tmp_path)), "engine.backend": "torch"},
     )
-    include = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(str(ROOT / "launch" / "depth.launch.py")),
-        launch_arguments={"camera": "/launch_test", "params_file": str(params)}.items(),
+    launch_file = str(ROOT / "launch" / "depth.launch.py")
+    child = subprocess.Popen(
+        [sys.executable, "-c", RUN_LAUNCH, launch_file, "/launch_test", str(params)]
     )
-    service = LaunchService()
-    service.include_launch_description(LaunchDescription([include]))
     rclpy.init()
     probe = rclpy.create_node("launch_probe")
     try:
-        threading.Thread(target=service.run, daemon=True).start()
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         found = False
-        while time.monotonic() < deadline and not found:
+        while time.monotonic() < deadline and not found and child.poll() is None:
             rclpy.spin_once(probe, timeout_sec=0.5)
             found = ("dav2_depth", "/launch_test") in probe.get_node_names_and_namespaces()
         assert found, "the launch file did not start /launch_test/dav2_depth"
     finally:
-        service.shutdown()
         probe.destroy_node()
         rclpy.shutdown()
+        child.send_signal(signal.SIGINT)
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
