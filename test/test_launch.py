@@ -190,3 +190,14 @@ def test_depth_launch_runs_the_node_in_the_camera_namespace(tmp_path: Path) -> N
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+
+
+def test_rviz_config_shows_only_topics_the_node_publishes() -> None:
+    """config/depth.rviz displays the node's outputs in the launch file's default namespace."""
+    view = yaml.safe_load((ROOT / "config" / "depth.rviz").read_text())
+    displays = view["Visualization Manager"]["Displays"]
+    topics = {d["Topic"]["Value"] for d in displays if "Topic" in d}
+    published = {"/camera/depth", "/camera/depth/colored", "/camera/points"}
+    assert topics == published
+    classes = {d["Class"] for d in displays}
+    assert {"rviz_default_plugins/Image", "rviz_default_plugins/PointCloud2"} <= classes
