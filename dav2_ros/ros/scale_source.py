@@ -34,6 +34,7 @@ from dav2_ros.ros import outputs
 from dav2_ros.ros.parameters import ParameterError, ParamSpec, check_value, register_parameters
 from dav2_ros.ros.qos import input_qos
 from dav2_ros.scale import (
+    HOLDING,
     STALE,
     TRACKING,
     WAITING,
@@ -48,7 +49,7 @@ from dav2_ros.scale import (
 
 STATUS_NAME = "dav2_depth: metric scale"
 FIXED = "fixed"
-STATE_CODES = {WAITING: 0.0, TRACKING: 1.0, "holding": 2.0, STALE: 3.0, FIXED: 4.0}
+STATE_CODES = {WAITING: 0.0, TRACKING: 1.0, HOLDING: 2.0, STALE: 3.0, FIXED: 4.0}
 SCALE_FIELDS = ("a", "b", "state", "num_inliers", "num_samples", "residual", "age_s")
 THROTTLE_S = 5.0
 SPARSE_HISTORY = 32  # messages kept for pairing by stamp (1 s at 30 Hz, 6 s at 5 Hz)
@@ -316,7 +317,9 @@ class ScaleSource:
         try:
             if self.settings.sparse_type == "image":
                 depth = depth_image_from_msg(msg)
-                samples = samples_from_depth_image(depth, msg.encoding, height, width)
+                samples = samples_from_depth_image(
+                    depth, msg.encoding, height, width, self.settings.fit.max_samples
+                )
             else:
                 K = self._camera_matrix(camera_info, width, height)
                 if K is None:
@@ -400,7 +403,7 @@ class ScaleSource:
             )
         level = {
             TRACKING: DiagnosticStatus.OK,
-            "holding": DiagnosticStatus.WARN,
+            HOLDING: DiagnosticStatus.WARN,
             WAITING: DiagnosticStatus.WARN,
             STALE: DiagnosticStatus.ERROR,
         }[estimate.state]

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+RANSAC_SCORING_SAMPLES = 5000  # plenty to rank lines with two unknowns
+
 
 @dataclass(frozen=True)
 class FitConfig:
@@ -31,7 +33,7 @@ class FitConfig:
     ransac_iterations: int = 200
     huber_delta: float = 0.02  # relative residual where Huber turns linear (≈ noise level)
     irls_iterations: int = 10
-    max_samples: int = 20000  # dense sources are subsampled to this many
+    max_samples: int = 5000  # more valid samples are subsampled to this many (2 unknowns)
     seed: int = 0  # RANSAC is deterministic for a given input
 
     def __post_init__(self) -> None:
@@ -140,26 +142,34 @@ def fit_scale_shift(
 
 
 def _ransac_inliers(x: np.ndarray, y: np.ndarray, config: FitConfig) -> np.ndarray:
-    """Inlier mask of the best two-point line (most inliers, ties → smaller residual)."""
+    """Inlier mask of the best two-point line (most inliers, ties → smaller residual).
+
+    Hypotheses are scored on at most ``RANSAC_SCORING_SAMPLES`` samples, so memory
+    and time stay bounded however many samples a calibration pools.
+    """
     rng = np.random.default_rng(config.seed)
-    pairs = rng.integers(0, x.size, size=(config.ransac_iterations, 2))
-    x0, x1 = x[pairs[:, 0]], x[pairs[:, 1]]
-    y0, y1 = y[pairs[:, 0]], y[pairs[:, 1]]
+    if x.size > RANSAC_SCORING_SAMPLES:
+        subset = rng.choice(x.size, RANSAC_SCORING_SAMPLES, replace=False)
+        xs, ys = x[subset], y[subset]
+    else:
+        xs, ys = x, y
+    pairs = rng.integers(0, xs.size, size=(config.ransac_iterations, 2))
+    x0, x1 = xs[pairs[:, 0]], xs[pairs[:, 1]]
+    y0, y1 = ys[pairs[:, 0]], ys[pairs[:, 1]]
     dx = x1 - x0
-    usable = np.abs(dx) > 1e-12 * max(float(np.abs(x).max()), 1e-12)
+    usable = np.abs(dx) > 1e-12 * max(float(np.abs(xs).max()), 1e-12)
     if not usable.any():
         return np.zeros(x.size, dtype=bool)
     a = (y1[usable] - y0[usable]) / dx[usable]
     b = y0[usable] - a * x0[usable]
-    # Hypotheses × samples; 200 × 20000 float64 is 32 MB at worst.
-    residual = np.abs((a[:, None] * x[None, :] + b[:, None]) / y[None, :] - 1.0)
+    # Hypotheses × samples: 200 × 5000 float64 is 8 MB.
+    residual = np.abs((a[:, None] * xs[None, :] + b[:, None]) / ys[None, :] - 1.0)
     agree = residual < config.inlier_threshold
-    counts = agree.sum(axis=1)
     # Among hypotheses with the top count, prefer positive scale, then lowest residual.
-    score = counts * 2.0 + (a > 0)
+    score = agree.sum(axis=1) * 2.0 + (a > 0)
     clipped = np.where(agree, residual, config.inlier_threshold).sum(axis=1)
     best = np.lexsort((clipped, -score))[0]
-    return agree[best]
+    return np.abs((a[best] * x + b[best]) / y - 1.0) < config.inlier_threshold
 
 
 def _huber_irls(

@@ -61,16 +61,21 @@ def depth_image_to_metres(depth: np.ndarray, encoding: str) -> np.ndarray:
 
 
 def samples_from_depth_image(
-    depth: np.ndarray, encoding: str, height: int, width: int
+    depth: np.ndarray, encoding: str, height: int, width: int, max_samples: int = 0
 ) -> SparseSamples:
     """Valid pixels of a registered depth image, mapped to a ``height``×``width`` image.
 
     The depth image must cover the same field of view as the camera (registered,
     as depth_image_proc's ``register`` produces); only its resolution may differ.
-    Pixel centres are mapped, (u + 0.5)·W'/W − 0.5, then rounded.
+    Pixel centres are mapped, (u + 0.5)·W'/W − 0.5, then rounded. A dense source
+    (an RGB-D camera) is thinned to ``max_samples`` random valid pixels (0 = keep
+    all): a few thousand pin a and b down, and 300 k would cost ~1 s per frame.
     """
     depth_m = depth_image_to_metres(depth, encoding)
     src_rows, src_cols = np.nonzero(np.isfinite(depth_m))
+    if 0 < max_samples < src_rows.size:
+        keep = np.random.default_rng(0).choice(src_rows.size, max_samples, replace=False)
+        src_rows, src_cols = src_rows[keep], src_cols[keep]
     values = depth_m[src_rows, src_cols]
     src_h, src_w = depth_m.shape
     rows = np.rint((src_rows + 0.5) * (height / src_h) - 0.5).astype(np.int64)
