@@ -29,7 +29,7 @@ needs_tensorrt = pytest.mark.skipif(TENSORRT_MISSING is not None, reason=str(TEN
 
 @pytest.fixture(scope="module")
 def model() -> DepthAnythingV2:
-    return randomize_weights_(DepthAnythingV2("vitt", "metric", max_depth=20.0), seed=1).eval()
+    return randomize_weights_(DepthAnythingV2("vitt6", "metric", max_depth=20.0), seed=1).eval()
 
 
 def test_program_tensorrt_compiles_exports_strictly_at_configured_shape(model):

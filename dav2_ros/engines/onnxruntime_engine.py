@@ -167,5 +167,8 @@ class OnnxRuntimeEngine(Engine):
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         return self.session.run([self.output_name], {self.input_name: batch})[0]
 
+    def close(self) -> None:
+        self.session = None  # frees the arena; the cached graph stays on disk
+
 
 register_backend("onnxruntime", OnnxRuntimeEngine)
