@@ -139,6 +139,7 @@ class OnnxRuntimeEngine(Engine):
         self.session = result.value
         self.cache_result = result
         self.model_path = result.path
+        self.active_provider = self.session.get_providers()[0]
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
 
@@ -154,7 +155,7 @@ class OnnxRuntimeEngine(Engine):
     @property
     def description(self) -> str:
         quant = f" {self.quantize}" if self.quantize else ""
-        provider = self.session.get_providers()[0].replace("ExecutionProvider", "")
+        provider = self.active_provider.replace("ExecutionProvider", "")
         return f"{super().description}{quant} ({provider}, {self.threads} threads)"
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
