@@ -3,8 +3,9 @@
 The node's /diagnostics report end-to-end latency but not the engine's own time,
 so the orchestrator rebuilds the engine the node reported (same checkpoint,
 backend, device, precision, network input size) and times the node's stages
-(preprocess, ``Engine.infer``, postprocess) on the demo's own frames while the
-camera still runs: the CPU is about as busy as during the run, minus the node.
+(preprocess, ``Engine.infer``, postprocess) on the demo's own frames once every
+node has stopped: the engine's own time, without competition for the CPU (so the
+overhead includes what the camera and monitor cost the node on a small machine).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The few message ↔ numpy conversions the demo's own nodes need.
 
-Only what the demo publishes and consumes: rgb8 and 32FC1 images, and the xyz
-(+ rgb) fields of a PointCloud2. Messages are read by duck typing (``height``,
-``width``, ``step``, ``data``, ``fields``…) so these functions are testable
-without DDS.
+Only what the demo publishes and consumes: rgb8 and 32FC1 images, the xyz
+(+ rgb) fields of a PointCloud2, and those points as a PLY file. Messages are
+read by duck typing (``height``, ``width``, ``step``, ``data``, ``fields``…) so
+these functions are testable without DDS.
 """
 
 from __future__ import annotations
@@ -80,3 +80,23 @@ def cloud_to_points(msg) -> tuple[np.ndarray, np.ndarray | None]:
         rgb = np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255], axis=1)
         rgb = rgb.astype(np.uint8)
     return xyz[finite], rgb
+
+
+def write_ply(path, xyz_m: np.ndarray, rgb: np.ndarray | None = None) -> None:
+    """Binary little-endian PLY of N points (float32 x y z, optional uchar colours)."""
+    count = len(xyz_m)
+    header = ["ply", "format binary_little_endian 1.0", f"element vertex {count}"]
+    header += [f"property float {axis}" for axis in "xyz"]
+    fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
+    if rgb is not None:
+        header += [f"property uchar {c}" for c in ("red", "green", "blue")]
+        fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")]
+    records = np.empty(count, dtype=fields)
+    for i, axis in enumerate("xyz"):
+        records[axis] = xyz_m[:, i]
+    if rgb is not None:
+        for i, channel in enumerate(("red", "green", "blue")):
+            records[channel] = rgb[:, i]
+    with open(path, "wb") as stream:
+        stream.write(("\n".join([*header, "end_header"]) + "\n").encode("ascii"))
+        stream.write(records.tobytes())

@@ -21,7 +21,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, PointCloud2
 
 from dav2_ros.demo.lifecycle import run_node
-from dav2_ros.demo.messages import cloud_to_points, image_to_array
+from dav2_ros.demo.messages import cloud_to_points, image_to_array, write_ply
 from dav2_ros.demo.metrics import depth_errors
 from dav2_ros.demo.pairing import StampPairer, stamp_ns
 from dav2_ros.demo.panels import make_panel
@@ -70,7 +70,8 @@ class DemoMonitor(Node):
         self.create_subscription(Image, "depth", self._on_depth, RELIABLE)
         self.create_subscription(PointCloud2, "points", self._on_points, RELIABLE)
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, RELIABLE)
-        self.create_timer(self.live_every_s, self._on_timer)
+        self.create_timer(self.live_every_s, self._print_live_line)
+        self.create_timer(0.2, self._check_end)
 
     # -- inputs -------------------------------------------------------------------------
     def _on_ground_truth(self, msg: Image) -> None:
@@ -139,19 +140,20 @@ class DemoMonitor(Node):
             cv2.imwrite(str(path), make_panel(rgb, depth_m, gt_m, caption))
             self.panels.append(path.name)
 
-    def _on_timer(self) -> None:
+    def _print_live_line(self) -> None:
+        if self.first_out_s is not None:
+            print(self.stats.live_line(time.monotonic() - self.first_out_s), flush=True)
+
+    def _check_end(self) -> None:
         now_s = time.monotonic()
-        if self.first_out_s is None:
-            if now_s - self.started_s > self.startup_timeout_s:
-                self.get_logger().error(
-                    f"no depth image arrived within {self.startup_timeout_s:g} s; "
-                    "is depth_node running and subscribed to 'image'?"
-                )
-                self.exit_code = EXIT_NO_OUTPUT
-                self.done = True
-            return
-        print(self.stats.live_line(now_s - self.first_out_s), flush=True)
-        if now_s - self.first_out_s >= self.duration_s:
+        if self.first_out_s is not None:
+            self.done = now_s - self.first_out_s >= self.duration_s
+        elif now_s - self.started_s > self.startup_timeout_s:
+            self.get_logger().error(
+                f"no depth image arrived within {self.startup_timeout_s:g} s; "
+                "is depth_node running and subscribed to 'image'?"
+            )
+            self.exit_code = EXIT_NO_OUTPUT
             self.done = True
 
     def finish(self) -> dict:
@@ -160,13 +162,8 @@ class DemoMonitor(Node):
         summary = self.stats.summary(window_s)
         files = {"panels": self.panels, "ply": None}
         if self.last_cloud is not None:
-            import open3d as o3d  # only here: keeps the monitor's start-up light
-
             xyz, rgb = cloud_to_points(self.last_cloud)
-            cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(xyz.astype(np.float64)))
-            if rgb is not None:
-                cloud.colors = o3d.utility.Vector3dVector(rgb.astype(np.float64) / 255.0)
-            o3d.io.write_point_cloud(str(self.out_dir / "points.ply"), cloud)
+            write_ply(self.out_dir / "points.ply", xyz, rgb)
             files["ply"] = "points.ply"
             summary["ply_points"] = len(xyz)
         summary["files"] = files

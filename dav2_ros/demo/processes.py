@@ -106,24 +106,28 @@ class ChildProcesses:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self, name: str, grace_s: float = 8.0) -> int | None:
-        """SIGINT → wait ``grace_s`` → SIGTERM → wait → SIGKILL, to the child's whole group."""
+        """Stop one child (see ``stop_all``); its return code, None if never started."""
+        self.stop_all([name], grace_s)
         child = self._children.get(name)
-        if child is None:
-            return None
-        for sig, wait_s in ((signal.SIGINT, grace_s), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
-            if child.poll() is not None:
-                break
-            _signal_group(child.pid, sig)
-            _wait(child, wait_s)
-        # The leader may be gone while something it forked still runs: clear the group.
-        _signal_group(child.pid, signal.SIGKILL)
-        return child.poll()
+        return None if child is None else child.poll()
 
-    def stop_all(self, order: Sequence[str] | None = None) -> None:
-        for name in order or list(self._children)[::-1]:
-            self.stop(name)
-        for name in list(self._children):
-            self.stop(name)
+    def stop_all(self, names: Sequence[str] | None = None, grace_s: float = 8.0) -> None:
+        """SIGINT → wait ``grace_s`` → SIGTERM → wait → SIGKILL, to each child's whole group.
+
+        All children are signalled together, so their shutdowns overlap.
+        """
+        chosen = [self._children.get(n) for n in (names or list(self._children))]
+        chosen = [c for c in chosen if c is not None]
+        for sig, wait_s in ((signal.SIGINT, grace_s), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+            running = [c for c in chosen if c.poll() is None]
+            if not running:
+                break
+            for child in running:
+                _signal_group(child.pid, sig)
+            _wait(running, wait_s)
+        for child in chosen:
+            # The leader may be gone while something it forked still runs: clear the group.
+            _signal_group(child.pid, signal.SIGKILL)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -131,7 +135,7 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def _wait(child: subprocess.Popen, timeout_s: float) -> None:
+def _wait(children: Sequence[subprocess.Popen], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
-    while child.poll() is None and time.monotonic() < deadline:
+    while any(c.poll() is None for c in children) and time.monotonic() < deadline:
         time.sleep(0.05)
