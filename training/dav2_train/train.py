@@ -64,7 +64,7 @@ def _lr_factor(step: int, warmup: int, total: int, power: float) -> float:
     return max(0.0, 1 - (step - warmup) / max(1, total - warmup)) ** power
 
 
-def _targets(
+def loss_targets(
     kind: str, command: str, target: torch.Tensor, mask: torch.Tensor, cfg: dict, max_depth_m: float
 ):
     """(target tensor, mask) in the space the loss works in."""
@@ -85,6 +85,20 @@ def _targets(
         # sky / beyond max depth: disparity 0 (as Depth Anything V1 does for sky)
         return disparity, torch.ones_like(mask)
     return disparity, mask
+
+
+def section_loss(
+    command: str,
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    cfg: dict,
+    trim: float,
+) -> torch.Tensor:
+    """The loss ``command`` trains with, on targets from ``loss_targets``."""
+    if command == "finetune-metric":
+        return silog_loss(pred, target, mask, float(cfg["silog_lambda"]))
+    return relative_loss(pred, target, mask, float(cfg["gradient_weight"]), trim)
 
 
 def run(config: dict[str, Any], name: str, command: str, ctx: DistContext) -> Path:
@@ -185,14 +199,13 @@ def run(config: dict[str, Any], name: str, command: str, ctx: DistContext) -> Pa
             image, target, mask = (
                 t.to(ctx.device, non_blocking=True) for t in (image, target, mask)
             )
-            target, mask = _targets(dataset.target_kind, command, target, mask, cfg, max_depth_m)
+            target, mask = loss_targets(
+                dataset.target_kind, command, target, mask, cfg, max_depth_m
+            )
             with torch.autocast("cuda", enabled=use_amp):
                 pred = net(image)
             pred = pred.float()
-            if command == "finetune-metric":
-                loss = silog_loss(pred, target, mask, float(cfg["silog_lambda"]))
-            else:
-                loss = relative_loss(pred, target, mask, float(cfg["gradient_weight"]), trim)
+            loss = section_loss(command, pred, target, mask, cfg, trim)
             if not math.isfinite(loss.item()):
                 raise FloatingPointError(
                     f"[{name}] loss became {loss.item()} at step {step}; lower the lr"
