@@ -107,6 +107,7 @@ class DepthNode(Node):
         self._stopping = threading.Event()
         self._problem, self._problem_is_error = "", False
         self._last_log: dict[str, float] = {}
+        self._said_once: set[str] = set()  # "say so once" warnings, until the cause is gone
 
         out_qos = output_qos(self.settings.output_reliability)
         self.pub_depth = self.create_publisher(Image, "depth", out_qos)
@@ -264,7 +265,9 @@ class DepthNode(Node):
         """The latest camera_info if it calibrates this image; else None and a warning."""
         info = self._camera_info
         if info is None:
-            self._report("no_info", "no camera_info received: publishing depth without points")
+            self._report(
+                "no_info", "no camera_info received: publishing depth without points", once=True
+            )
             return None
         if (info.width, info.height) != (image_width, image_height):
             self._report(
@@ -288,15 +291,23 @@ class DepthNode(Node):
             )
             return None
         if not calibrated:
-            self._report("uncalibrated", "camera_info K is zero (uncalibrated): no points")
+            self._report(
+                "uncalibrated", "camera_info K is zero (uncalibrated): no points", once=True
+            )
             return None
         self._problem = ""
+        self._said_once.clear()  # calibrated again: a later loss is worth saying again
         return info
 
     # ---- reporting --------------------------------------------------------------------
-    def _report(self, kind: str, text: str, error: bool = False) -> None:
-        """Throttled per kind, so each different problem is still said once."""
+    def _report(self, kind: str, text: str, error: bool = False, once: bool = False) -> None:
+        """Throttled per kind, so each different problem is still said; ``once``: said a
+        single time until the problem goes away (ROS convention for missing calibration)."""
         self._problem, self._problem_is_error = text, error
+        if once:
+            if kind in self._said_once:
+                return
+            self._said_once.add(kind)
         now = time.monotonic()
         if now - self._last_log.get(kind, -1e9) < THROTTLE_S:
             return
