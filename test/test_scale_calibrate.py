@@ -133,7 +133,7 @@ def test_calibrate_runs_the_relative_model_on_images(tmp_path, capsys):
         np.save(depths / f"{i}.npy", (1.0 / (A_TRUE * disparity + B_TRUE)).astype(np.float32))
     out = tmp_path / "scale.yaml"
     args = ["--images", str(images), "--depths", str(depths), "--checkpoint", str(checkpoint)]
-    code = main(["calibrate", *args, "--input-size", "126", "--out", str(out)])
+    code = main(["calibrate", *args, "--out", str(out)])  # input size 126 from the checkpoint
     assert code == 0, capsys.readouterr().err
     params = yaml.safe_load(out.read_text())["/**"]["ros__parameters"]["scale"]
     assert params["a"] == pytest.approx(A_TRUE, rel=1e-4)

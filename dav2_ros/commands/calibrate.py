@@ -47,7 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("scale.yaml"), help="parameters file")
     parser.add_argument("--checkpoint", default=None, help="relative model (default: bundled)")
     parser.add_argument("--encoder", default=None, help="encoder name when the file cannot tell")
-    parser.add_argument("--input-size", type=int, default=518, help="shorter side fed to the net")
+    parser.add_argument(
+        "--input-size",
+        type=int,
+        default=None,
+        help="shorter side fed to the net (default: the checkpoint's, else 518)",
+    )
     parser.add_argument("--backend", default="torch", help="inference backend")
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
@@ -174,6 +179,7 @@ def _model_predictor(args: argparse.Namespace):
             f"{loaded.meta.source or 'the model'} is a {loaded.meta.depth_type} model: it "
             "already predicts metres; calibration is for relative models"
         )
+    input_size = args.input_size or loaded.meta.input_size or 518
     estimators: dict[tuple[int, int], DepthEstimator] = {}
 
     def predict(path: Path) -> np.ndarray:
@@ -181,11 +187,11 @@ def _model_predictor(args: argparse.Namespace):
         if bgr is None:
             raise ValueError(f"{path}: not a readable image")
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        input_hw = model_input_size(*rgb.shape[:2], args.input_size)
+        input_hw = model_input_size(*rgb.shape[:2], input_size)
         if input_hw not in estimators:
             config = EngineConfig(backend=args.backend, device=args.device, input_hw=input_hw)
             engine = create_engine(loaded.model, config)
-            estimators[input_hw] = DepthEstimator(engine, "relative", args.input_size)
+            estimators[input_hw] = DepthEstimator(engine, "relative", input_size)
         return estimators[input_hw].predict(rgb).values
 
     return predict
