@@ -192,3 +192,5 @@ def test_stale_frames_are_dropped_under_30hz_stream(client: RosClient, node: Nod
     assert client.wait_for("/diagnostics", counted_drops, timeout_s=5) is not None, (
         latest_diagnostics(client)
     )
+    # This camera never sent camera_info: depth is served and the node said so once.
+    assert node.log().count("no camera_info received") == 1, node.log()[-2000:]
