@@ -183,30 +183,34 @@ def test_training_checkpoint_wrappers_are_unwrapped(tmp_path, tiny):
     assert_same_tensors(load_model(path, depth_type="metric", max_depth=20.0).model, tiny)
 
 
-def test_missing_tensors_are_named(tmp_path, tiny):
-    state = tiny.state_dict()
+def _drop_last_bias(state):
     del state["depth_head.scratch.output_conv2.2.bias"]
-    path = tmp_path / "missing.pth"
-    torch.save(state, path)
-    with pytest.raises(CheckpointError, match=r"missing\.pth.*1 missing.*output_conv2\.2\.bias"):
-        load_model(path)
 
 
-def test_unexpected_tensors_are_named(tmp_path, tiny):
-    state = dict(tiny.state_dict())
+def _add_extra(state):
     state["depth_head.extra.weight"] = torch.zeros(2)
-    path = tmp_path / "extra.pth"
-    torch.save(state, path)
-    with pytest.raises(CheckpointError, match=r"extra\.pth.*1 unexpected.*depth_head\.extra"):
-        load_model(path)
 
 
-def test_wrong_shapes_are_named(tmp_path, tiny):
-    state = dict(tiny.state_dict())
+def _shrink_pos_embed(state):
     state["pretrained.pos_embed"] = torch.zeros(1, 257, 192)  # a 16x16 grid, not 37x37
-    path = tmp_path / "shapes.pth"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_drop_last_bias, r"1 missing tensors.*output_conv2\.2\.bias"),
+        (_add_extra, r"1 unexpected tensors.*depth_head\.extra"),
+        (_shrink_pos_embed, r"wrong shape.*pos_embed is \(1, 257, 192\)"),
+    ],
+)
+def test_incomplete_or_misshapen_files_are_refused_naming_the_tensors(
+    tmp_path, tiny, edit, message
+):
+    state = dict(tiny.state_dict())
+    edit(state)
+    path = tmp_path / "edited.pth"
     torch.save(state, path)
-    with pytest.raises(CheckpointError, match=r"shapes\.pth.*pos_embed is \(1, 257, 192\)"):
+    with pytest.raises(CheckpointError, match=r"edited\.pth.*" + message):
         load_model(path)
 
 
