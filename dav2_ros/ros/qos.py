@@ -10,24 +10,23 @@ _RELIABILITY = {
 }
 
 INPUT_DEPTH = 5  # as SensorDataQoS; the mailbox keeps only the newest anyway
-OUTPUT_DEPTH = 2
+OUTPUT_DEPTH = 2  # shallow: depth_image_proc and RViz connect, nobody gets a backlog
+
+
+def _keep_last(depth: int, reliability: str) -> QoSProfile:
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=depth,
+        reliability=_RELIABILITY[reliability],
+        durability=DurabilityPolicy.VOLATILE,
+    )
 
 
 def input_qos(reliability: str = "best_effort") -> QoSProfile:
-    """SensorDataQoS (keep last, volatile) with the configured reliability."""
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST,
-        depth=INPUT_DEPTH,
-        reliability=_RELIABILITY[reliability],
-        durability=DurabilityPolicy.VOLATILE,
-    )
+    """SensorDataQoS (keep last 5, volatile) with the configured reliability."""
+    return _keep_last(INPUT_DEPTH, reliability)
 
 
 def output_qos(reliability: str = "reliable") -> QoSProfile:
-    """Keep-last, shallow: depth_image_proc and RViz connect, nobody gets a backlog."""
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST,
-        depth=OUTPUT_DEPTH,
-        reliability=_RELIABILITY[reliability],
-        durability=DurabilityPolicy.VOLATILE,
-    )
+    """Keep last 2, volatile, with the configured reliability."""
+    return _keep_last(OUTPUT_DEPTH, reliability)
