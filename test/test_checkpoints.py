@@ -305,3 +305,22 @@ def test_save_model_refuses_metadata_that_contradicts_the_model(tmp_path, tiny):
     with pytest.raises(CheckpointError, match="depth_type 'relative'"):
         save_model(tiny, ModelMeta("vitt", "relative", 20.0), tmp_path / "m")
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_hub_style_config_with_omitted_defaults_loads(tmp_path, tiny):
+    """Hub config.json files leave transformers' defaults out (e.g. num_hidden_layers)."""
+    save_hf_model(tiny, tmp_path / "hub")
+    config_path = tmp_path / "hub" / "config.json"
+    config = json.loads(config_path.read_text())
+    for key in ("depth_estimation_type", "max_depth"):  # relative releases omit both
+        del config[key]
+    backbone = config["backbone_config"]
+    for key in ("num_hidden_layers", "mlp_ratio", "layerscale_value", "use_swiglu_ffn"):
+        del backbone[key]
+    backbone["out_features"] = ["stage3", "stage6", "stage9", "stage12"]
+    config.update(backbone=None, use_pretrained_backbone=False, torch_dtype="float32")
+    config_path.write_text(json.dumps(config))
+
+    loaded = load_model(tmp_path / "hub")
+    assert (loaded.meta.encoder, loaded.meta.depth_type) == ("vitt", "relative")
+    assert_same_tensors(loaded.model, tiny)

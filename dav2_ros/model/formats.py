@@ -234,10 +234,29 @@ def _json_number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else float(value)
 
 
+# transformers' defaults for what a config.json may leave out: the hub's V2-Small
+# file, for one, has no num_hidden_layers. Dinov2Config, then DepthAnythingConfig.
+_DINOV2_DEFAULTS = {
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "mlp_ratio": 4,
+    "image_size": 224,
+    "patch_size": 14,
+    "use_swiglu_ffn": False,
+}
+_DEFAULT_BACKBONE = {
+    "image_size": 518,
+    "hidden_size": 384,
+    "num_attention_heads": 6,
+    "out_indices": [9, 10, 11, 12],
+}
+
+
 def spec_from_hf_config(config: Mapping, name: str = "hf-custom") -> EncoderSpec:
     """The ``EncoderSpec`` a transformers config.json describes (raises FormatError)."""
     try:
-        backbone = config["backbone_config"]
+        backbone = {**_DINOV2_DEFAULTS, **(config.get("backbone_config") or _DEFAULT_BACKBONE)}
         return EncoderSpec(
             name=name,
             embed_dim=int(backbone["hidden_size"]),
@@ -246,12 +265,12 @@ def spec_from_hf_config(config: Mapping, name: str = "hf-custom") -> EncoderSpec
             features=int(config.get("fusion_hidden_size", 64)),
             out_channels=tuple(int(c) for c in config.get("neck_hidden_sizes", (48, 96, 192, 384))),
             tapped_blocks=tuple(int(i) - 1 for i in backbone["out_indices"]),
-            ffn="swiglu" if backbone.get("use_swiglu_ffn") else "mlp",
-            mlp_ratio=float(backbone.get("mlp_ratio", 4)),
-            patch_size=int(backbone.get("patch_size", 14)),
-            pos_grid=int(backbone.get("image_size", 518)) // int(backbone.get("patch_size", 14)),
+            ffn="swiglu" if backbone["use_swiglu_ffn"] else "mlp",
+            mlp_ratio=float(backbone["mlp_ratio"]),
+            patch_size=int(backbone["patch_size"]),
+            pos_grid=int(backbone["image_size"]) // int(backbone["patch_size"]),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise FormatError(f"config.json does not describe a Depth Anything model: {exc}") from exc
 
 
