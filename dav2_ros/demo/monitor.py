@@ -52,6 +52,7 @@ class DemoMonitor(Node):
         self.panel_every, self.max_panels = int(p["panel_every"]), int(p["max_panels"])
         self.live_every_s, self.warmup_frames = float(p["live_every_s"]), int(p["warmup_frames"])
         self.warmup_seen = 0
+        self.camera_frames_seen = 0
         self.out_dir.mkdir(parents=True, exist_ok=True)
 
         self.stats = RunStats()
@@ -75,6 +76,7 @@ class DemoMonitor(Node):
 
     # -- inputs -------------------------------------------------------------------------
     def _on_ground_truth(self, msg: Image) -> None:
+        self.camera_frames_seen += 1
         if self.first_out_s is not None:  # count camera frames in the measured window only
             self.stats.frames_in += 1
         pair = self.ground_truth.add_right(stamp_ns(msg.header), image_to_array(msg))
@@ -141,8 +143,16 @@ class DemoMonitor(Node):
             self.panels.append(path.name)
 
     def _print_live_line(self) -> None:
+        now_s = time.monotonic()
         if self.first_out_s is not None:
-            print(self.stats.live_line(time.monotonic() - self.first_out_s), flush=True)
+            print(self.stats.live_line(now_s - self.first_out_s), flush=True)
+        elif int((now_s - self.started_s) / self.live_every_s) % 5 == 4:  # every ~10 s
+            print(
+                f"[start] waiting for depth images: {now_s - self.started_s:.0f} s, camera "
+                f"frames seen {self.camera_frames_seen} (the camera renders its clip first; "
+                "the node builds its engine on the first image)",
+                flush=True,
+            )
 
     def _check_end(self) -> None:
         now_s = time.monotonic()
