@@ -133,7 +133,10 @@ def run(config: dict[str, Any], name: str, command: str, ctx: DistContext) -> Pa
     elif depth_type == "relative":
         # Start the ReLU output in its positive range so no pixel begins with zero gradient.
         torch.nn.init.constant_(model.depth_head.scratch.output_conv2[2].bias, 1.0)
-    model.pretrained.mask_token.requires_grad_(False)  # unused by the head; DDP wants all used
+    # Parameters the forward pass never uses (kept only so official state dicts load);
+    # DDP requires every trainable parameter to receive a gradient.
+    model.pretrained.mask_token.requires_grad_(False)
+    model.depth_head.scratch.refinenet4.resConfUnit1.requires_grad_(False)
     model.to(ctx.device)
     net = DistributedDataParallel(model) if ctx.distributed else model
 
