@@ -31,13 +31,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--depth-type", choices=DEPTH_TYPES, help="default: from the checkpoint")
     model.add_argument("--max-depth", type=float, help="metres; metric models only")
     model.add_argument(
-        "--input-size", type=int, help="shorter side of the network input, multiple of 14"
+        "--input-size",
+        type=int,
+        help="shorter side of the network input, multiple of 14 (default: the checkpoint's, "
+        "518 for official and transformers files)",
     )
     engine = parser.add_argument_group("engine")
     engine.add_argument("--backend", default="torch", help="torch | onnxruntime | tensorrt | auto")
     engine.add_argument("--device", default="cpu", help="cpu | cuda (default: cpu)")
     engine.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"))
-    out = parser.add_argument_group("outputs")
+    out = parser.add_argument_group(
+        "outputs",
+        "with several images each name gets the image's stem: depth.npy -> depth_<stem>.npy "
+        "(or write {stem} where it should go)",
+    )
     out.add_argument("--raw-out", metavar="FILE.npy", help="float32 HxW, disparity or metres")
     out.add_argument("--out", metavar="FILE.png", help="colour view (near = warm)")
     out.add_argument("--ply", metavar="FILE.ply", help="point cloud in metres (metric models)")
