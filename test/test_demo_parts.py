@@ -19,7 +19,12 @@ from dav2_ros.demo.messages import cloud_to_points, fill_image, image_to_array
 from dav2_ros.demo.metrics import depth_errors, overhead_pct, percentile
 from dav2_ros.demo.pairing import StampPairer
 from dav2_ros.demo.panels import TILE_W, make_panel
-from dav2_ros.demo.processes import ChildProcesses, domain_in_use, private_ros_env
+from dav2_ros.demo.processes import (
+    ChildProcesses,
+    domain_in_use,
+    pick_free_domain_id,
+    private_ros_env,
+)
 from dav2_ros.demo.report import RunStats, engine_ms_from_diagnostics, summary_table
 from dav2_ros.demo.scene import ping_pong_index
 from dav2_ros.geometry import pack_organised_cloud
@@ -135,9 +140,8 @@ def test_panel_has_four_tiles_and_marks_invalid_pixels():
 
 
 def test_domain_in_use_sees_a_bound_discovery_port():
-    domain = 97
-    if domain_in_use(domain):
-        pytest.skip(f"domain {domain} is busy on this machine")
+    domain = pick_free_domain_id()
+    assert not domain_in_use(domain)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("", 7400 + 250 * domain))
         assert domain_in_use(domain)
@@ -213,3 +217,26 @@ def test_demo_launch_sets_only_parameters_the_demo_nodes_declare():
             for key in item.keys:
                 assert ast.literal_eval(key) in declared[executable], (executable, key.value)
     assert seen == set(declared)
+
+
+def test_children_die_when_the_orchestrator_is_killed_outright(tmp_path):
+    parent_script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from dav2_ros.demo.processes import ChildProcesses\n"
+        "c = ChildProcesses()\n"
+        "child = c.start('sleeper', [sys.executable, '-c', 'import time; time.sleep(60)'], {},"
+        f" Path({str(tmp_path / 'child.log')!r}))\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", parent_script], stdout=subprocess.PIPE)
+    try:
+        child_pid = int(parent.stdout.readline())
+        child = psutil.Process(child_pid)
+        parent.kill()  # SIGKILL: no atexit, no finally
+        parent.wait(timeout=10)
+        child.wait(timeout=10)  # raises TimeoutExpired if the child outlives its parent
+    finally:
+        if parent.poll() is None:
+            parent.kill()

@@ -2,18 +2,22 @@
 
 Each child runs in its own session (process group), so a terminal's Ctrl-C
 reaches only the orchestrator, which then stops every child in order:
-SIGINT (let rclpy shut down cleanly) → wait → SIGTERM → wait → SIGKILL.
+SIGINT (let rclpy shut down cleanly) → wait → SIGTERM → wait → SIGKILL. Should
+the orchestrator itself be killed outright, Linux sends each child SIGTERM
+(``PR_SET_PDEATHSIG``), so no node is left running.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import os
 import random
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +26,13 @@ from pathlib import Path
 _PORT_BASE, _DOMAIN_GAIN = 7400, 250
 _DISCOVERY_OFFSETS = (0, 10, 12)  # multicast metatraffic, first two participants' unicast
 MAX_DOMAIN_ID = 101  # higher ids collide with Linux ephemeral ports (ROS 2 docs)
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent() -> None:
+    """Runs in the child just before exec: SIGTERM from the kernel when the parent dies."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
 
 
 def _port_in_use(port: int) -> bool:
@@ -88,6 +99,7 @@ class ChildProcesses:
                 stdout=stream,
                 stderr=subprocess.STDOUT if stream else None,
                 start_new_session=True,  # own process group: we decide when it stops
+                preexec_fn=_die_with_parent,
             )
         finally:
             if stream is not None:

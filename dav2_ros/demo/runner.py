@@ -9,6 +9,7 @@ stops every child (also on Ctrl-C, on a child's failure and at interpreter exit)
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -77,8 +78,18 @@ def _ros_params(params: dict[str, object]) -> list[str]:
     return args
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (closed terminal): shut down as on Ctrl-C."""
+
+
+def _raise_terminated(signum: int, _frame: object) -> None:
+    raise _Terminated(signal.Signals(signum).name)
+
+
 def run_demo(options: DemoOptions) -> int:
     """Run the whole demo; returns the exit status (0 = summary written)."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_terminated)  # so the ``finally`` below stops the nodes
     out_dir = options.out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "summary.json").unlink(missing_ok=True)  # never report a previous run
