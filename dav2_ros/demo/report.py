@@ -139,6 +139,15 @@ def summary_table(summary: dict) -> str:
                 f"{stages['preprocess']:.1f} / {stages['infer']:.1f} / {stages['postprocess']:.1f}",
             ),
         )
+    machine = summary.get("machine")
+    if machine:
+        rows.append(
+            (
+                "machine: cores, load avg start/end",
+                f"{machine['cpus']}, {machine['load_avg_1m_start']:.1f} / "
+                f"{machine['load_avg_1m_end']:.1f}",
+            )
+        )
     width = max(len(name) for name, _ in rows)
     lines = [f"| {'metric'.ljust(width)} | value |", f"|{'-' * (width + 2)}|-------|"]
     lines += [f"| {name.ljust(width)} | {value} |" for name, value in rows]

@@ -9,6 +9,7 @@ stops every child (also on Ctrl-C, on a child's failure and at interpreter exit)
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import time
@@ -90,6 +91,10 @@ def run_demo(options: DemoOptions) -> int:
     """Run the whole demo; returns the exit status (0 = summary written)."""
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise_terminated)  # so the ``finally`` below stops the nodes
+    if not options.checkpoint:
+        from dav2_ros.model.checkpoints import default_checkpoint
+
+        default_checkpoint()  # fail now, not after start-up, if none is bundled
     out_dir = options.out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "summary.json").unlink(missing_ok=True)  # never report a previous run
@@ -130,6 +135,7 @@ def run_demo(options: DemoOptions) -> int:
             "panel_every": options.panel_every,
         }
     )
+    load_at_start = os.getloadavg()[0]
     status = 0
     try:
         children.start("depth_node", node_argv, env, logs / "depth_node.log")
@@ -145,7 +151,16 @@ def run_demo(options: DemoOptions) -> int:
         if options.measure_engine and status == 0:
             _add_engine_time(summary, options)
         summary["config"] = _config_record(options, params_file, domain_id)
+        # Times on a shared machine mean little without how busy it was.
+        summary["machine"] = {
+            "cpus": os.cpu_count(),
+            "load_avg_1m_start": round(load_at_start, 2),
+            "load_avg_1m_end": round(os.getloadavg()[0], 2),
+        }
         summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+        if summary["frames_out"] == 0:
+            print(f"dav2 demo: no depth image was measured; see {logs}", file=sys.stderr)
+            return status or EXIT_CHILD_FAILED
         print("\n" + summary_table(summary), flush=True)
         print(
             f"\nwrote {out_dir}: summary.json, {len(summary['files']['panels'])} panel(s), "
