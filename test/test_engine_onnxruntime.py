@@ -7,6 +7,7 @@ cache; the tests share it so the suite pays for a single export.
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 import onnx
@@ -59,10 +60,12 @@ def test_onnxruntime_matches_torch_fp32(ort_engine, batch, torch_output):
     assert relative_l2(out, torch_output) < 1e-4
 
 
-def test_engine_uses_all_cores_and_cpu_provider(ort_engine):
+def test_cpu_engine_runs_the_fused_graph_on_all_cores(ort_engine):
     assert ort_engine.session.get_providers() == ["CPUExecutionProvider"]
-    assert ort_engine.threads >= 1
-    assert "onnxruntime cpu fp32 126x168" in ort_engine.description
+    assert ort_engine.threads == len(os.sched_getaffinity(0))
+    assert "onnxruntime cpu fp32 126x168 fused" in ort_engine.description
+    ops = {node.op_type for node in onnx.load(str(ort_engine.model_path)).graph.node}
+    assert "SkipLayerNormalization" in ops  # ORT's transformer fusions were applied
 
 
 def test_second_engine_loads_from_cache(ort_engine, model, cache_dir, batch):

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from dav2_ros.model import DepthAnythingV2
+from dav2_ros.model.sizes import EncoderSpec
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ INPUT_NAME = "image"
 OUTPUT_NAME = "depth"
 _PROTOBUF_LIMIT_BYTES = 2**31 - 1  # one .onnx file cannot hold more (vitg does not fit)
 QUANTIZE_MODES = ("int8",)
+FUSION_RECIPE = "ort-transformers-vit-v1"  # bump when fuse_for_cpu changes
 
 
 def cpu_fp32_copy(model: nn.Module) -> nn.Module:
@@ -134,6 +136,30 @@ def quantize_encoder_int8(src: Path | str, dst: Path | str) -> int:
     )
     log.info("quantised %d encoder linear layers to int8", len(nodes))
     return len(nodes)
+
+
+def fuse_for_cpu(src: Path | str, dst: Path | str, spec: EncoderSpec) -> None:
+    """ONNX Runtime's transformer fusions (SkipLayerNorm, BiasGelu, …) for the CPU EP.
+
+    The result uses com.microsoft contrib ops: right for onnxruntime, not for trtexec,
+    so ``dav2 export`` never applies it.
+    """
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    optimizer_log = logging.getLogger("onnxruntime.transformers.optimizer")
+    previous_level = optimizer_log.level
+    optimizer_log.setLevel(logging.ERROR)  # it warns that an int8 graph's producer is not torch
+    try:
+        optimised = optimize_model(
+            str(src),
+            model_type="vit",
+            num_heads=spec.num_heads,
+            hidden_size=spec.embed_dim,
+            opt_level=0,  # graph fusions only; ORT applies its own levels at session start
+        )
+    finally:
+        optimizer_log.setLevel(previous_level)
+    optimised.save_model_to_file(str(dst))
 
 
 def build_onnx(

@@ -18,8 +18,10 @@ from dav2_ros.engines.base import Engine, EngineConfig, EngineUnavailable, regis
 from dav2_ros.engines.cache import ArtifactCache, resolve_cache_dir, weights_fingerprint
 from dav2_ros.engines.onnx_export import (
     DEFAULT_OPSET,
+    FUSION_RECIPE,
     QUANTIZE_MODES,
     export_onnx,
+    fuse_for_cpu,
     quantize_encoder_int8,
 )
 from dav2_ros.engines.threads import default_threads
@@ -116,24 +118,11 @@ class OnnxRuntimeEngine(Engine):
             )
         self.threads = int(config.options.get("threads") or default_threads())
         self.opset = int(config.options.get("opset", DEFAULT_OPSET))
-        cache = ArtifactCache(config.cache_dir)
-        fp32_fields = onnx_cache_fields(model, config.input_hw, self.opset, None)
-        if self.quantize is None:
-            build = partial(export_onnx, model, config.input_hw, opset=self.opset)
-            fields = fp32_fields
-        else:
-            # The int8 graph is made from the cached fp32 one: no second export.
-            fp32 = cache.get_or_build(
-                fp32_fields,
-                ".onnx",
-                build=partial(export_onnx, model, config.input_hw, opset=self.opset),
-                load=lambda path: path,
-            )
-            build = partial(quantize_encoder_int8, fp32.value)
-            fields = {**fp32_fields, "quantize": self.quantize}
-        result = cache.get_or_build(
-            fields, ".onnx", build=build, load=lambda path: self._open_session(ort, path)
-        )
+        # CPU-only contrib-op fusions; the TensorRT/CUDA EPs get the plain graph.
+        self.fuse = bool(config.options.get("fuse", config.device == "cpu"))
+        # Spinning workers burn cores that other nodes on a small robot computer need.
+        self.spin = bool(config.options.get("spin", False))
+        result = self._cached_graph(ort, model, ArtifactCache(config.cache_dir))
         if result.built:
             log.info("onnxruntime: exported %s in %.1f s", result.path, result.build_s)
         self.session = result.value
@@ -143,18 +132,41 @@ class OnnxRuntimeEngine(Engine):
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
 
+    def _cached_graph(self, ort, model: DepthAnythingV2, cache: ArtifactCache):
+        """Export → (int8) → (fuse), each step cached and built from the previous one,
+        so an int8 or fused graph never costs a second export."""
+        hw = self.config.input_hw
+        fields = onnx_cache_fields(model, hw, self.opset, None)
+        steps = [(fields, partial(export_onnx, model, hw, opset=self.opset))]
+        if self.quantize:
+            fields = {**fields, "quantize": self.quantize}
+            steps.append((fields, quantize_encoder_int8))
+        if self.fuse:
+            fields = {**fields, "fused": FUSION_RECIPE}
+            steps.append((fields, partial(fuse_for_cpu, spec=model.spec)))
+        previous = None
+        for index, (step_fields, make) in enumerate(steps):
+            last = index == len(steps) - 1
+            build = make if previous is None else partial(make, previous)
+            load = partial(self._open_session, ort) if last else (lambda path: path)
+            result = cache.get_or_build(step_fields, ".onnx", build=build, load=load)
+            previous = result.path
+        return result
+
     def _open_session(self, ort, path: Path):
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1  # one frame at a time: parallelism is intra-op
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        if not self.spin:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # errors only; the node logs what matters
         return ort.InferenceSession(str(path), options, providers=self.providers)
 
     @property
     def description(self) -> str:
-        quant = f" {self.quantize}" if self.quantize else ""
+        quant = (f" {self.quantize}" if self.quantize else "") + (" fused" if self.fuse else "")
         provider = self.active_provider.replace("ExecutionProvider", "")
         return f"{super().description}{quant} ({provider}, {self.threads} threads)"
 
