@@ -240,3 +240,15 @@ def test_children_die_when_the_orchestrator_is_killed_outright(tmp_path):
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def test_demo_command_refuses_bad_options_with_a_clear_message(capsys, tmp_path):
+    from dav2_ros.cli import main
+
+    assert main(["demo", "--checkpoint", str(tmp_path / "nope.safetensors")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["demo", "--input-size", "100", "--out", str(tmp_path)]) == 2
+    assert "multiple of 14" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["demo", "--size", "640by480"])
+    assert "WIDTHxHEIGHT" in capsys.readouterr().err
