@@ -24,24 +24,23 @@ class StampPairer(Generic[A, B]):
         self.evicted = 0
 
     def add_left(self, stamp_ns: int, item: A) -> tuple[A, B] | None:
-        match = self._right.pop(stamp_ns, None)
-        if match is not None:
-            return item, match
-        self._keep(self._left, stamp_ns, item)
-        return None
+        """Keep ``item`` unless its right partner is here: then return the pair."""
+        match = self._add(stamp_ns, item, self._left, self._right)
+        return None if match is None else (item, match)
 
     def add_right(self, stamp_ns: int, item: B) -> tuple[A, B] | None:
-        match = self._left.pop(stamp_ns, None)
-        if match is not None:
-            return match, item
-        self._keep(self._right, stamp_ns, item)
-        return None
+        """Keep ``item`` unless its left partner is here: then return the pair."""
+        match = self._add(stamp_ns, item, self._right, self._left)
+        return None if match is None else (match, item)
 
-    def _keep(self, buffer: OrderedDict, stamp_ns: int, item) -> None:
-        buffer[stamp_ns] = item
-        while len(buffer) > self.capacity:
-            buffer.popitem(last=False)
-            self.evicted += 1
+    def _add(self, stamp_ns: int, item, own: OrderedDict, other: OrderedDict):
+        match = other.pop(stamp_ns, None)
+        if match is None:
+            own[stamp_ns] = item
+            while len(own) > self.capacity:
+                own.popitem(last=False)
+                self.evicted += 1
+        return match
 
 
 def stamp_ns(header) -> int:
