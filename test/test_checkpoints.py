@@ -229,24 +229,31 @@ def test_unknown_shapes_are_refused_with_the_known_encoders(tmp_path):
         load_model(path)
 
 
-def test_own_json_that_disagrees_with_the_tensors_is_refused(tmp_path, tiny):
-    written = save_model(tiny, ModelMeta("vitt", "metric", 20.0), tmp_path / "m")
-    json_path = tmp_path / "m.json"
-    document = json.loads(json_path.read_text())
+def _claim_other_encoder(document):
     document["encoder"] = "vitt6"
     del document["encoder_spec"]
-    json_path.write_text(json.dumps(document))
-    with pytest.raises(CheckpointError, match=r"m\.safetensors.*'vitt6'.*12 blocks"):
-        load_model(written)
 
 
-def test_own_json_with_another_spec_for_a_known_name_is_refused(tmp_path, tiny):
+def _claim_other_heads(document):
+    document["encoder_spec"]["num_heads"] = 6
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_claim_other_encoder, r"m\.safetensors.*'vitt6'.*12 blocks"),  # the tensors say 12
+        (_claim_other_heads, r"m\.json.*other shapes"),  # vitt is registered with 3 heads
+    ],
+)
+def test_own_json_that_disagrees_with_the_tensors_or_registry_is_refused(
+    tmp_path, tiny, edit, message
+):
     written = save_model(tiny, ModelMeta("vitt", "metric", 20.0), tmp_path / "m")
     json_path = tmp_path / "m.json"
     document = json.loads(json_path.read_text())
-    document["encoder_spec"]["num_heads"] = 6
+    edit(document)
     json_path.write_text(json.dumps(document))
-    with pytest.raises(CheckpointError, match=r"m\.json.*other shapes"):
+    with pytest.raises(CheckpointError, match=message):
         load_model(written)
 
 
