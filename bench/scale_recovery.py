@@ -36,7 +36,11 @@ from dav2_ros.scale import FitConfig, ScaleTracker, align_least_squares, fit_sca
 from dav2_ros.sim import Intrinsics, make_scene, render, smooth_trajectory
 
 FPS = 10.0  # frame stamps for the tracker: sparse depth arrives with every frame
-EVAL_DEPTH_M = (0.05, 40.0)  # predictions are clipped to this range before AbsRel (both methods)
+EVAL_DEPTH_M = (0.05, 40.0)
+# The estimator alone: no rejection for residual or inlier share (a must still be > 0).
+UNGATED = FitConfig(
+    max_residual=1e9, min_inlier_ratio=0.0, min_inliers=2
+)  # predictions are clipped to this range before AbsRel (both methods)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,6 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--input-size", type=int, default=266)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="folder for JSON + Markdown")
+    parser.add_argument("--stem", default="scale_recovery", help="result file name stem")
     return parser.parse_args(argv)
 
 
@@ -147,6 +152,7 @@ def evaluate(args, source: str, predict=None) -> dict:
             )
             t0 = time.perf_counter()
             fit = fit_scale_shift(disparity.ravel()[pick], measured, FitConfig())
+            ungated = fit_scale_shift(disparity.ravel()[pick], measured, UNGATED)
             fit_seconds.append(time.perf_counter() - t0)
             tracker.update(fit, i / FPS)
             estimate = tracker.estimate(i / FPS)
@@ -171,6 +177,8 @@ def evaluate(args, source: str, predict=None) -> dict:
             }
             if estimate.usable:
                 row["sparse"] = metrics(disparity, estimate.a, estimate.b, depth_m, valid)
+            if np.isfinite(ungated.a):
+                row["sparse_ungated"] = metrics(disparity, ungated.a, ungated.b, depth_m, valid)
             if first_fit is not None:
                 row["fixed_first_frame"] = metrics(disparity, *first_fit, depth_m, valid)
             rows.append(row)
@@ -202,7 +210,8 @@ def summarise(source: str, rows: list[dict], fit_seconds: list[float]) -> dict:
 LABELS = {
     "oracle": "oracle: LS in inverse depth on all valid GT pixels (paper protocol)",
     "oracle_relative": "oracle, LS on relative inverse-depth residuals, all valid GT pixels",
-    "sparse": "**sparse 1 % (σ 2 %, 5 % outliers), RANSAC + Huber, per frame**",
+    "sparse": "**sparse 1 % (σ 2 %, 5 % outliers), robust fit per frame, as the node does**",
+    "sparse_ungated": "same fit on this frame's samples, quality gates off (estimator alone)",
     "naive_sparse": "same sparse samples, plain least squares (no robustness)",
     "fixed_first_frame": "fixed a, b from the first frame's sparse fit",
 }
@@ -249,10 +258,10 @@ def main(argv: list[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         meta = {"argv": sys.argv[1:], "python": platform.python_version(), "args": dict(vars(args))}
         meta["args"]["out"] = str(args.out)
-        (args.out / "scale_recovery.json").write_text(
+        (args.out / f"{args.stem}.json").write_text(
             json.dumps({"meta": meta, "results": results}, indent=1)
         )
-        (args.out / "scale_recovery.md").write_text(table)
+        (args.out / f"{args.stem}.md").write_text(table)
     return 0 if all(r["within_10_percent"] for r in results) else 1
 
 

@@ -9,6 +9,9 @@ Residuals are *relative* (``(a·x + b)/y − 1`` with ``y = 1/depth_m``), so one
 threshold means the same thing at 1 m and at 50 m and a 2 % depth noise is a
 2 % residual everywhere. Two robust stages: RANSAC on two-point hypotheses
 finds the inlier set despite gross outliers, then Huber IRLS refines on it.
+Last, that line competes with plain inverse-depth least-squares refits on
+outlier-cleaned samples (better for weak models): the lowest trimmed AbsRel on
+the samples wins.
 """
 
 from __future__ import annotations
@@ -109,7 +112,9 @@ def fit_scale_shift(
     if inliers.sum() < 2:
         return reject("RANSAC found no consistent line through the samples")
     a, b, inliers = _huber_irls(x, y, inliers, config)
+    a, b = _best_for_depth_error(x, y, [(a, b), *_absolute_refits(x, y, a, b)])
     residual_all = np.abs((a * x + b) / y - 1.0)
+    inliers = residual_all < config.inlier_threshold
     num_inliers = int(inliers.sum())
     residual = float(np.median(residual_all[inliers])) if num_inliers else np.inf
     if not a > 0:
@@ -202,6 +207,57 @@ def _huber_irls(
         if converged:
             break
     return a, b, mask
+
+
+def _absolute_refits(x: np.ndarray, y: np.ndarray, a: float, b: float) -> list[tuple[float, float]]:
+    """Unweighted least squares in inverse depth on loosely cleaned samples.
+
+    The relative-residual fit suits a good model (it pins far depth down, and
+    AbsRel punishes far errors hardest). A weak model's errors are large and
+    structured; there the paper's plain inverse-depth least squares is often
+    better. Samples far off the relative fit (gross outliers) are left out:
+    beyond max(0.2, 3·MAD) or beyond 0.5 of relative residual.
+    """
+    residual = (a * x + b) / y - 1.0
+    mad = 1.4826 * float(np.median(np.abs(residual - np.median(residual))))
+    fits = []
+    for threshold in (max(0.2, 3.0 * mad), 0.5):
+        keep = np.abs(residual) < threshold
+        line = None
+        for _ in range(5):  # re-select around the refitted line; converges in a few steps
+            if keep.sum() < 2:
+                break
+            design = np.stack([x[keep], np.ones(int(keep.sum()))], axis=1)
+            (a_ls, b_ls), *_ = np.linalg.lstsq(design, y[keep], rcond=None)
+            line = (float(a_ls), float(b_ls))
+            keep_new = np.abs((a_ls * x + b_ls) / y - 1.0) < threshold
+            if (keep_new == keep).all():
+                break
+            keep = keep_new
+        if line is not None:
+            fits.append(line)
+    return fits
+
+
+def _best_for_depth_error(
+    x: np.ndarray, y: np.ndarray, candidates: list[tuple[float, float]]
+) -> tuple[float, float]:
+    """The candidate with the lowest trimmed mean |depth error| / depth on the samples.
+
+    That is the samples' own estimate of AbsRel; the worst 10 % are trimmed so
+    outliers do not vote. Depth at or beyond infinity counts as a 100 % error.
+    """
+    best, best_error = candidates[0], np.inf
+    for a, b in candidates:
+        if not (np.isfinite(a) and np.isfinite(b) and a > 0):
+            continue
+        predicted_inverse = a * x + b
+        with np.errstate(divide="ignore"):
+            error = np.where(predicted_inverse > 0, np.abs(y / predicted_inverse - 1.0), 1.0)
+        error = np.sort(error)[: max(int(0.9 * error.size), 1)]
+        if error.mean() < best_error:
+            best, best_error = (a, b), float(error.mean())
+    return best
 
 
 def apply_scale(disparity: np.ndarray, a: float, b: float) -> np.ndarray:
