@@ -41,7 +41,7 @@ def read_pickle(path: Path) -> object:
             f"{path}: not a PyTorch checkpoint, or truncated or corrupt ({reason}); "
             "download or copy it again"
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # damaged bytes break torch's parser in many ways (IndexError…)
         text = str(exc).strip()
         # torch's first sentence says what failed; the rest is generic advice.
         first_line = text.splitlines()[0].split(". ")[0] if text else type(exc).__name__
