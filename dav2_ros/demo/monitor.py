@@ -177,7 +177,7 @@ class DemoMonitor(Node):
             files["ply"] = "points.ply"
             summary["ply_points"] = len(xyz)
         summary["files"] = files
-        summary["unpaired_evicted"] = self.ground_truth.evicted
+        summary["ground_truth_unmatched"] = self.ground_truth.evicted  # frames the node skipped
         summary["node_diagnostics"] = self.last_diagnostics
         (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary
