@@ -9,7 +9,7 @@ Residuals are *relative* (``(a·x + b)/y − 1`` with ``y = 1/depth_m``), so one
 threshold means the same thing at 1 m and at 50 m and a 2 % depth noise is a
 2 % residual everywhere. Two robust stages: RANSAC on two-point hypotheses
 finds the inlier set despite gross outliers, then Huber IRLS refines on it.
-Last, that line competes with plain inverse-depth least-squares refits on
+Last, that line competes with plain inverse-depth least squares on all and on
 outlier-cleaned samples (better for weak models): the lowest trimmed AbsRel on
 the samples wins.
 """
@@ -215,12 +215,14 @@ def _absolute_refits(x: np.ndarray, y: np.ndarray, a: float, b: float) -> list[t
     The relative-residual fit suits a good model (it pins far depth down, and
     AbsRel punishes far errors hardest). A weak model's errors are large and
     structured; there the paper's plain inverse-depth least squares is often
-    better. Samples far off the relative fit (gross outliers) are left out:
-    beyond max(0.2, 3·MAD) or beyond 0.5 of relative residual.
+    better. Candidates: all samples, and samples within max(0.2, 3·MAD) or 0.5 of
+    relative residual of the relative fit (gross outliers left out).
     """
     residual = (a * x + b) / y - 1.0
     mad = 1.4826 * float(np.median(np.abs(residual - np.median(residual))))
-    fits = []
+    # All samples too: when the model's errors dwarf the outliers this is the best of all.
+    (a_all, b_all), *_ = np.linalg.lstsq(np.stack([x, np.ones_like(x)], axis=1), y, rcond=None)
+    fits = [(float(a_all), float(b_all))]
     for threshold in (max(0.2, 3.0 * mad), 0.5):
         keep = np.abs(residual) < threshold
         line = None
