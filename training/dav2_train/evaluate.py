@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from torch import nn
 
 from dav2_train.config import run_dir, section
 from dav2_train.data import load_shards, read_rgb
@@ -19,6 +21,23 @@ from dav2_train.dist import DistContext
 from dav2_train.infer import predict
 from dav2_train.metrics import da2k_correct, depth_metrics, relative_metrics
 from dav2_train.train import load_trained
+
+PRIOR_NAME = "prior: lower is closer"
+
+
+class LowerIsCloser(nn.Module):
+    """Reference "model": disparity grows linearly down the image (a ground-plane guess).
+
+    Scored like any relative model, it shows how much of a metric a model earns
+    beyond this trivial layout prior.
+    """
+
+    depth_type = "relative"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, _, height, width = x.shape
+        ramp = torch.linspace(0.0, 1.0, height, device=x.device)[:, None].expand(height, width)
+        return ramp.expand(batch, height, width)
 
 
 def _as_disparity(prediction: np.ndarray, depth_type: str) -> np.ndarray:
@@ -80,6 +99,16 @@ def run(config: dict[str, Any], ctx: DistContext, name: str = "evaluate") -> dic
                     model, meta, Path(extra), ctx.device
                 )
             print(f"[evaluate] {model_name}: {json.dumps(results[model_name])}")
+        if cfg.get("prior", True):
+            prior_meta = {"input_size": 14 * 6, "depth_type": "relative"}
+            results[PRIOR_NAME] = {}
+            for split in cfg["splits"]:
+                split_dir = run_dir(config) / "data" / split
+                row = evaluate_split(LowerIsCloser(), prior_meta, split_dir, max_depth_m, "cpu")
+                da2k = split_dir / "da2k" / "annotations.json"
+                if da2k.exists():
+                    row |= evaluate_da2k(LowerIsCloser(), prior_meta, da2k, "cpu")
+                results[PRIOR_NAME][split] = row
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(results, indent=1))
         (out / "metrics.md").write_text(markdown_table(results))
