@@ -118,13 +118,14 @@ def good_image(stamp: int | None = None) -> Image:
 
 
 def serve(client: RosClient, topic: str = "depth", timeout_s: float = 40) -> object:
-    """Publish good frames until one comes back on ``topic`` (discovery, back-off)."""
+    """Publish good frames until one of them comes back on ``topic`` (discovery, back-off)."""
+    sent: set[int] = set()
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         msg = good_image()
+        sent.add(stamp_ns(msg))
         client.image_pub.publish(msg)
-        wanted = stamp_ns(msg)
-        out = client.wait_for(topic, lambda m, s=wanted: stamp_ns(m) == s, timeout_s=1.0)
+        out = client.wait_for(topic, lambda m: stamp_ns(m) in sent, timeout_s=1.0)
         if out is not None:
             return out
     raise AssertionError(f"no {topic} served within {timeout_s} s")
