@@ -10,6 +10,7 @@ stops the node with SIGTERM.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -65,6 +66,19 @@ def start_node(work: Path, params: dict, env: dict[str, str], namespace: str) ->
                 os.environ[name] = value
 
 
+@contextlib.contextmanager
+def running_node(
+    work: Path, params: dict, env: dict[str, str], namespace: str
+) -> Iterator[NodeProcess]:
+    """A started node that has said "ready:"; stopped (SIGINT) on exit unless already gone."""
+    process = start_node(work, params, env, namespace)
+    try:
+        assert process.wait_for_log("ready:", timeout_s=90), process.log()
+        yield process
+    finally:
+        process.stop()
+
+
 @pytest.fixture(scope="module")
 def fault_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("faults")
@@ -80,12 +94,8 @@ def node(tmp_path_factory: pytest.TempPathFactory, fault_dir: Path) -> Iterator[
         "points.stride": 4,
         "engine.threads": 1,  # 2 shared cores: oversubscribed threads stall
     }
-    process = start_node(work, params, plugin_env(fault_dir), NS)
-    try:
-        assert process.wait_for_log("ready:", timeout_s=90), process.log()
+    with running_node(work, params, plugin_env(fault_dir), NS) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,14 @@ import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from sensor_msgs.msg import CompressedImage, Image
-from test_ros_robustness import plugin_env, send_until_diagnosed, start_node, status_of, values_of
+from test_ros_robustness import (
+    plugin_env,
+    running_node,
+    send_until_diagnosed,
+    start_node,
+    status_of,
+    values_of,
+)
 from test_ros_support import (
     TINY_INPUT_SIZE,
     NodeProcess,
@@ -89,12 +96,8 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
         "output.resolution": "model",
     }
     env = {**plugin_env(work), "DAV2_CACHE_DIR": str(work / "cache")}
-    process = start_node(work, params, env, NS)
-    try:
-        assert process.wait_for_log("ready:", timeout_s=90), process.log()
+    with running_node(work, params, env, NS) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")

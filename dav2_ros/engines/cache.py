@@ -10,7 +10,9 @@ rebuilt with the reason logged: the cache is never trusted blindly.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import glob
 import hashlib
 import json
 import logging
@@ -28,6 +30,9 @@ from torch import nn
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "DAV2_CACHE_DIR"
+# Temp files of builds in progress: a process that exits mid-build (Ctrl-C while a worker
+# thread exports) removes them with ``discard_unfinished_builds`` instead of leaving them.
+_UNFINISHED: set[Path] = set()
 MANIFEST_VERSION = 1
 T = TypeVar("T")
 
@@ -142,6 +147,7 @@ class ArtifactCache:
         handle, tmp_name = tempfile.mkstemp(prefix=f".{key}.", suffix=suffix, dir=self.root)
         os.close(handle)
         tmp = Path(tmp_name)
+        _UNFINISHED.add(tmp)
         start = time.perf_counter()
         try:
             build(tmp)
@@ -157,9 +163,20 @@ class ArtifactCache:
             os.replace(tmp, artifact)
             _atomic_write_text(manifest_path, json.dumps(manifest, indent=2, default=str))
         finally:
+            _UNFINISHED.discard(tmp)
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
         return build_s
+
+
+@atexit.register
+def discard_unfinished_builds() -> None:
+    """Delete the temp files (and files a builder named after them) of unfinished builds."""
+    for tmp in list(_UNFINISHED):
+        for path in tmp.parent.glob(glob.escape(tmp.name) + "*"):
+            with contextlib.suppress(OSError):
+                path.unlink()
+        _UNFINISHED.discard(tmp)
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

@@ -148,7 +148,7 @@ class OnnxRuntimeEngine(Engine):
         for index, (step_fields, make) in enumerate(steps):
             last = index == len(steps) - 1
             build = make if previous is None else partial(make, previous)
-            load = partial(self._open_session, ort) if last else (lambda path: path)
+            load = partial(self._open_session, ort) if last else _parsed_onnx_path
             result = cache.get_or_build(step_fields, ".onnx", build=build, load=load)
             previous = result.path
         return result
@@ -182,6 +182,15 @@ class OnnxRuntimeEngine(Engine):
 
     def close(self) -> None:
         self.session = None  # frees the arena; the cached graph stays on disk
+
+
+def _parsed_onnx_path(path: Path) -> Path:
+    """An intermediate graph's path once it parses, so the cache rebuilds an unreadable one
+    instead of the next step failing on it at every start."""
+    import onnx
+
+    onnx.load_model(str(path), load_external_data=False)
+    return path
 
 
 register_backend("onnxruntime", OnnxRuntimeEngine)

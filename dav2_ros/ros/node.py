@@ -26,6 +26,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 
 from dav2_ros.engines import DepthEstimator, EngineConfig, backend_names, create_engine
+from dav2_ros.engines.cache import discard_unfinished_builds
 from dav2_ros.geometry import IntrinsicsError
 from dav2_ros.model.transforms import model_input_size
 from dav2_ros.ros import outputs
@@ -377,6 +378,7 @@ def main(args: list[str] | None = None) -> int:
     within 2 s. Nothing is lost: the worker is joined and logs are flushed first.
     """
     code = run(args)
+    discard_unfinished_builds()  # a cache build cut short by the exit leaves no temp file
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
