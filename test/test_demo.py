@@ -97,12 +97,13 @@ def test_ctrl_c_stops_every_child_and_still_writes_the_summary(tiny_checkpoint, 
                 break
         assert len(children) >= 3, "camera, node and monitor should be running"
         os.killpg(runner.pid, signal.SIGINT)
-        runner.communicate(timeout=60)
+        output, _ = runner.communicate(timeout=60)
         assert runner.returncode == 130
+        assert "| AbsRel vs ground truth" in output  # the table of what was measured
         gone, alive = psutil.wait_procs(children, timeout=5)
         assert not alive, f"children outlived the demo: {alive}"
         summary = json.loads((out / "summary.json").read_text())
-        assert summary["frames_out"] >= 1
+        assert summary["frames_out"] >= 1 and summary["config"]["duration_s"] == 120.0
     finally:
         if runner.poll() is None:
             os.killpg(runner.pid, signal.SIGKILL)

@@ -135,45 +135,58 @@ def run_demo(options: DemoOptions) -> int:
             "panel_every": options.panel_every,
         }
     )
+    config = _config_record(options, params_file, domain_id)
     load_at_start = os.getloadavg()[0]
-    status = 0
     try:
         children.start("depth_node", node_argv, env, logs / "depth_node.log")
         children.start("camera", camera_argv, env, logs / "camera.log")
         children.start("monitor", monitor_argv, env)  # live lines go to this terminal
         status = _wait_for_monitor(children)
         children.stop_all()  # before timing the engine: nothing else competes for the CPU
-        summary_path = out_dir / "summary.json"
-        if not summary_path.is_file():
-            print("dav2 demo: the monitor wrote no summary.json", file=sys.stderr)
-            return status or EXIT_CHILD_FAILED
-        summary = json.loads(summary_path.read_text())
-        if options.measure_engine and status == 0:
-            _add_engine_time(summary, options)
-        summary["config"] = _config_record(options, params_file, domain_id)
-        # Times on a shared machine mean little without how busy it was.
-        summary["machine"] = {
-            "cpus": os.cpu_count(),
-            "load_avg_1m_start": round(load_at_start, 2),
-            "load_avg_1m_end": round(os.getloadavg()[0], 2),
-        }
-        summary_path.write_text(json.dumps(summary, indent=2) + "\n")
-        if summary["frames_out"] == 0:
-            print(f"dav2 demo: no depth image was measured; see {logs}", file=sys.stderr)
-            return status or EXIT_CHILD_FAILED
-        print("\n" + summary_table(summary), flush=True)
-        print(
-            f"\nwrote {out_dir}: summary.json, {len(summary['files']['panels'])} panel(s), "
-            f"{summary['files']['ply'] or 'no point cloud'}",
-            flush=True,
-        )
-        return status
+        return _report(out_dir, status, options, config, load_at_start, measure=status == 0)
     except KeyboardInterrupt:
         print("\ndav2 demo: interrupted; stopping the nodes", file=sys.stderr, flush=True)
-        children.stop("monitor")  # SIGINT: it still writes what it measured
+        children.stop_all()  # the monitor gets SIGINT and still writes what it measured
+        _report(out_dir, EXIT_INTERRUPTED, options, config, load_at_start, measure=False)
         return EXIT_INTERRUPTED
     finally:
         children.stop_all()
+
+
+def _report(
+    out_dir: Path,
+    status: int,
+    options: DemoOptions,
+    config: dict,
+    load_at_start: float,
+    measure: bool,
+) -> int:
+    """Complete summary.json (engine time, config, machine) and print the table."""
+    summary_path = out_dir / "summary.json"
+    if not summary_path.is_file():
+        print("dav2 demo: the monitor wrote no summary.json", file=sys.stderr)
+        return status or EXIT_CHILD_FAILED
+    summary = json.loads(summary_path.read_text())
+    if measure and options.measure_engine:
+        _add_engine_time(summary, options)
+    summary["config"] = config
+    # Times on a shared machine mean little without how busy it was.
+    summary["machine"] = {
+        "cpus": os.cpu_count(),
+        "load_avg_1m_start": round(load_at_start, 2),
+        "load_avg_1m_end": round(os.getloadavg()[0], 2),
+    }
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+    if summary["frames_out"] == 0:
+        print(f"dav2 demo: no depth image was measured; see {out_dir / 'logs'}", file=sys.stderr)
+        return status or EXIT_CHILD_FAILED
+    print("\n" + summary_table(summary), flush=True)
+    print(
+        f"\nwrote {out_dir}: summary.json, {len(summary['files']['panels'])} panel(s), "
+        f"{summary['files']['ply'] or 'no point cloud'}",
+        flush=True,
+    )
+    return status
 
 
 def _wait_for_monitor(children: ChildProcesses) -> int:
