@@ -94,6 +94,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="frames rendered at start-up and played back and forth (default 30)",
     )
     parser.add_argument(
+        "--panel-every",
+        type=int,
+        default=25,
+        metavar="N",
+        help="write a PNG panel every N scored frames (default 25, at most 12 panels)",
+    )
+    parser.add_argument(
         "--startup-timeout",
         type=_positive,
         default=180.0,
@@ -109,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--input-size must be a multiple of 14, got {args.input_size}")
     if args.domain_id is not None and not 0 <= args.domain_id <= 101:
         raise ValueError(f"--domain-id must lie in 0..101, got {args.domain_id}")
+    if args.panel_every < 1:
+        raise ValueError(f"--panel-every must be at least 1, got {args.panel_every}")
     if args.clip_frames < 1:
         raise ValueError(f"--clip-frames must be at least 1, got {args.clip_frames}")
     if args.checkpoint and not Path(args.checkpoint).exists():
@@ -128,5 +137,6 @@ def run(args: argparse.Namespace) -> int:
             domain_id=args.domain_id,
             clip_frames=args.clip_frames,
             startup_timeout_s=args.startup_timeout,
+            panel_every=args.panel_every,
         )
     )
