@@ -18,6 +18,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import Image, PointCloud2
 
 from dav2_ros.demo.lifecycle import run_node
@@ -58,7 +59,7 @@ class DemoMonitor(Node):
         self.stats = RunStats()
         self.ground_truth: StampPairer[np.ndarray, np.ndarray] = StampPairer()
         self.rgb_by_stamp: OrderedDict[int, np.ndarray] = OrderedDict()
-        self.last_cloud: PointCloud2 | None = None
+        self.last_cloud: bytes | None = None
         self.last_diagnostics: dict[str, str] = {}
         self.panels: list[str] = []
         self.started_s = time.monotonic()
@@ -69,7 +70,10 @@ class DemoMonitor(Node):
         self.create_subscription(Image, "ground_truth/depth", self._on_ground_truth, RELIABLE)
         self.create_subscription(Image, "image", self._on_image, RELIABLE)
         self.create_subscription(Image, "depth", self._on_depth, RELIABLE)
-        self.create_subscription(PointCloud2, "points", self._on_points, RELIABLE)
+        # Raw (serialized) clouds: a 640×480 colour cloud is ~10 MB and deserializing
+        # each in Python would cost the 2-core machine ~20 % of a core; only the one
+        # written to the PLY is deserialized.
+        self.create_subscription(PointCloud2, "points", self._on_points, RELIABLE, raw=True)
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, RELIABLE)
         self.create_timer(self.live_every_s, self._print_live_line)
         self.create_timer(0.2, self._check_end)
@@ -108,9 +112,9 @@ class DemoMonitor(Node):
         if pair is not None:
             self._score(stamp, *pair)
 
-    def _on_points(self, msg: PointCloud2) -> None:
+    def _on_points(self, serialized: bytes) -> None:
         self.stats.clouds += 1
-        self.last_cloud = msg
+        self.last_cloud = serialized
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
@@ -174,7 +178,7 @@ class DemoMonitor(Node):
         summary = self.stats.summary(window_s)
         files = {"panels": self.panels, "ply": None}
         if self.last_cloud is not None:
-            xyz, rgb = cloud_to_points(self.last_cloud)
+            xyz, rgb = cloud_to_points(deserialize_message(self.last_cloud, PointCloud2))
             write_ply(self.out_dir / "points.ply", xyz, rgb)
             files["ply"] = "points.ply"
             summary["ply_points"] = len(xyz)
