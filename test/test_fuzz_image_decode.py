@@ -9,6 +9,9 @@ Real ``sensor_msgs`` messages are built, as the subscription would hand them ove
 from __future__ import annotations
 
 import math
+import struct
+import time
+import zlib
 
 import cv2
 import numpy as np
@@ -19,9 +22,11 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from dav2_ros.geometry import IntrinsicsError
+from dav2_ros.ros.compressed_header import PNG_SIGNATURE, declared_size
 from dav2_ros.ros.image_decode import (
     CHANNELS,
     MAX_ASPECT_RATIO,
+    MAX_COMPRESSED_PIXELS,
     ImageDecodeError,
     compressed_to_rgb,
     image_to_rgb,
@@ -248,3 +253,52 @@ def test_any_camera_info_is_usable_or_rejected_with_intrinsics_error(
     scaled = scaled_camera_info(info, Header(frame_id="cam"), depth_w, depth_h)
     assert (scaled.width, scaled.height) == (depth_w, depth_h)
     assert scaled.k[0] == pytest.approx(k[0] * depth_w / width)
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(
+    st.integers(1, 300),
+    st.integers(1, 300),
+    st.sampled_from(["png", "jpg", "progressive jpg", "grey png", "grey jpg"]),
+)
+def test_declared_size_reads_the_real_size_from_jpeg_and_png_headers(
+    width: int, height: int, kind: str
+) -> None:
+    image = np.zeros((height, width) if "grey" in kind else (height, width, 3), np.uint8)
+    params = [cv2.IMWRITE_JPEG_PROGRESSIVE, 1] if "progressive" in kind else []
+    ok, data = cv2.imencode("." + kind.split()[-1], image, params)
+    assert ok
+    assert declared_size(data.tobytes()) == (width, height)
+
+
+@FUZZ
+@given(st.binary(max_size=300), st.sampled_from([b"", b"\xff\xd8", PNG_SIGNATURE]))
+def test_declared_size_of_any_bytes_is_a_size_or_none(data: bytes, prefix: bytes) -> None:
+    size = declared_size(prefix + data)
+    assert size is None or (isinstance(size[0], int) and isinstance(size[1], int))
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares ``width`` x ``height`` and carries one empty-ish IDAT."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * (3 * width + 1))
+    return PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_decompression_bomb_is_refused_from_its_header_before_decoding() -> None:
+    # 20000x20000 RGB would decode to 1.2 GB from a payload of a few KB.
+    msg = CompressedImage(format="png", data=_png_header_only(20000, 20000))
+    start = time.perf_counter()
+    with pytest.raises(ImageDecodeError, match="declares 20000x20000 pixels, more than") as err:
+        compressed_to_rgb(msg)
+    assert err.value.kind == "size" and time.perf_counter() - start < 0.5
+    # Below the limit the same kind of truncated payload is a plain decode error.
+    small = CompressedImage(format="png", data=_png_header_only(64, 48))
+    with pytest.raises(ImageDecodeError, match="cannot decode compressed image"):
+        compressed_to_rgb(small)
+    assert 20000 * 20000 > MAX_COMPRESSED_PIXELS > 7680 * 4320

@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 from rosbags.image.image import convert_color
 
+from dav2_ros.ros.compressed_header import declared_size
+
 try:  # a ROS install has cv_bridge; the pip environment does not
     from cv_bridge import CvBridge, CvBridgeError
 
@@ -26,6 +28,8 @@ CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
 # The network scales the shorter side to input_size: a 1x4000 image would become a
 # 126x504000 input and exhaust memory. Real cameras stay far below this (panoramas 2:1).
 MAX_ASPECT_RATIO = 8
+# Compressed frames declaring more pixels are refused before decoding (8K UHD is 33 MP).
+MAX_COMPRESSED_PIXELS = 50_000_000
 
 
 class ImageDecodeError(ValueError):
@@ -95,8 +99,19 @@ def compressed_to_rgb(msg: Any) -> np.ndarray:
     """``CompressedImage`` (JPEG or PNG, colour or grey) → HxWx3 uint8 RGB."""
     if len(msg.data) == 0:
         raise ImageDecodeError(f"compressed image (format {msg.format!r}) has no data", "size")
+    size = declared_size(bytes(msg.data[:65536]))
+    if size is not None and size[0] * size[1] > MAX_COMPRESSED_PIXELS:
+        raise ImageDecodeError(
+            f"compressed image (format {msg.format!r}, {len(msg.data)} bytes) declares "
+            f"{size[0]}x{size[1]} pixels, more than {MAX_COMPRESSED_PIXELS:,}; refused before "
+            "decoding. Send a smaller image",
+            "size",
+        )
     buffer = np.frombuffer(msg.data, dtype=np.uint8)
-    bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    try:
+        bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    except cv2.error:  # OpenCV's own size limit, or a codec assertion
+        bgr = None
     if bgr is None or bgr.size == 0:
         raise ImageDecodeError(
             f"cannot decode compressed image (format {msg.format!r}, {len(msg.data)} bytes); "
