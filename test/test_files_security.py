@@ -11,6 +11,7 @@ error and the payload never runs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -18,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -213,3 +215,33 @@ def test_node_given_a_malicious_checkpoint_exits_with_clear_error_and_payload_ne
     assert "Traceback" not in log, log
     assert not marker.exists(), "the node ran code from the weights file"
     assert time.monotonic() - start < 120
+
+
+def test_build_cut_short_by_exit_leaves_no_half_written_cache_file(tmp_path: Path) -> None:
+    """What ``depth_node`` does on SIGINT mid-export: discard the build's temp files."""
+    from dav2_ros.engines.cache import ArtifactCache, discard_unfinished_builds
+
+    writing, release = threading.Event(), threading.Event()
+
+    def slow_build(path: Path) -> None:
+        path.write_bytes(b"half an onnx graph")
+        Path(str(path) + ".data").write_bytes(b"external tensors")  # a builder's side file
+        writing.set()
+        release.wait(10)
+
+    cache = ArtifactCache(tmp_path / "cache")
+
+    def build_entry() -> None:
+        # In the node the process is gone by now; here the build resumes, finds its
+        # temp file deleted and fails, as it should.
+        with contextlib.suppress(FileNotFoundError):
+            cache.get_or_build({"kind": "test"}, ".onnx", slow_build, lambda path: path)
+
+    builder = threading.Thread(target=build_entry, daemon=True)
+    builder.start()
+    assert writing.wait(10)
+    assert [p.name for p in (tmp_path / "cache").iterdir()], "the build must be under way"
+    discard_unfinished_builds()
+    assert list((tmp_path / "cache").iterdir()) == []
+    release.set()
+    builder.join(10)
