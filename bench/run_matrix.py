@@ -51,6 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cache-dir", help="engine cache (default $DAV2_CACHE_DIR or ~/.cache)")
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--note", default="", help="free text stored with the results")
+    parser.add_argument("--tag", default="", help="suffix for the result file names")
     return parser.parse_args(argv)
 
 
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         "markdown": table,
     }
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = args.out_dir / f"{machine_slug(info)}-{date}"
+    stem = args.out_dir / "-".join(filter(None, [machine_slug(info), date, args.tag]))
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     stem.with_suffix(".md").write_text(table + "\n")
     print(table)
