@@ -79,6 +79,14 @@ def running_node(
         process.stop()
 
 
+def stop_with(node: NodeProcess, signum: int) -> tuple[int, float]:
+    """Send ``signum`` to the node; its exit code and the seconds it took to exit."""
+    start = time.monotonic()
+    node.process.send_signal(signum)
+    code = node.process.wait(timeout=20)
+    return code, time.monotonic() - start
+
+
 @pytest.fixture(scope="module")
 def fault_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("faults")
@@ -421,10 +429,7 @@ def test_sigterm_stops_the_node_within_2s_without_traceback(
         for _ in range(5):
             client.image_pub.publish(good_image())
             time.sleep(0.1)
-        start = time.monotonic()
-        node.process.send_signal(signal.SIGTERM)
-        code = node.process.wait(timeout=10)
-        stopped_s = time.monotonic() - start
+        code, stopped_s = stop_with(node, signal.SIGTERM)
     finally:
         (fault_dir / "delay_s").unlink()
     log = node.log()

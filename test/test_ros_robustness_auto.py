@@ -27,6 +27,7 @@ from test_ros_robustness import (
     send_until_diagnosed,
     start_node,
     status_of,
+    stop_with,
     values_of,
 )
 from test_ros_support import (
@@ -161,10 +162,7 @@ def test_sigint_mid_stream_stops_the_node_within_2s_without_traceback(
     for _ in range(10):
         client.image_pub.publish(jpeg(new_stamp()))
         time.sleep(0.03)
-    start = time.monotonic()
-    node.process.send_signal(signal.SIGINT)
-    code = node.process.wait(timeout=10)
-    stopped_s = time.monotonic() - start
+    code, stopped_s = stop_with(node, signal.SIGINT)
     assert stopped_s < 2.0, f"stopped after {stopped_s:.2f} s"
     assert code == 0 and "Traceback" not in node.log(), node.log()[-3000:]
 
@@ -226,10 +224,7 @@ def test_auto_picks_onnxruntime_on_cpu_rebuilds_a_corrupt_cache_entry_and_sigint
                 break
             time.sleep(0.2)
         time.sleep(1.0)
-        start = time.monotonic()
-        node.process.send_signal(signal.SIGINT)
-        code = node.process.wait(timeout=20)
-        stopped_s = time.monotonic() - start
+        code, stopped_s = stop_with(node, signal.SIGINT)
     finally:
         client.close()
         rclpy.shutdown()
