@@ -8,33 +8,14 @@ the evaluate step when it ran) and ``MODEL_CARD.md`` beside them.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from dav2_ros.model.checkpoints import ModelMeta, load_model, save_model
 from dav2_train.config import run_dir, section
 from dav2_train.dist import DistContext
+from dav2_train.provenance import git_revision
 from dav2_train.train import load_trained
-
-
-def git_revision(repo: Path | None = None) -> str:
-    """``git describe``-like revision of the training code, '+dirty' when modified."""
-    cwd = repo or Path(__file__).resolve().parent
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "training", "dav2_ros/sim"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        return rev + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _steps_summary(config: dict[str, Any], names: list[str]) -> list[dict]:
@@ -58,7 +39,7 @@ def run(config: dict[str, Any], ctx: DistContext, name: str = "export") -> Path 
     public_config = {k: v for k, v in config.items() if not k.startswith("_")}
     provenance = {
         "produced_by": "dav2_train (training/ in this repository)",
-        "git_revision": git_revision(),
+        "git_revision": git_revision(),  # at export; each step records its own
         "config_file": config.get("_path"),
         "config": public_config,
         "data": section(config, "synth").get("splits", {}) if "synth" in config else {},

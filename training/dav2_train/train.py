@@ -31,6 +31,7 @@ from dav2_train.config import run_dir, train_section
 from dav2_train.data import DepthShards
 from dav2_train.dist import DistContext, all_reduce_mean
 from dav2_train.losses import relative_loss, silog_loss
+from dav2_train.provenance import git_revision
 
 COMMANDS = ("teacher", "student", "finetune-metric")
 
@@ -259,6 +260,7 @@ def run(config: dict[str, Any], name: str, command: str, ctx: DistContext) -> Pa
             "batch_size": batch_size,
             "world_size": ctx.world_size,
             "train_seconds_last_session": round(time.time() - started, 1),
+            "git_revision": git_revision(),
             "first_loss": history[0][1] if history else None,
             "last_loss": history[-1][1] if history else None,
         }
