@@ -16,6 +16,8 @@ class DiagnosticsSnapshot:
     output_fps: float
     latency_p50_ms: float
     latency_p95_ms: float
+    infer_ms_p50: float  # Engine.infer alone
+    engine_ms_p50: float  # preprocess + infer + postprocess: the node's overhead is the rest
     frames_received: int
     frames_dropped: int  # replaced in the mailbox before inference (stale)
     frames_rejected: int  # bad messages
@@ -38,6 +40,8 @@ def diagnostics_msg(header: Header, node_name: str, snap: DiagnosticsSnapshot) -
         "output_fps": f"{snap.output_fps:.2f}",
         "latency_p50_ms": f"{snap.latency_p50_ms:.1f}",
         "latency_p95_ms": f"{snap.latency_p95_ms:.1f}",
+        "infer_ms_p50": f"{snap.infer_ms_p50:.1f}",
+        "engine_ms_p50": f"{snap.engine_ms_p50:.1f}",
         "frames_received": str(snap.frames_received),
         "frames_dropped": str(snap.frames_dropped),
         "frames_rejected": str(snap.frames_rejected),

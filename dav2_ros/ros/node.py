@@ -106,6 +106,8 @@ class DepthNode(Node):
         self.mailbox: LatestMailbox[Frame] = LatestMailbox()
         self.input_rate, self.output_rate = RateMeter(), RateMeter()
         self.latency = LatencyWindow()
+        self.infer_ms = LatencyWindow()  # Engine.infer alone
+        self.engine_ms = LatencyWindow()  # preprocess + infer + postprocess
         self.rejected = 0
         self.skipped_no_subscriber = 0
         self.engine_failures = 0  # in total; ``_failures_in_row`` drives the back-off
@@ -187,6 +189,8 @@ class DepthNode(Node):
             self._engine_recovered()
         header = Header(stamp=msg.header.stamp, frame_id=msg.header.frame_id)
         self._publish(header, rgb, prediction)
+        self.infer_ms.add(prediction.infer_ms)
+        self.engine_ms.add(prediction.total_ms)
         self.output_rate.tick()
         self.latency.add((time.monotonic() - frame.received_s) * 1e3)
 
@@ -330,6 +334,8 @@ class DepthNode(Node):
             output_fps=self.output_rate.rate_hz(),
             latency_p50_ms=self.latency.percentile_ms(50),
             latency_p95_ms=self.latency.percentile_ms(95),
+            infer_ms_p50=self.infer_ms.percentile_ms(50),
+            engine_ms_p50=self.engine_ms.percentile_ms(50),
             frames_received=self.mailbox.received,
             frames_dropped=self.mailbox.dropped,
             frames_rejected=self.rejected,
