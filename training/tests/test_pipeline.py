@@ -95,6 +95,7 @@ def test_every_trained_model_loads_and_its_loss_fell(toy_run: Path, name: str) -
     model, meta = load_trained(config, name)
     expected_type = "metric" if name == "finetune_metric" else "relative"
     assert meta["depth_type"] == model.depth_type == expected_type
+    assert meta["git_revision"]  # provenance of every step
     with torch.no_grad():
         assert model(torch.zeros(1, 3, 56, 70)).shape == (1, 56, 70)
     history = json.loads((toy_run / name / "history.json").read_text())
