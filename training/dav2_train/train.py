@@ -65,6 +65,19 @@ def _lr_factor(step: int, warmup: int, total: int, power: float) -> float:
     return max(0.0, 1 - (step - warmup) / max(1, total - warmup)) ** power
 
 
+def flip_output_for_metric(model: DepthAnythingV2) -> None:
+    """Negate the last 1×1 conv of a head initialised from a relative model.
+
+    The relative head's logit grows with *disparity* (near = large); the metric head's
+    Sigmoid × max_depth must grow with *depth*. Without the flip the fine-tune starts
+    with the ordering inverted and SiLog settles on a near-constant depth.
+    """
+    last = model.depth_head.scratch.output_conv2[2]
+    with torch.no_grad():
+        last.weight.neg_()
+        last.bias.neg_()
+
+
 def loss_targets(
     kind: str, command: str, target: torch.Tensor, mask: torch.Tensor, cfg: dict, max_depth_m: float
 ):
@@ -131,6 +144,8 @@ def run(config: dict[str, Any], name: str, command: str, ctx: DistContext) -> Pa
     if cfg["init"]:
         init_model, _ = load_trained(config, cfg["init"])
         model.load_state_dict(init_model.state_dict())  # same keys for relative and metric heads
+        if init_model.depth_type == "relative" and depth_type == "metric":
+            flip_output_for_metric(model)
     elif depth_type == "relative":
         # Start the ReLU output in its positive range so no pixel begins with zero gradient.
         torch.nn.init.constant_(model.depth_head.scratch.output_conv2[2].bias, 1.0)
