@@ -32,6 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from dav2_ros.model.metrics import abs_rel_delta1
 from dav2_ros.scale import FitConfig, ScaleTracker, align_least_squares, fit_scale_shift
 from dav2_ros.sim import Intrinsics, make_scene, render, smooth_trajectory
 
@@ -94,10 +95,7 @@ def metrics(disparity, a, b, depth_m, valid) -> tuple[float, float]:
     inverse = a * disparity[valid].astype(np.float64) + b
     lo, hi = EVAL_DEPTH_M
     pred = np.clip(1.0 / np.clip(inverse, 1.0 / hi, None), lo, hi)
-    gt = depth_m[valid].astype(np.float64)
-    abs_rel = float(np.mean(np.abs(pred - gt) / gt))
-    delta1 = float(np.mean(np.maximum(pred / gt, gt / pred) < 1.25))
-    return abs_rel, delta1
+    return abs_rel_delta1(pred, depth_m[valid])
 
 
 def _relative_least_squares(disparity: np.ndarray, depth_m: np.ndarray) -> tuple[float, float]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from dav2_ros.model.metrics import abs_rel_delta1
 from dav2_ros.scale.fit import FitConfig, apply_scale, fit_scale_shift
 from dav2_ros.scale.params import fixed_params_yaml
 from dav2_ros.scale.sparse import samples_from_depth_image
@@ -201,4 +202,4 @@ def _abs_rel(depth_m: np.ndarray, reference_m: np.ndarray) -> float:
     valid = np.isfinite(depth_m)
     if not valid.any():
         return float("nan")
-    return float(np.mean(np.abs(depth_m[valid] - reference_m[valid]) / reference_m[valid]))
+    return abs_rel_delta1(depth_m[valid], reference_m[valid])[0]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DELTA1_THRESHOLD = 1.25  # the standard δ1: max(d/d*, d*/d) < 1.25
+from dav2_ros.model.metrics import abs_rel_delta1
 
 
 @dataclass(frozen=True)
@@ -37,11 +37,8 @@ def depth_errors(pred_m: np.ndarray, gt_m: np.ndarray) -> DepthErrors | None:
     count = int(valid.sum())
     if count == 0:
         return None
-    pred = pred_m[valid].astype(np.float64)
-    gt = gt_m[valid].astype(np.float64)
-    abs_rel = float(np.mean(np.abs(pred - gt) / gt))
-    ratio = np.maximum(pred / gt, gt / pred)
-    return DepthErrors(abs_rel, float(np.mean(ratio < DELTA1_THRESHOLD)), count)
+    abs_rel, delta1 = abs_rel_delta1(pred_m[valid], gt_m[valid])
+    return DepthErrors(abs_rel, delta1, count)
 
 
 def percentile(values_ms: list[float], q: float) -> float | None:

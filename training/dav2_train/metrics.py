@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dav2_ros.model.metrics import abs_rel_delta1
+
 
 def align_scale_shift(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Least-squares ``s·pred + t`` matching ``target`` over ``mask`` (applied everywhere)."""
@@ -22,9 +24,8 @@ def depth_metrics(
     d, g = pred_depth_m[mask].astype(np.float64), gt_depth_m[mask].astype(np.float64)
     if d.size == 0:
         raise ValueError("no valid pixels to evaluate")
-    d = np.maximum(d, 1e-6)
-    ratio = np.maximum(d / g, g / d)
-    return {"absrel": float(np.mean(np.abs(d - g) / g)), "delta1": float(np.mean(ratio < 1.25))}
+    abs_rel, delta1 = abs_rel_delta1(np.maximum(d, 1e-6), g)
+    return {"absrel": abs_rel, "delta1": delta1}
 
 
 def relative_metrics(
