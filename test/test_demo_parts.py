@@ -25,7 +25,12 @@ from dav2_ros.demo.processes import (
     pick_free_domain_id,
     private_ros_env,
 )
-from dav2_ros.demo.report import RunStats, engine_ms_from_diagnostics, summary_table
+from dav2_ros.demo.report import (
+    CameraWindow,
+    RunStats,
+    engine_ms_from_diagnostics,
+    summary_table,
+)
 from dav2_ros.demo.scene import ping_pong_index
 from dav2_ros.geometry import pack_organised_cloud
 
@@ -66,6 +71,17 @@ def test_run_stats_summary_and_table():
     assert summary["overhead_within_target"] is False
     table = summary_table(summary)
     assert "104.5" in table and "n/a" in table  # no AbsRel was measured
+
+
+def test_camera_window_counts_the_frame_the_first_measured_depth_answers():
+    window = CameraWindow()
+    for stamp in (10, 20, 30):  # camera frames before the window opens
+        window.add(stamp)
+    window.open(first_stamp_ns=20)  # depth for frame 20 is the first measured output
+    assert window.frames == 2  # frames 20 and 30: both in flight when the window opened
+    window.add(40)
+    window.add(15)  # late, older than the window: not counted
+    assert window.frames == 3
 
 
 def test_engine_time_is_read_from_diagnostics_keys_that_name_inference():

@@ -26,7 +26,7 @@ from dav2_ros.demo.messages import cloud_to_points, image_to_array, write_ply
 from dav2_ros.demo.metrics import depth_errors
 from dav2_ros.demo.pairing import StampPairer, stamp_ns
 from dav2_ros.demo.panels import make_panel
-from dav2_ros.demo.report import RunStats, engine_ms_from_diagnostics
+from dav2_ros.demo.report import CameraWindow, RunStats, engine_ms_from_diagnostics
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 EXIT_NO_OUTPUT = 3
@@ -57,6 +57,7 @@ class DemoMonitor(Node):
         self.out_dir.mkdir(parents=True, exist_ok=True)
 
         self.stats = RunStats()
+        self.camera_window = CameraWindow()
         self.ground_truth: StampPairer[np.ndarray, np.ndarray] = StampPairer()
         self.rgb_by_stamp: OrderedDict[int, np.ndarray] = OrderedDict()
         self.last_cloud: bytes | None = None
@@ -81,8 +82,8 @@ class DemoMonitor(Node):
     # -- inputs -------------------------------------------------------------------------
     def _on_ground_truth(self, msg: Image) -> None:
         self.camera_frames_seen += 1
-        if self.first_out_s is not None:  # count camera frames in the measured window only
-            self.stats.frames_in += 1
+        self.camera_window.add(stamp_ns(msg.header))
+        self.stats.frames_in = self.camera_window.frames  # camera frames in the window only
         pair = self.ground_truth.add_right(stamp_ns(msg.header), image_to_array(msg))
         if pair is not None:
             self._score(stamp_ns(msg.header), *pair)
@@ -103,6 +104,8 @@ class DemoMonitor(Node):
             return
         if self.first_out_s is None:
             self.first_out_s = now_s
+            self.camera_window.open(stamp)
+            self.stats.frames_in = self.camera_window.frames
             self.get_logger().info(
                 f"depth images arriving; measuring from now (skipped {self.warmup_frames} "
                 "warm-up frames)"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,6 +35,32 @@ def engine_ms_from_diagnostics(values: dict[str, str]) -> tuple[str, float] | No
     # Prefer a median-like entry when the node reports several.
     candidates.sort(key=lambda kv: (not re.search(r"p50|median", kv[0], re.IGNORECASE), kv[0]))
     return candidates[0] if candidates else None
+
+
+class CameraWindow:
+    """Counts camera frames from the stamp of the first measured depth image on.
+
+    The first measured depth image answers a camera frame that arrived *before* the
+    window opened, so counting only later arrivals undercounts by one or more; recent
+    stamps are kept to count that frame and any other still in flight.
+    """
+
+    def __init__(self, history: int = 120) -> None:
+        self._recent: deque[int] = deque(maxlen=history)
+        self._start_ns: int | None = None
+        self.frames = 0
+
+    def add(self, stamp_ns: int) -> None:
+        if self._start_ns is None:
+            self._recent.append(stamp_ns)
+        elif stamp_ns >= self._start_ns:
+            self.frames += 1
+
+    def open(self, first_stamp_ns: int) -> None:
+        """Start the window at the first measured depth image's stamp."""
+        self._start_ns = first_stamp_ns
+        self.frames = sum(1 for stamp in self._recent if stamp >= first_stamp_ns)
+        self._recent.clear()
 
 
 @dataclass
