@@ -173,11 +173,17 @@ def _scale_status(client: RosClient, predicate) -> object | None:
     return None if msg is None else next(s for s in msg.status if s.name == STATUS_NAME)
 
 
-def _sparse_image_factory(disparity: np.ndarray):
-    """16UC1 millimetres at half resolution: 30 % of pixels, 5 % of those gross outliers."""
+def _sparse_image_factory(disparity: np.ndarray, inverted: bool = False):
+    """16UC1 millimetres at half resolution: 30 % of pixels, 5 % of those gross outliers.
+
+    ``inverted``: near where the model says far, as from a sensor registered to the
+    wrong camera; such data contradicts the prediction.
+    """
     from sensor_msgs.msg import Image
 
     rng = np.random.default_rng(0)
+    if inverted:
+        disparity = disparity.max() + disparity.min() - disparity
     # Source pixel (r, c) at half resolution maps onto target pixel (2r, 2c).
     depth_m = _expected_depth_m(disparity[::2, ::2])
     depth_mm = np.round(depth_m * 1000).astype(np.uint16)
@@ -194,7 +200,7 @@ def _sparse_image_factory(disparity: np.ndarray):
     return make
 
 
-def test_sparse_depth_image_gives_metres_and_points_then_stale_fallback(
+def test_sparse_depth_image_gives_metres_and_points_withholds_on_contradiction_then_stale(
     harness, tmp_path, relative_checkpoint
 ):
     from sensor_msgs.msg import Image
@@ -231,6 +237,23 @@ def test_sparse_depth_image_gives_metres_and_points_then_stale_fallback(
     status = _scale_status(client, lambda s: s.message == "tracking")
     assert status is not None and status.level == b"\x00"  # OK
 
+    # Sparse depth that contradicts the model: metric output stops at once (no holding
+    # of the old fit on a view the sensor says is wrong), and resumes when data agrees.
+    camera.make_sparse = _sparse_image_factory(disparity, inverted=True)
+    rejected = client.wait_for("depth/scale", lambda m: m.data[2] == 5.0, 30)
+    assert rejected is not None, node.log()
+    rejected_ns = time.time_ns()
+    status = _scale_status(client, lambda s: s.message.startswith("rejected"))
+    # WARN, ERROR once contradicted for longer than scale.timeout_s (1 s here)
+    assert status is not None and status.level in (b"\x01", b"\x02"), node.log()
+    assert "not positive" in status.message and "depth not published" in status.message
+    later = client.wait_for("depth/relative", lambda m: stamp_ns(m) > rejected_ns, timeout_s=30)
+    assert later is not None, node.log()
+    time.sleep(0.5)
+    assert [stamp_ns(m) for m in client.messages("depth") if stamp_ns(m) > rejected_ns] == []
+    camera.make_sparse = _sparse_image_factory(disparity)
+    assert client.wait_for("depth", lambda m: stamp_ns(m) > rejected_ns, 30) is not None
+
     # The sparse stream stops: the last fit is held for timeout_s (1 s), then `depth` stops.
     camera.make_sparse = None
     stopped_s = time.monotonic()
@@ -248,7 +271,8 @@ def test_sparse_depth_image_gives_metres_and_points_then_stale_fallback(
     # ...but no metres: a frame already past its scale check may still come out, no later one.
     assert [stamp_ns(m) for m in client.messages("depth") if stamp_ns(m) > stale_ns] == []
     assert [stamp_ns(m) for m in client.messages("points") if stamp_ns(m) > stale_ns] == []
-    late = client.wait_for("depth/scale", lambda m: m.data[6] > 1.0 and m.data[2] != 0, 10)
+    # (past messages count too: skip the contradiction phase's state 5)
+    late = client.wait_for("depth/scale", lambda m: m.data[6] > 1.0 and m.data[2] not in (0, 5), 10)
     assert late is not None and late.data[2] == 3.0  # age > timeout means stale
 
     # Sparse depth returns: metric depth resumes without a restart.

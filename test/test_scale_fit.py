@@ -51,7 +51,7 @@ def test_invalid_samples_are_dropped_not_fitted():
 
 def test_too_few_samples_is_rejected_with_the_count():
     fit = fit_scale_shift(*_samples(n=10))
-    assert not fit.ok
+    assert not fit.ok and not fit.disagrees  # no verdict on the prediction
     assert "too few valid samples: 10" in fit.reason
 
 
@@ -67,14 +67,14 @@ def test_negative_scale_is_rejected():
     rng = np.random.default_rng(1)
     disparity = rng.uniform(1, 10, 500)
     fit = fit_scale_shift(disparity, disparity * 2.0)
-    assert not fit.ok
+    assert not fit.ok and fit.disagrees
     assert "not positive" in fit.reason
 
 
 def test_pure_noise_is_rejected_for_residual_or_inliers():
     rng = np.random.default_rng(2)
     fit = fit_scale_shift(rng.uniform(0, 1, 1000), rng.uniform(1, 50, 1000))
-    assert not fit.ok
+    assert not fit.ok and fit.disagrees
     assert any(word in fit.reason for word in ("inlier", "residual", "not positive"))
 
 

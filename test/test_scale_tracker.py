@@ -1,4 +1,4 @@
-"""Which scale is used over time: smoothing of good fits, holding, timeout to stale."""
+"""Which scale is used over time: smoothing, holding, withholding on disagreement, stale."""
 
 from __future__ import annotations
 
@@ -6,12 +6,21 @@ import math
 
 import pytest
 
-from dav2_ros.scale import HOLDING, STALE, TRACKING, WAITING, ScaleFit, ScaleTracker
+from dav2_ros.scale import (
+    HOLDING,
+    REJECTED,
+    STALE,
+    TRACKING,
+    WAITING,
+    ScaleFit,
+    ScaleTracker,
+)
 from dav2_ros.scale.smoothing import EmaSmoother
 
 
-def _fit(a: float, b: float = 0.0, ok: bool = True) -> ScaleFit:
-    return ScaleFit(a, b, ok, "ok" if ok else "too few inliers", 100, 90 if ok else 3, 0.01)
+def _fit(a: float, b: float = 0.0, ok: bool = True, disagrees: bool = False) -> ScaleFit:
+    reason = "ok" if ok else ("too few inliers" if disagrees else "too few valid samples")
+    return ScaleFit(a, b, ok, reason, 100, 90 if ok else 3, 0.01, disagrees)
 
 
 def test_waiting_until_the_first_good_fit():
@@ -34,6 +43,21 @@ def test_rejected_fits_hold_the_last_good_one_until_timeout_then_stale():
     stale = tracker.estimate(12.01)
     assert stale.state == STALE and not stale.usable
     assert tracker.accepted == 1 and tracker.rejected == 1
+
+
+def test_a_contradicting_fit_withholds_metric_depth_until_a_fit_is_accepted():
+    tracker = ScaleTracker(timeout_s=2.0)
+    tracker.update(_fit(0.5), 10.0)
+    tracker.update(_fit(9.0, ok=False, disagrees=True), 10.1)
+    withheld = tracker.estimate(10.2)
+    assert withheld.state == REJECTED and not withheld.usable
+    assert tracker.estimate(13.0).state == REJECTED  # the cause, not just "stale"
+    tracker.update(_fit(0.5, ok=False), 10.3)  # too little data: no verdict, the old fit holds
+    assert tracker.estimate(10.4).state == HOLDING
+    tracker.update(_fit(9.0, ok=False, disagrees=True), 10.5)
+    tracker.update(_fit(0.7), 10.6)
+    resumed = tracker.estimate(10.6)
+    assert resumed.state == TRACKING and resumed.a == 0.7 and resumed.usable
 
 
 def test_silence_times_out_to_stale_and_a_new_fit_restarts_unsmoothed():

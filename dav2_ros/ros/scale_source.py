@@ -8,6 +8,7 @@ Wiring only; the arithmetic is in ``dav2_ros.scale``. Modes (``scale.mode``):
   32FC1 m / 16UC1 mm registered to the camera, or ``sensor_msgs/PointCloud2`` in any
   frame, by ``scale.sparse_type``). The last good fit is kept ``scale.timeout_s``
   seconds; after that ``depth`` (and ``points``) stop until a fit succeeds again.
+  Sparse data that contradicts the prediction stops them at once (state ``rejected``).
 
 Each frame with a scale publishes ``depth/scale`` (``std_msgs/Float64MultiArray``,
 fields in ``SCALE_FIELDS`` order, named in ``layout.dim[0].label``); a status named
@@ -35,6 +36,7 @@ from dav2_ros.ros.parameters import ParameterError, ParamSpec, check_value, regi
 from dav2_ros.ros.qos import input_qos
 from dav2_ros.scale import (
     HOLDING,
+    REJECTED,
     STALE,
     TRACKING,
     WAITING,
@@ -49,7 +51,7 @@ from dav2_ros.scale import (
 
 STATUS_NAME = "dav2_depth: metric scale"
 FIXED = "fixed"
-STATE_CODES = {WAITING: 0.0, TRACKING: 1.0, HOLDING: 2.0, STALE: 3.0, FIXED: 4.0}
+STATE_CODES = {WAITING: 0.0, TRACKING: 1.0, HOLDING: 2.0, STALE: 3.0, FIXED: 4.0, REJECTED: 5.0}
 SCALE_FIELDS = ("a", "b", "state", "num_inliers", "num_samples", "residual", "age_s")
 THROTTLE_S = 5.0
 SPARSE_HISTORY = 32  # messages kept for pairing by stamp (1 s at 30 Hz, 6 s at 5 Hz)
@@ -91,15 +93,15 @@ SCALE_PARAMETERS = [
     ),
     ParamSpec(
         "scale.inlier_threshold",
-        0.1,
+        0.25,
         "relative inverse-depth residual under which a sample agrees with a fit",
         min_value=1e-4,
         max_value=1.0,
     ),
     ParamSpec(
         "scale.max_residual",
-        0.08,
-        "reject a fit whose inliers' median relative residual exceeds this",
+        0.30,
+        "reject a fit whose median relative residual over all samples exceeds this",
         min_value=1e-4,
         max_value=1.0,
     ),
@@ -290,15 +292,16 @@ class ScaleSource:
             header, estimate.a, estimate.b, estimate.state, self.tracker.last_fit, estimate.age_s
         )
         if not estimate.usable:
-            since = (
-                "yet"
-                if estimate.state == WAITING
-                else f"in the last {self.settings.timeout_s:g} s (scale.timeout_s)"
-            )
+            if estimate.state == REJECTED:
+                why = "the latest sparse_depth contradicts the model on this view"
+            elif estimate.state == WAITING:
+                why = "no fit accepted yet"
+            else:
+                why = f"no fit accepted in the last {self.settings.timeout_s:g} s (scale.timeout_s)"
             self._say(
                 f"state:{estimate.state}",
-                f"metric scale {estimate.state}: no fit accepted {since}; last: "
-                f"{self._last_reason()}; not publishing depth",
+                f"metric scale {estimate.state}: {why}; last: {self._last_reason()}; "
+                "not publishing depth",
             )
             return None
         return apply_scale(prediction.values, estimate.a, estimate.b)
@@ -405,12 +408,15 @@ class ScaleSource:
             TRACKING: DiagnosticStatus.OK,
             HOLDING: DiagnosticStatus.WARN,
             WAITING: DiagnosticStatus.WARN,
+            REJECTED: DiagnosticStatus.WARN,
             STALE: DiagnosticStatus.ERROR,
         }[estimate.state]
+        if estimate.state == REJECTED and estimate.age_s > s.timeout_s:
+            level = DiagnosticStatus.ERROR  # contradicted for longer than a dropout
         message = estimate.state
         if estimate.state != TRACKING:
             message += f": last fit {self._last_reason()}"
-            if estimate.state == STALE:
+            if estimate.state in (STALE, REJECTED):
                 message += "; depth not published"
         values = {
             "mode": "sparse",

@@ -20,10 +20,19 @@ from dav2_ros.scale.sparse import (
     transform_from_quaternion,
     transform_from_xyz_rpy,
 )
-from dav2_ros.scale.tracker import HOLDING, STALE, TRACKING, WAITING, ScaleEstimate, ScaleTracker
+from dav2_ros.scale.tracker import (
+    HOLDING,
+    REJECTED,
+    STALE,
+    TRACKING,
+    WAITING,
+    ScaleEstimate,
+    ScaleTracker,
+)
 
 __all__ = [
     "HOLDING",
+    "REJECTED",
     "SCALE_MODES",
     "STALE",
     "TRACKING",

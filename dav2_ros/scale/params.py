@@ -19,8 +19,8 @@ class ScaleParams:
     timeout_s: float = 2.0  # sparse mode: keep the last good fit this long, then stop `depth`
     min_inliers: int = 15
     smoothing_tau_s: float = 0.0  # EMA time constant over fits; 0 = per-frame fit
-    max_residual: float = 0.08
-    inlier_threshold: float = 0.10
+    max_residual: float = 0.30
+    inlier_threshold: float = 0.25
 
     def __post_init__(self) -> None:
         if self.mode not in SCALE_MODES:

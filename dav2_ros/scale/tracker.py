@@ -5,8 +5,12 @@ States, in the order a run normally visits them:
 * ``waiting``  - no fit accepted yet; metric depth cannot be published.
 * ``tracking`` - the latest fit was accepted and the last good one is younger
   than ``timeout_s``.
-* ``holding``  - recent fits were rejected (or none arrived), but the last good
-  fit is still younger than ``timeout_s``; it keeps being used.
+* ``holding``  - no new fit (no sparse data, or too little to fit), but the last
+  good fit is still younger than ``timeout_s``; it keeps being used.
+* ``rejected`` - the newest sparse data *contradicts* the prediction (``ScaleFit.
+  disagrees``): the model is wrong on this view, and an older fit would only put
+  wrong metres on it, so metric depth is withheld until a fit is accepted again.
+  Reported whatever the age of the last good fit: it names the cause.
 * ``stale``    - the last good fit is older than ``timeout_s``: stop publishing
   metric depth until a new fit is accepted (it then starts afresh, unsmoothed).
 
@@ -22,7 +26,7 @@ from dataclasses import dataclass
 from dav2_ros.scale.fit import ScaleFit
 from dav2_ros.scale.smoothing import EmaSmoother
 
-WAITING, TRACKING, HOLDING, STALE = "waiting", "tracking", "holding", "stale"
+WAITING, TRACKING, HOLDING, REJECTED, STALE = "waiting", "tracking", "holding", "rejected", "stale"
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,9 @@ class ScaleTracker:
         if value is None or self._last_good_s is None:
             return ScaleEstimate(math.nan, math.nan, WAITING, math.inf)
         age_s = max(now_s - self._last_good_s, 0.0)
-        if age_s > self.timeout_s:
+        if self.last_fit is not None and self.last_fit.disagrees:
+            state = REJECTED  # says why better than "stale", however old the last good fit
+        elif age_s > self.timeout_s:
             state = STALE
         elif self.last_fit is not None and self.last_fit.ok:
             state = TRACKING
