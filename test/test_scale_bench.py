@@ -1,4 +1,4 @@
-"""bench/scale_recovery.py runs end to end on a tiny sequence and meets its own target."""
+"""bench/scale_recovery.py runs end to end on tiny sequences and meets its own target."""
 
 from __future__ import annotations
 
@@ -25,3 +25,18 @@ def test_scale_recovery_bench_small_run(tmp_path):
     # The sparse samples hold 5 % gross outliers: the robust fit must beat plain least squares.
     assert methods["sparse"]["abs_rel"] < methods["naive_sparse"]["abs_rel"]
     assert "| synthetic |" in (tmp_path / "scale_recovery.md").read_text()
+
+
+def test_scale_recovery_bench_with_the_bundled_model(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "scale_recovery.py"), "--source", "model",
+         "--sequences", "2", "--frames", "3", "--size", "160x120", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    (res,) = json.loads((tmp_path / "scale_recovery.json").read_text())["results"]
+    assert res["source"] == "model"
+    assert "metric: its inverse depth as disparity" in res["model"]  # the bundled model
+    assert res["frames"] == 6 and res["frames_with_metric_depth"] >= 1
+    # The estimator on every frame, published or not, lands near full-GT alignment.
+    assert res["estimator_over_oracle"] <= 1.10, result.stdout
+    assert result.returncode == (0 if res["within_10_percent"] else 1)
