@@ -1,0 +1,126 @@
+"""Where the "2× over torch eager" expectation comes from: the reference implementation.
+
+The official Depth Anything V2 code (and transformers' port, ``attn_implementation=
+"eager"``, the only one it offers) computes attention as explicit ``q·kᵀ``, softmax,
+``·v``; this package's torch backend uses fused ``scaled_dot_product_attention``. This
+script times, round-robin on the same random ViT-S weights and the same 640×480 frame
+size (network input 518 → 518×686):
+
+* ``reference eager`` - transformers ``DepthAnythingForDepthEstimation``, eager attention;
+* ``torch`` - this package's torch backend (eager, no ``torch.compile``);
+* ``onnxruntime`` and ``onnxruntime-int8`` - this package's ONNX Runtime backend.
+
+It also checks that all of them compute the same network (relative L2 to the reference).
+Usage: .venv/bin/python bench/reference_eager.py [--iterations 5] [--out bench/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from datetime import date
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dav2_ros.commands.bench import machine_info, versions
+from dav2_ros.engines import EngineConfig, create_engine
+from dav2_ros.engines.threads import default_threads
+from dav2_ros.model import DepthAnythingV2
+from dav2_ros.model.checkpoints import save_hf_model
+from dav2_ros.model.random_weights import randomize_weights_
+from dav2_ros.model.transforms import model_input_size
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--encoder", default="vits")
+    parser.add_argument("--input-size", type=int, default=518)
+    parser.add_argument("--iterations", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=None, help="folder for JSON + Markdown")
+    return parser.parse_args(argv)
+
+
+def reference_model(model: DepthAnythingV2):
+    """The same weights in transformers' implementation (eager attention)."""
+    from transformers import DepthAnythingForDepthEstimation
+
+    with tempfile.TemporaryDirectory() as directory:
+        save_hf_model(model, directory)
+        reference = DepthAnythingForDepthEstimation.from_pretrained(
+            directory, attn_implementation="eager"
+        )
+    return reference.eval()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    threads = default_threads()
+    torch.set_num_threads(threads)
+    model = randomize_weights_(DepthAnythingV2(args.encoder, "relative"), seed=0).eval()
+    input_hw = model_input_size(480, 640, args.input_size)
+    batch = np.random.default_rng(0).standard_normal((1, 3, *input_hw)).astype(np.float32)
+
+    reference = reference_model(model)
+
+    def run_reference() -> np.ndarray:
+        with torch.inference_mode():
+            return reference(pixel_values=torch.from_numpy(batch)).predicted_depth.numpy()
+
+    runners = {"reference eager (transformers)": run_reference}
+    for name, options in (("torch", None), ("onnxruntime", {}), ("onnxruntime-int8", {})):
+        backend = "torch" if options is None else "onnxruntime"
+        if name.endswith("int8"):
+            options = {"quantize": "int8"}
+        config = EngineConfig(backend=backend, input_hw=input_hw, options=options or {})
+        runners[name] = partial(create_engine(model, config).infer, batch)
+
+    outputs = {name: run() for name, run in runners.items()}  # warm-up, and the outputs
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(args.iterations):  # round-robin: a load change hits every runner alike
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+
+    expected = outputs["reference eager (transformers)"]
+    rows = []
+    for name in runners:
+        median_ms = 1e3 * float(np.median(times[name]))
+        error = float(np.linalg.norm(outputs[name] - expected) / np.linalg.norm(expected))
+        rows.append({"runner": name, "infer_ms": median_ms, "rel_l2_vs_reference": error})
+    ms = {row["runner"]: row["infer_ms"] for row in rows}
+    for row in rows:
+        row["reference_over_this"] = ms["reference eager (transformers)"] / row["infer_ms"]
+        row["torch_over_this"] = ms["torch"] / row["infer_ms"]
+
+    lines = [
+        f"{args.encoder} at input {args.input_size} ({input_hw[1]}x{input_hw[0]}), "
+        f"{threads} threads, median of {args.iterations} round-robin runs, same random weights.",
+        "",
+        "| runner | infer ms | reference / this | torch backend / this | rel L2 vs reference |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['runner']} | {row['infer_ms']:.0f} | {row['reference_over_this']:.2f}× | "
+            f"{row['torch_over_this']:.2f}× | {row['rel_l2_vs_reference']:.1e} |"
+        )
+    table = "\n".join(lines) + "\n"
+    print(table)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        stem = f"reference-eager-{args.encoder}{args.input_size}-{date.today().isoformat()}"
+        meta = {"argv": sys.argv[1:], "machine": machine_info(), "versions": versions()}
+        (args.out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+        (args.out / f"{stem}.md").write_text(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
