@@ -41,6 +41,23 @@ def test_bench_json_via_subprocess_has_the_required_keys(tmp_path):
     assert "median ms" in done.stdout and "infer" in done.stdout  # the table
 
 
+def test_bench_uses_the_checkpoints_own_input_size_by_default(tmp_path):
+    from dav2_ros.model.checkpoints import default_checkpoint, load_model
+
+    weights = default_checkpoint()
+
+    out = tmp_path / "bench.json"
+    command = [
+        sys.executable, "-m", "dav2_ros.cli", "bench", "--checkpoint", str(weights),
+        "--image-size", "168x126", "--iterations", "2", "--warmup", "1", "--json", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    own_size = load_model(weights).meta.input_size
+    assert own_size != 518  # otherwise this test could not tell the two apart
+    assert json.loads(out.read_text())["input_size"] == own_size
+
+
 def test_bench_rejects_a_malformed_image_size():
     done = subprocess.run(
         [sys.executable, "-m", "dav2_ros.cli", "bench", "--image-size", "640by480"],

@@ -34,7 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"torch | onnxruntime | {INT8_ALIAS} | tensorrt | auto (default torch)",
     )
     add_model_arguments(parser, random_by_default=True)
-    parser.add_argument("--input-size", type=int, default=518, help="network short side")
+    parser.add_argument(
+        "--input-size",
+        type=int,
+        default=None,
+        help="network short side (default: the checkpoint's, 518 for random weights)",
+    )
     parser.add_argument("--image-size", type=parse_image_size, default=(480, 640), metavar="WxH")
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
@@ -207,8 +212,9 @@ def run(args: argparse.Namespace) -> int:
     spec = EngineSpec(
         args.backend, args.device, args.precision, args.quantize, args.threads, args.compile
     )
+    input_size = args.input_size or chosen.input_size
     ((label, (estimator, setup_s)),) = build_estimators(
-        chosen.model, [spec], args.input_size, args.image_size, args.cache_dir
+        chosen.model, [spec], input_size, args.image_size, args.cache_dir
     ).items()
     print(f"engine ready in {setup_s:.1f} s: {estimator.engine.description}", file=sys.stderr)
     image = synthetic_frame(*args.image_size)
