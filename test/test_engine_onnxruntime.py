@@ -60,12 +60,14 @@ def test_onnxruntime_matches_torch_fp32(ort_engine, batch, torch_output):
     assert relative_l2(out, torch_output) < 1e-4
 
 
-def test_cpu_engine_runs_the_fused_graph_on_all_cores(ort_engine):
+def test_cpu_engine_runs_the_fused_graph_on_all_cores(ort_engine, model):
     assert ort_engine.session.get_providers() == ["CPUExecutionProvider"]
     assert ort_engine.threads == len(os.sched_getaffinity(0))
     assert "onnxruntime cpu fp32 126x168 fused" in ort_engine.description
-    ops = {node.op_type for node in onnx.load(str(ort_engine.model_path)).graph.node}
+    ops = [node.op_type for node in onnx.load(str(ort_engine.model_path)).graph.node]
     assert "SkipLayerNormalization" in ops  # ORT's transformer fusions were applied
+    # Every block's attention is one fused node; no tokens × tokens Softmax is left.
+    assert ops.count("MultiHeadAttention") == model.spec.depth and "Softmax" not in ops
 
 
 def test_second_engine_loads_from_cache(ort_engine, model, cache_dir, batch):
@@ -99,6 +101,7 @@ def test_int8_quantised_encoder_stays_close(ort_engine, model, cache_dir, batch,
     assert int8.model_path.stat().st_size < 0.6 * ort_engine.model_path.stat().st_size
     ops = {node.op_type for node in onnx.load(str(int8.model_path)).graph.node}
     assert ops & {"MatMulInteger", "DynamicQuantizeMatMul"}  # linear layers now int8
+    assert "MultiHeadAttention" in ops  # the attention fusion survives quantisation
     assert "ConvInteger" not in ops  # the DPT head stays fp32
     error = relative_l2(int8.infer(batch), torch_output)
     assert 0 < error < 0.05

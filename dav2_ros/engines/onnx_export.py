@@ -30,7 +30,7 @@ INPUT_NAME = "image"
 OUTPUT_NAME = "depth"
 _PROTOBUF_LIMIT_BYTES = 2**31 - 1  # one .onnx file cannot hold more (vitg does not fit)
 QUANTIZE_MODES = ("int8",)
-FUSION_RECIPE = "ort-transformers-vit-v1"  # bump when fuse_for_cpu changes
+FUSION_RECIPE = "ort-mha-transformers-vit-v2"  # bump when fuse_for_cpu changes
 
 
 def cpu_fp32_copy(model: nn.Module) -> nn.Module:
@@ -139,19 +139,25 @@ def quantize_encoder_int8(src: Path | str, dst: Path | str) -> int:
 
 
 def fuse_for_cpu(src: Path | str, dst: Path | str, spec: EncoderSpec) -> None:
-    """ONNX Runtime's transformer fusions (SkipLayerNorm, BiasGelu, …) for the CPU EP.
+    """Fused attention (``onnx_attention``) plus ONNX Runtime's transformer fusions
+    (SkipLayerNorm, BiasGelu, …) for the CPU EP.
 
     The result uses com.microsoft contrib ops: right for onnxruntime, not for trtexec,
     so ``dav2 export`` never applies it.
     """
+    import onnx
     from onnxruntime.transformers.optimizer import optimize_model
 
+    from dav2_ros.engines.onnx_attention import fuse_attention
+
+    graph = onnx.load(str(src))
+    fuse_attention(graph, spec.num_heads)
     optimizer_log = logging.getLogger("onnxruntime.transformers.optimizer")
     previous_level = optimizer_log.level
     optimizer_log.setLevel(logging.ERROR)  # it warns that an int8 graph's producer is not torch
     try:
         optimised = optimize_model(
-            str(src),
+            graph,
             model_type="vit",
             num_heads=spec.num_heads,
             hidden_size=spec.embed_dim,
