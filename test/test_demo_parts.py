@@ -73,13 +73,14 @@ def test_run_stats_summary_and_table():
     assert "104.5" in table and "n/a" in table  # no AbsRel was measured
 
 
-def test_camera_window_counts_the_frame_the_first_measured_depth_answers():
+def test_camera_window_counts_frames_known_from_either_stream_once():
     window = CameraWindow()
-    for stamp in (10, 20, 30):  # camera frames before the window opens
+    for stamp in (10, 20, 30):  # ground truth before the window opens
         window.add(stamp)
     window.open(first_stamp_ns=20)  # depth for frame 20 is the first measured output
     assert window.frames == 2  # frames 20 and 30: both in flight when the window opened
-    window.add(40)
+    window.add(40)  # depth of frame 40 first (its ground truth is still queued) ...
+    window.add(40)  # ... then its ground truth: the same frame, counted once
     window.add(15)  # late, older than the window: not counted
     assert window.frames == 3
 

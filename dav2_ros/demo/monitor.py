@@ -111,6 +111,8 @@ class DemoMonitor(Node):
                 "warm-up frames)"
             )
         self.stats.add_output(now_s, (received_ns - stamp) / 1e6)
+        self.camera_window.add(stamp)  # its ground truth may still be queued
+        self.stats.frames_in = self.camera_window.frames
         pair = self.ground_truth.add_left(stamp, image_to_array(msg))
         if pair is not None:
             self._score(stamp, *pair)

@@ -38,28 +38,37 @@ def engine_ms_from_diagnostics(values: dict[str, str]) -> tuple[str, float] | No
 
 
 class CameraWindow:
-    """Counts camera frames from the stamp of the first measured depth image on.
+    """Counts the camera frames whose stamps fall in the measured window.
 
-    The first measured depth image answers a camera frame that arrived *before* the
-    window opened, so counting only later arrivals undercounts by one or more; recent
-    stamps are kept to count that frame and any other still in flight.
+    The window opens at the stamp of the first measured depth image. A camera frame
+    is known from its ground-truth message *or* its depth image, whichever the
+    monitor handles first: the two arrive on separate topics in either order, so
+    counting ground truth alone undercounts at both ends of the window (the frame
+    in flight when it opens, the frames whose ground truth is still queued when it
+    closes). Stamps seen before the window opens are kept for the first case.
     """
 
     def __init__(self, history: int = 120) -> None:
         self._recent: deque[int] = deque(maxlen=history)
         self._start_ns: int | None = None
-        self.frames = 0
+        self._stamps: set[int] = set()
+
+    @property
+    def frames(self) -> int:
+        return len(self._stamps)
 
     def add(self, stamp_ns: int) -> None:
+        """A camera frame's stamp, from its ground truth or its depth image."""
         if self._start_ns is None:
             self._recent.append(stamp_ns)
         elif stamp_ns >= self._start_ns:
-            self.frames += 1
+            self._stamps.add(stamp_ns)
 
     def open(self, first_stamp_ns: int) -> None:
         """Start the window at the first measured depth image's stamp."""
         self._start_ns = first_stamp_ns
-        self.frames = sum(1 for stamp in self._recent if stamp >= first_stamp_ns)
+        self._stamps = {stamp for stamp in self._recent if stamp >= first_stamp_ns}
+        self._stamps.add(first_stamp_ns)
         self._recent.clear()
 
 
@@ -67,7 +76,7 @@ class CameraWindow:
 class RunStats:
     """Counters and samples of one demo run (times in seconds / milliseconds)."""
 
-    frames_in: int = 0  # camera frames (ground-truth messages) in the measured window
+    frames_in: int = 0  # camera frames in the measured window (see CameraWindow)
     frames_out: int = 0  # depth images received
     clouds: int = 0  # point clouds received
     latency_ms: list[float] = field(default_factory=list)
