@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dav2_ros.commands.bench import machine_info, versions
-from dav2_ros.engines import EngineConfig, create_engine
+from dav2_ros.commands.bench import INT8_ALIAS, EngineSpec, machine_info, versions
+from dav2_ros.engines import create_engine
 from dav2_ros.engines.threads import default_threads
 from dav2_ros.model import DepthAnythingV2
 from dav2_ros.model.checkpoints import save_hf_model
@@ -73,11 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             return reference(pixel_values=torch.from_numpy(batch)).predicted_depth.numpy()
 
     runners = {"reference eager (transformers)": run_reference}
-    for name, options in (("torch", None), ("onnxruntime", {}), ("onnxruntime-int8", {})):
-        backend = "torch" if options is None else "onnxruntime"
-        if name.endswith("int8"):
-            options = {"quantize": "int8"}
-        config = EngineConfig(backend=backend, input_hw=input_hw, options=options or {})
+    for name in ("torch", "onnxruntime", INT8_ALIAS):  # as `dav2 bench` names them
+        config = EngineSpec(name).engine_config(input_hw, cache_dir=None)
         runners[name] = partial(create_engine(model, config).infer, batch)
 
     outputs = {name: run() for name, run in runners.items()}  # warm-up, and the outputs

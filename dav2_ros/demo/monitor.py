@@ -105,7 +105,6 @@ class DemoMonitor(Node):
         if self.first_out_s is None:
             self.first_out_s = now_s
             self.camera_window.open(stamp)
-            self.stats.frames_in = self.camera_window.frames
             self.get_logger().info(
                 f"depth images arriving; measuring from now (skipped {self.warmup_frames} "
                 "warm-up frames)"

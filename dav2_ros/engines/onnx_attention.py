@@ -132,9 +132,9 @@ def _only_used_inside(region, consumers, graph_outputs, keep) -> bool:
     """True when no tensor of the block but its output is read outside the block."""
     inside = {id(node) for node in region}
     for node in region:
+        if node is keep:
+            continue
         for name in node.output:
-            if node is keep:
-                continue
             if name in graph_outputs or any(id(c) not in inside for c in consumers.get(name, [])):
                 return False
     return True
