@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dav2_ros.commands.bench import INT8_ALIAS, EngineSpec, machine_info, versions
+from dav2_ros.commands.bench import INT8_ALIAS, engine_spec, machine_info, versions
 from dav2_ros.engines import create_engine
 from dav2_ros.engines.threads import default_threads
 from dav2_ros.model import DepthAnythingV2
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
     runners = {"reference eager (transformers)": run_reference}
     for name in ("torch", "onnxruntime", INT8_ALIAS):  # as `dav2 bench` names them
-        config = EngineSpec(name).engine_config(input_hw, cache_dir=None)
+        config = engine_spec(name).config(input_hw)
         runners[name] = partial(create_engine(model, config).infer, batch)
 
     outputs = {name: run() for name, run in runners.items()}  # warm-up, and the outputs

@@ -25,8 +25,8 @@ import numpy as np
 from dav2_ros.commands._model_args import build_model, parse_image_size
 from dav2_ros.commands.bench import (
     INT8_ALIAS,
-    EngineSpec,
     build_estimators,
+    engine_spec,
     machine_info,
     measure,
     record,
@@ -70,8 +70,11 @@ def accuracy(candidate: np.ndarray, reference: np.ndarray) -> dict:
 
 
 def run_case(model, chosen, args, input_size: int, frame: np.ndarray) -> tuple[list, dict]:
-    specs = [EngineSpec(b, args.device, threads=args.threads) for b in args.backends]
-    estimators = build_estimators(model, specs, input_size, args.image_size, args.cache_dir)
+    specs = {
+        b: engine_spec(b, args.device, threads=args.threads, cache_dir=args.cache_dir)
+        for b in args.backends
+    }
+    estimators = build_estimators(model, specs, input_size, args.image_size)
     print(f"  {model.encoder_name} @ {input_size}: engines ready", file=sys.stderr, flush=True)
     times = measure({k: v[0] for k, v in estimators.items()}, frame, args.iterations, args.warmup)
     records = [
@@ -90,7 +93,7 @@ def run_case(model, chosen, args, input_size: int, frame: np.ndarray) -> tuple[l
             outputs[INT8_ALIAS], outputs["onnxruntime"]
         )
     for est, _ in estimators.values():
-        est.engine.close()
+        est.close()
     return records, checks
 
 

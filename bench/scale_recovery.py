@@ -105,21 +105,16 @@ def model_predictor(checkpoint: str | None, input_size: int | None):
     absorbs (and ignores) its own scale, so the bundled weights give a reproducible
     run from a clean clone. ``input_size`` None: the checkpoint's own.
     """
-    from dav2_ros.engines import DepthEstimator, EngineConfig, create_engine
+    from dav2_ros.engines import DepthEstimator, EngineSpec
     from dav2_ros.model.checkpoints import load_model
-    from dav2_ros.model.transforms import model_input_size
 
     loaded = load_model(checkpoint)
     depth_type = loaded.meta.depth_type
     input_size = input_size or loaded.meta.input_size
-    cache: dict = {}
+    estimator = DepthEstimator(loaded.model, EngineSpec(), input_size, max_engines=None)
 
     def predict(rgb: np.ndarray) -> np.ndarray:
-        hw = model_input_size(*rgb.shape[:2], input_size)
-        if hw not in cache:
-            engine = create_engine(loaded.model, EngineConfig(input_hw=hw))
-            cache[hw] = DepthEstimator(engine, depth_type, input_size)
-        values = cache[hw].predict(rgb).values
+        values = estimator.predict(rgb).values
         if depth_type == "relative":
             return values
         with np.errstate(divide="ignore"):

@@ -1,4 +1,4 @@
-"""The demo's pure parts: metrics, pairing, playback order, panels, conversions, processes."""
+"""The demo's pure parts: metrics, pairing, playback order, panels, PLY files, processes."""
 
 from __future__ import annotations
 
@@ -8,14 +8,12 @@ import socket
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 import numpy as np
+import open3d as o3d
 import psutil
 import pytest
 
-from dav2_ros.demo.engine_time import parse_engine_description
-from dav2_ros.demo.messages import cloud_to_points, fill_image, image_to_array
 from dav2_ros.demo.metrics import depth_errors, overhead_pct, percentile
 from dav2_ros.demo.pairing import StampPairer
 from dav2_ros.demo.panels import TILE_W, make_panel
@@ -32,7 +30,7 @@ from dav2_ros.demo.report import (
     summary_table,
 )
 from dav2_ros.demo.scene import ping_pong_index
-from dav2_ros.geometry import pack_organised_cloud
+from dav2_ros.geometry import write_ply
 
 
 def test_depth_errors_match_hand_computed_values():
@@ -91,17 +89,6 @@ def test_engine_time_is_read_from_diagnostics_keys_that_name_inference():
     assert engine_ms_from_diagnostics({"latency_p50_ms": "300", "engine": "onnxruntime"}) is None
 
 
-def test_engine_description_parsing():
-    spec = parse_engine_description("onnxruntime cpu fp32 140x182 (CPU, 2 threads)")
-    assert (spec.backend, spec.device, spec.precision, spec.input_hw) == (
-        "onnxruntime",
-        "cpu",
-        "fp32",
-        (140, 182),
-    )
-    assert parse_engine_description("not built yet (waiting for the first frame)") is None
-
-
 def test_stamp_pairer_pairs_either_order_and_evicts_oldest():
     pairer: StampPairer[str, str] = StampPairer(capacity=2)
     assert pairer.add_left(1, "d1") is None
@@ -121,28 +108,15 @@ def test_ping_pong_playback_never_repeats_an_end_frame():
     assert ping_pong_index(7, 1) == 0
 
 
-def test_image_round_trip_rgb8_and_32fc1():
-    rgb = np.random.default_rng(0).integers(0, 255, (5, 7, 3), dtype=np.uint8)
-    depth = np.linspace(0.5, 9.0, 35, dtype=np.float32).reshape(5, 7)
-    depth[0, 0] = np.nan
-    for array in (rgb, depth):
-        msg = SimpleNamespace()
-        fill_image(msg, array)
-        np.testing.assert_array_equal(image_to_array(msg), array)
-    bad = SimpleNamespace(encoding="mono16", width=1, height=1, step=2, data=b"\0\0")
-    with pytest.raises(ValueError, match="mono16"):
-        image_to_array(bad)
-
-
-def test_cloud_to_points_reads_the_geometry_packing_back():
+def test_ply_holds_the_finite_points_and_their_colours(tmp_path):
     xyz = np.random.default_rng(1).normal(size=(3, 4, 3)).astype(np.float32)
     xyz[1, 2] = np.nan
     rgb = np.random.default_rng(2).integers(0, 255, (3, 4, 3), dtype=np.uint8)
-    packed = pack_organised_cloud(xyz, rgb)
-    points, colours = cloud_to_points(packed)
+    assert write_ply(tmp_path / "c.ply", xyz, rgb) == 11
+    cloud = o3d.io.read_point_cloud(str(tmp_path / "c.ply"))
     keep = np.isfinite(xyz).all(axis=2).reshape(-1)
-    np.testing.assert_array_equal(points, xyz.reshape(-1, 3)[keep])
-    np.testing.assert_array_equal(colours, rgb.reshape(-1, 3)[keep])
+    np.testing.assert_allclose(np.asarray(cloud.points), xyz.reshape(-1, 3)[keep], rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(cloud.colors) * 255, rgb.reshape(-1, 3)[keep], atol=0.5)
 
 
 def test_panel_has_four_tiles_and_marks_invalid_pixels():

@@ -63,7 +63,11 @@ def test_onnxruntime_matches_torch_fp32(ort_engine, batch, torch_output):
 def test_cpu_engine_runs_the_fused_graph_on_all_cores(ort_engine, model):
     assert ort_engine.session.get_providers() == ["CPUExecutionProvider"]
     assert ort_engine.threads == len(os.sched_getaffinity(0))
-    assert "onnxruntime cpu fp32 126x168 fused" in ort_engine.description
+    identity = ort_engine.identity  # what /diagnostics shows, field by field
+    assert (identity.backend, identity.device, identity.precision) == ("onnxruntime", "cpu", "fp32")
+    assert identity.input_hw == (126, 168) and identity.options["fuse"] is True
+    assert identity.options["provider"] == "CPU" and ort_engine.skipped_backends == ()
+    assert ort_engine.description.startswith("onnxruntime cpu fp32 126x168 (")
     ops = [node.op_type for node in onnx.load(str(ort_engine.model_path)).graph.node]
     assert "SkipLayerNormalization" in ops  # ORT's transformer fusions were applied
     # Every block's attention is one fused node; no tokens × tokens Softmax is left.
@@ -143,3 +147,7 @@ def test_auto_falls_back_to_torch(caplog):
         engine = create_engine(model, config)
     assert engine.backend == "torch"
     assert "skipping onnxruntime" in caplog.text
+    assert [reason.split(" ")[0] for reason in engine.skipped_backends] == [
+        "tensorrt",
+        "onnxruntime",
+    ]

@@ -22,16 +22,19 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from dav2_ros.geometry import IntrinsicsError
+from dav2_ros.ros.camera_info import intrinsics_of, scaled_camera_info
 from dav2_ros.ros.compressed_header import PNG_SIGNATURE, declared_size
-from dav2_ros.ros.image_decode import (
-    CHANNELS,
+from dav2_ros.ros.conversions import (
+    COLOUR_ENCODINGS,
+    ENCODINGS,
     MAX_ASPECT_RATIO,
     MAX_COMPRESSED_PIXELS,
     ImageDecodeError,
     compressed_to_rgb,
     image_to_rgb,
 )
-from dav2_ros.ros.messages import intrinsics_of, scaled_camera_info
+
+CHANNELS = {name: ENCODINGS[name].channels for name in COLOUR_ENCODINGS}
 
 KINDS = {"encoding", "size", "step", "data", "decode"}
 # Every encoding of sensor_msgs/image_encodings.hpp plus a few a driver could invent.

@@ -18,13 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dav2_ros.ros.parameters import (
-    PARAMETERS,
-    ParameterError,
-    check_value,
-    parameter_names,
-    settings_from_values,
-)
+from dav2_ros.paramspec import ParameterError, check_value
+from dav2_ros.ros.parameters import PARAMETERS, parameter_names, settings_from_values
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))

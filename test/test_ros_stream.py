@@ -123,15 +123,12 @@ def test_compressed_input_gives_depth_with_stamp_and_frame(
     assert depth.header.frame_id == FRAME and depth.encoding == "32FC1"
     assert (depth.width, depth.height) == (WIDTH, HEIGHT)
     if fmt == "png":  # lossless: the node's depth is the model's answer for this image
-        from dav2_ros.engines import DepthEstimator, EngineConfig, create_engine
+        from dav2_ros.engines import DepthEstimator, EngineSpec
         from dav2_ros.model.checkpoints import load_model
-        from dav2_ros.model.transforms import model_input_size
 
         loaded = load_model(checkpoint)
-        size = loaded.meta.input_size
-        config = EngineConfig(backend="torch", input_hw=model_input_size(HEIGHT, WIDTH, size))
-        engine = create_engine(loaded.model, config)
-        expected = DepthEstimator(engine, "metric", size).predict(rgb).values
+        estimator = DepthEstimator(loaded.model, EngineSpec("torch"), loaded.meta.input_size)
+        expected = estimator.predict(rgb).values
         got = np.frombuffer(bytes(depth.data), np.float32).reshape(HEIGHT, WIDTH)
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 TEST_DIR = Path(__file__).resolve().parent
 DEPTH_NODE = Path(sys.executable).parent / "depth_node"
@@ -56,14 +55,9 @@ def save_tiny_checkpoint(directory: Path, depth_type: str = "metric", seed: int 
 
 def write_params(path: Path, values: dict[str, Any]) -> Path:
     """A ``--params-file`` for every node (``/**``) with dotted names nested as in depth.yaml."""
-    nested: dict[str, Any] = {}
-    for name, value in values.items():
-        *groups, leaf = name.split(".")
-        level = nested
-        for group in groups:
-            level = level.setdefault(group, {})
-        level[leaf] = value
-    path.write_text(yaml.safe_dump({"/**": {"ros__parameters": nested}}))
+    from dav2_ros.paramspec import params_file_yaml
+
+    path.write_text(params_file_yaml(values))
     return path
 
 

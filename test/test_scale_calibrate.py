@@ -108,10 +108,9 @@ def test_calibrate_runs_the_relative_model_on_images(tmp_path, capsys):
     """Images through a saved relative checkpoint; depth made from that model's own output."""
     import torch
 
-    from dav2_ros.engines import DepthEstimator, EngineConfig, create_engine
+    from dav2_ros.engines import DepthEstimator, EngineSpec
     from dav2_ros.model import DepthAnythingV2
     from dav2_ros.model.checkpoints import ModelMeta, save_model
-    from dav2_ros.model.transforms import model_input_size
 
     torch.manual_seed(0)
     model = DepthAnythingV2("vitt", "relative", 10.0)
@@ -120,8 +119,7 @@ def test_calibrate_runs_the_relative_model_on_images(tmp_path, capsys):
         model.depth_head.scratch.output_conv2[2].bias.fill_(3.0)
     meta = ModelMeta(encoder="vitt", depth_type="relative", max_depth=10.0, input_size=126)
     checkpoint = save_model(model, meta, tmp_path / "tiny_relative")
-    engine = create_engine(model, EngineConfig(input_hw=model_input_size(60, 80, 126)))
-    estimator = DepthEstimator(engine, "relative", 126)
+    estimator = DepthEstimator(model, EngineSpec(), input_size=126)
     images, depths = tmp_path / "images", tmp_path / "depths"
     images.mkdir()
     depths.mkdir()

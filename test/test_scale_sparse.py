@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from dav2_ros.scale import (
-    depth_image_to_metres,
     samples_from_depth_image,
     samples_from_points,
     transform_from_quaternion,
@@ -21,44 +20,30 @@ def _triples(samples):
 K = np.array([[100.0, 0.0, 40.0], [0.0, 100.0, 30.0], [0.0, 0.0, 1.0]])  # for 80×60
 
 
-def test_16uc1_millimetres_become_metres_with_zero_invalid():
-    depth = np.array([[0, 1500], [65535, 1]], dtype=np.uint16)
-    depth_m = depth_image_to_metres(depth, "16UC1")
-    assert np.isnan(depth_m[0, 0])
-    assert depth_m[0, 1] == pytest.approx(1.5) and depth_m[1, 1] == pytest.approx(0.001)
-    assert depth_m[1, 0] == pytest.approx(65.535)
-
-
-def test_32fc1_invalid_values_are_nan_never_zero():
-    depth = np.array([[np.nan, 0.0], [-2.0, np.inf], [2.5, 1.0]], dtype=np.float32)
-    depth_m = depth_image_to_metres(depth, "32FC1")
-    assert np.isnan(depth_m[:2]).all()
-    assert depth_m[2].tolist() == [2.5, 1.0]
-
-
-def test_unknown_encoding_says_what_to_publish():
-    with pytest.raises(ValueError, match="32FC1 or millimetres as 16UC1"):
-        depth_image_to_metres(np.zeros((2, 2), np.uint8), "mono8")
+def test_only_finite_positive_depths_become_samples():
+    depth_m = np.array([[np.nan, 0.0, 2.5], [-2.0, np.inf, 1.0]], dtype=np.float32)
+    samples = samples_from_depth_image(depth_m, 2, 3)
+    assert sorted(_triples(samples)) == [(0, 2, 2.5), (1, 2, 1.0)]
 
 
 def test_depth_image_at_half_resolution_maps_pixel_centres():
     depth = np.full((30, 40), np.nan, dtype=np.float32)
     depth[0, 0], depth[10, 20], depth[29, 39] = 1.0, 2.0, 3.0
-    samples = samples_from_depth_image(depth, "32FC1", 60, 80)
+    samples = samples_from_depth_image(depth, 60, 80)
     got = sorted(_triples(samples))
     # Centre of source pixel (r, c) at 2× is target (2r + 0.5, 2c + 0.5), rounded half to even.
     assert got == [(0, 0, 1.0), (20, 40, 2.0), (58, 78, 3.0)]
 
 
 def test_depth_image_at_higher_resolution_keeps_nearest_per_pixel():
-    depth = np.zeros((120, 160), dtype=np.uint16)
-    depth[0:2, 0:2] = [[4000, 3000], [5000, 0]]  # four source pixels → one target pixel
-    samples = samples_from_depth_image(depth, "16UC1", 60, 80)
+    depth_m = np.full((120, 160), np.nan, dtype=np.float32)
+    depth_m[0:2, 0:2] = [[4.0, 3.0], [5.0, np.nan]]  # four source pixels → one target pixel
+    samples = samples_from_depth_image(depth_m, 60, 80)
     assert len(samples) == 1 and samples.depth_m[0] == pytest.approx(3.0)
 
 
 def test_lookup_refuses_an_image_of_another_size():
-    samples = samples_from_depth_image(np.ones((6, 8), np.float32), "32FC1", 6, 8)
+    samples = samples_from_depth_image(np.ones((6, 8), np.float32), 6, 8)
     assert samples.lookup(np.arange(48.0).reshape(6, 8)).tolist() == list(range(48))
     with pytest.raises(ValueError, match="made for a 8x6 image, got 16x12"):
         samples.lookup(np.zeros((12, 16)))

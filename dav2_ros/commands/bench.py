@@ -16,7 +16,6 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,39 +51,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
 
 
-@dataclass
-class EngineSpec:
-    """One engine to measure, as the command line names it."""
+def engine_spec(
+    label: str,
+    device: str = "cpu",
+    precision: str | None = None,
+    quantize: str | None = None,
+    threads: int | None = None,
+    compile: bool = False,
+    cache_dir: str | None = None,
+):
+    """The ``EngineSpec`` a backend label of this command names (``INT8_ALIAS`` is
+    onnxruntime with an int8 encoder); the one mapping of these names."""
+    from dav2_ros.engines import EngineSpec
 
-    backend: str  # label; INT8_ALIAS means onnxruntime + int8
-    device: str = "cpu"
-    precision: str | None = None
-    quantize: str | None = None
-    threads: int | None = None
-    compile: bool = False
-
-    def engine_config(self, input_hw: tuple[int, int], cache_dir: str | None):
-        from dav2_ros.engines import EngineConfig
-
-        backend, quantize = self.backend, self.quantize
-        if backend == INT8_ALIAS:
-            backend, quantize = "onnxruntime", "int8"
-        options: dict = {}
-        if quantize:
-            options["quantize"] = quantize
-        if self.threads:
-            options["threads"] = self.threads
-        if self.compile:
-            options["compile"] = True
-        precision = self.precision or ("fp16" if backend == "tensorrt" else "fp32")
-        return EngineConfig(
-            backend=backend,
-            device=self.device,
-            precision=precision,
-            input_hw=input_hw,
-            cache_dir=Path(cache_dir) if cache_dir else None,
-            options=options,
-        )
+    backend = label
+    if label == INT8_ALIAS:
+        backend, quantize = "onnxruntime", "int8"
+    options: dict = {}
+    if quantize:
+        options["quantize"] = quantize
+    if threads:
+        options["threads"] = threads
+    if compile:
+        options["compile"] = True
+    return EngineSpec(backend, device, precision, options, Path(cache_dir) if cache_dir else None)
 
 
 def synthetic_frame(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -96,18 +86,17 @@ def synthetic_frame(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.clip(noisy, 0, 255).astype(np.uint8)
 
 
-def build_estimators(model, specs, input_size, image_hw, cache_dir=None):
-    """Engines for ``specs`` on one model: ``{label: (DepthEstimator, setup_s)}``."""
-    from dav2_ros.engines import DepthEstimator, create_engine
-    from dav2_ros.model.transforms import model_input_size
+def build_estimators(model, specs: dict, input_size: int, image_hw) -> dict:
+    """Engines for ``{label: EngineSpec}`` on one model, built now for ``image_hw``
+    frames: ``{label: (DepthEstimator, setup_s)}``."""
+    from dav2_ros.engines import DepthEstimator
 
-    input_hw = model_input_size(*image_hw, input_size)
     built = {}
-    for spec in specs:
+    for label, spec in specs.items():
+        estimator = DepthEstimator(model, spec, input_size)
         started = time.perf_counter()
-        engine = create_engine(model, spec.engine_config(input_hw, cache_dir))
-        setup_s = time.perf_counter() - started
-        built[spec.backend] = (DepthEstimator(engine, model.depth_type, input_size), setup_s)
+        estimator.engine_for(*image_hw)
+        built[label] = (estimator, time.perf_counter() - started)
     return built
 
 
@@ -173,15 +162,17 @@ def versions() -> dict:
 def record(label, estimator, setup_s, stage_times, chosen, args_like) -> dict:
     """The JSON record of one engine's run."""
     engine = estimator.engine
+    identity = engine.identity
     return {
         "backend": label,
         "encoder": chosen.model.encoder_name,
         "input_size": estimator.input_size,
         "input_hw": list(engine.input_hw),
         "image_size": f"{args_like['image_hw'][1]}x{args_like['image_hw'][0]}",
-        "device": engine.config.device,
-        "precision": engine.config.precision,
+        "device": identity.device,
+        "precision": identity.precision,
         "engine": engine.description,
+        "engine_options": dict(identity.options),
         "engine_setup_s": round(setup_s, 3),
         "weights": chosen.source,
         "iterations": len(stage_times["total"]),
@@ -209,12 +200,18 @@ def run(args: argparse.Namespace) -> int:
     if args.quantize and args.backend not in ("onnxruntime", INT8_ALIAS):
         raise ValueError(f"--quantize needs --backend onnxruntime, got {args.backend!r}")
     chosen = build_model(args, random_by_default=True)
-    spec = EngineSpec(
-        args.backend, args.device, args.precision, args.quantize, args.threads, args.compile
+    spec = engine_spec(
+        args.backend,
+        args.device,
+        args.precision,
+        args.quantize,
+        args.threads,
+        args.compile,
+        args.cache_dir,
     )
     input_size = args.input_size or chosen.input_size
     ((label, (estimator, setup_s)),) = build_estimators(
-        chosen.model, [spec], input_size, args.image_size, args.cache_dir
+        chosen.model, {args.backend: spec}, input_size, args.image_size
     ).items()
     print(f"engine ready in {setup_s:.1f} s: {estimator.engine.description}", file=sys.stderr)
     image = synthetic_frame(*args.image_size)
@@ -233,5 +230,5 @@ def run(args: argparse.Namespace) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {path}", file=sys.stderr)
-    estimator.engine.close()
+    estimator.close()
     return 0

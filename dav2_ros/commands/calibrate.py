@@ -17,8 +17,9 @@ import cv2
 import numpy as np
 
 from dav2_ros.model.metrics import abs_rel_delta1
+from dav2_ros.ros.conversions import depth_to_metres
 from dav2_ros.scale.fit import FitConfig, apply_scale, fit_scale_shift
-from dav2_ros.scale.params import fixed_params_yaml
+from dav2_ros.scale.settings import fixed_params_yaml
 from dav2_ros.scale.sparse import samples_from_depth_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     for input_path, depth_path in zip(input_paths, depth_paths, strict=True):
         depth, encoding = read_depth(depth_path)
         disparity = predict(input_path) if predict else read_disparity(input_path)
-        samples = samples_from_depth_image(depth, encoding, *disparity.shape)
+        samples = samples_from_depth_image(depth_to_metres(depth, encoding), *disparity.shape)
         if len(samples) == 0:
             print(f"{depth_path.name}: no valid depth, skipped")
             continue
@@ -170,9 +171,8 @@ def read_disparity(path: Path) -> np.ndarray:
 
 def _model_predictor(args: argparse.Namespace):
     """Image path → relative disparity at the image's resolution, one engine per input size."""
-    from dav2_ros.engines import DepthEstimator, EngineConfig, create_engine
+    from dav2_ros.engines import DepthEstimator, EngineSpec
     from dav2_ros.model.checkpoints import load_model
-    from dav2_ros.model.transforms import model_input_size
 
     loaded = load_model(args.checkpoint, encoder=args.encoder)
     if loaded.meta.depth_type != "relative":
@@ -181,19 +181,14 @@ def _model_predictor(args: argparse.Namespace):
             "already predicts metres; calibration is for relative models"
         )
     input_size = args.input_size or loaded.meta.input_size or 518
-    estimators: dict[tuple[int, int], DepthEstimator] = {}
+    spec = EngineSpec(args.backend, args.device)
+    estimator = DepthEstimator(loaded.model, spec, input_size, max_engines=None)
 
     def predict(path: Path) -> np.ndarray:
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None:
             raise ValueError(f"{path}: not a readable image")
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        input_hw = model_input_size(*rgb.shape[:2], input_size)
-        if input_hw not in estimators:
-            config = EngineConfig(backend=args.backend, device=args.device, input_hw=input_hw)
-            engine = create_engine(loaded.model, config)
-            estimators[input_hw] = DepthEstimator(engine, "relative", input_size)
-        return estimators[input_hw].predict(rgb).values
+        return estimator.predict(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).values
 
     return predict
 

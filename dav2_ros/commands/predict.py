@@ -60,9 +60,8 @@ def run(args: argparse.Namespace) -> int:
     if args.ply and (args.fx is None or args.fy is None):
         raise ValueError("--ply needs the camera's focal lengths: pass --fx and --fy (pixels)")
     # Heavy imports only once the arguments are known to be sensible.
-    from dav2_ros.engines import DepthEstimator, EngineConfig, create_engine
+    from dav2_ros.engines import DepthEstimator, EngineSpec
     from dav2_ros.model.checkpoints import load_model
-    from dav2_ros.model.transforms import model_input_size
 
     loaded = load_model(
         args.checkpoint, encoder=args.encoder, depth_type=args.depth_type, max_depth=args.max_depth
@@ -81,23 +80,16 @@ def run(args: argparse.Namespace) -> int:
         f"from {meta.source} [{meta.format}]",
         file=sys.stderr,
     )
-    estimators: dict[tuple[int, int], DepthEstimator] = {}  # one static engine per input size
+    spec = EngineSpec(args.backend, args.device, args.precision)
+    # Keeps one static engine per input size: images of mixed sizes build each once.
+    estimator = DepthEstimator(loaded.model, spec, input_size, max_engines=None)
     several = len(args.images) > 1
     for index, image_path in enumerate(args.images, start=1):
         started = time.perf_counter()
         image_rgb = _read_rgb(image_path)
         height, width = image_rgb.shape[:2]
-        input_hw = model_input_size(height, width, input_size)
-        if input_hw not in estimators:
-            config = EngineConfig(
-                backend=args.backend,
-                device=args.device,
-                precision=args.precision,
-                input_hw=input_hw,
-            )
-            engine = create_engine(loaded.model, config)
-            estimators[input_hw] = DepthEstimator(engine, meta.depth_type, input_size)
-        prediction = estimators[input_hw].predict(image_rgb)
+        input_hw = estimator.input_hw(height, width)
+        prediction = estimator.predict(image_rgb)
         values = prediction.values.astype(np.float32, copy=False)
         stem = Path(image_path).stem
         written = _write_outputs(args, values, image_rgb, meta.depth_type, stem, several)
@@ -110,8 +102,7 @@ def run(args: argparse.Namespace) -> int:
             f"{' -> ' + ', '.join(written) if written else ''}",
             file=sys.stderr,
         )
-    for estimator in estimators.values():
-        estimator.engine.close()
+    estimator.close()
     return 0
 
 
@@ -160,10 +151,10 @@ def _write_outputs(
         np.save(path, values)
         written.append(str(path))
     if args.out:
-        from dav2_ros.ros.colorize import colorize  # pure numpy/OpenCV, no rclpy
+        from dav2_ros.colorize import colorize
 
         path = _output_path(args.out, stem, several)
-        rgb = colorize(values, near_is_large=depth_type == "relative")
+        rgb = colorize(values, high_is_warm=depth_type == "relative")
         if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
             raise RuntimeError(f"could not write {path}")
         written.append(str(path))
@@ -176,9 +167,7 @@ def _write_outputs(
 
 def _write_ply(path: Path, depth_m: np.ndarray, image_rgb: np.ndarray, args) -> int:
     """Back-project with the given intrinsics (Open3D) and write the valid points, coloured."""
-    import open3d as o3d
-
-    from dav2_ros.geometry import CameraIntrinsics, backproject_organised
+    from dav2_ros.geometry import CameraIntrinsics, backproject_organised, write_ply
 
     height, width = depth_m.shape
     intrinsics = CameraIntrinsics(
@@ -189,11 +178,4 @@ def _write_ply(path: Path, depth_m: np.ndarray, image_rgb: np.ndarray, args) -> 
         width=width,
         height=height,
     )
-    xyz_m = backproject_organised(depth_m, intrinsics).reshape(-1, 3)
-    colours = image_rgb.reshape(-1, 3).astype(np.float32) / 255.0
-    valid = np.isfinite(xyz_m).all(axis=1)
-    cloud = o3d.t.geometry.PointCloud(o3d.core.Tensor(np.ascontiguousarray(xyz_m[valid])))
-    cloud.point.colors = o3d.core.Tensor(np.ascontiguousarray(colours[valid]))
-    if not o3d.t.io.write_point_cloud(str(path), cloud):
-        raise RuntimeError(f"Open3D could not write {path}")
-    return int(valid.sum())
+    return write_ply(path, backproject_organised(depth_m, intrinsics), image_rgb)

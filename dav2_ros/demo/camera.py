@@ -13,10 +13,11 @@ import sys
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
 
 from dav2_ros.demo.lifecycle import run_node
-from dav2_ros.demo.messages import fill_image
 from dav2_ros.demo.scene import ping_pong_index, render_clip
+from dav2_ros.ros.conversions import array_to_image
 from dav2_ros.sim import Frame
 
 # Reliable, not SensorDataQoS: over Fast DDS's loopback UDP a best-effort 640×480
@@ -82,14 +83,11 @@ class DemoCamera(Node):
     def _tick(self) -> None:
         frame = self.frames[ping_pong_index(self.tick, len(self.frames))]
         self.tick += 1
-        image, depth = Image(), Image()
-        image.header.stamp = self.get_clock().now().to_msg()  # acquisition time
-        image.header.frame_id = self.frame_id
-        fill_image(image, frame.rgb)
-        depth.header = image.header
-        fill_image(depth, frame.depth_m)
+        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.frame_id)
+        image = array_to_image(frame.rgb, "rgb8", header)  # stamp: acquisition time
+        depth = array_to_image(frame.depth_m, "32FC1", header)
         self.pub_gt.publish(depth)  # first, so the monitor holds it when depth comes back
-        self.pub_info.publish(camera_info_for(frame, image.header))
+        self.pub_info.publish(camera_info_for(frame, header))
         self.pub_image.publish(image)
 
 

@@ -1,8 +1,9 @@
 """Engine time measured outside the node, for the overhead figure.
 
 The node's /diagnostics report end-to-end latency but not the engine's own time,
-so the orchestrator rebuilds the engine the node reported (same checkpoint,
-backend, device, precision, network input size) and times the node's stages
+so the orchestrator rebuilds the engine the node reported (same checkpoint; backend,
+device, precision, options and network input size read field by field from its
+/diagnostics) and times the node's stages
 (preprocess, ``Engine.infer``, postprocess) on the demo's own frames once every
 node has stopped: the engine's own time, without competition for the CPU (so the
 overhead includes what the camera and monitor cost the node on a small machine).
@@ -10,29 +11,13 @@ overhead includes what the camera and monitor cost the node on a small machine).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class EngineSpec:
-    backend: str
-    device: str
-    precision: str
-    input_hw: tuple[int, int]
-
-
-def parse_engine_description(text: str) -> EngineSpec | None:
-    """``Engine.description`` ("onnxruntime cpu fp32 518x686") → its parts, None if unknown."""
-    size = re.search(r"(\d+)x(\d+)", text or "")
-    tokens = (text or "").split()
-    if size is None or len(tokens) < 2:
-        return None
-    device = next((t for t in tokens if re.fullmatch(r"cpu|cuda(:\d+)?", t)), "cpu")
-    precision = next((t for t in tokens if t in ("fp32", "fp16", "bf16")), "fp32")
-    return EngineSpec(tokens[0], device, precision, (int(size.group(1)), int(size.group(2))))
+if TYPE_CHECKING:  # the engines (torch) are imported only when an engine is timed
+    from dav2_ros.engines.base import EngineIdentity
 
 
 @dataclass(frozen=True)
@@ -45,27 +30,32 @@ class StageTimes:
 
 
 def measure_stage_times(
-    checkpoint: str | None, spec: EngineSpec, frames_rgb: list[np.ndarray], repeats: int = 6
+    checkpoint: str | None,
+    identity: EngineIdentity,
+    frames_rgb: list[np.ndarray],
+    repeats: int = 6,
 ) -> StageTimes:
-    """Time preprocess / ``Engine.infer`` / postprocess of the engine ``spec`` on frames.
+    """Time preprocess / ``Engine.infer`` / postprocess of the engine the node reported
+    (``identity``, from its /diagnostics) on frames of the node's camera.
 
     Output at the frames' own resolution, as the node's default ``output.resolution``.
     """
-    from dav2_ros.engines import DepthEstimator, EngineConfig, create_engine
+    from dav2_ros.engines import DepthEstimator
     from dav2_ros.model.checkpoints import load_model
 
     loaded = load_model(checkpoint or None)
-    config = EngineConfig(
-        backend=spec.backend, device=spec.device, precision=spec.precision, input_hw=spec.input_hw
-    )
-    engine = create_engine(loaded.model, config)
     # The network's shorter side is the node's input_size (a multiple of 14).
-    estimator = DepthEstimator(engine, loaded.meta.depth_type, min(spec.input_hw))
+    estimator = DepthEstimator(loaded.model, identity.spec(), min(identity.input_hw))
     try:
-        estimator.predict(frames_rgb[0])  # warm-up: the first call allocates
+        estimator.predict(frames_rgb[0])  # warm-up: builds the engine, the first call allocates
+        if estimator.engine.input_hw != tuple(identity.input_hw):
+            raise ValueError(
+                f"demo frames give network input {estimator.engine.input_hw}, the node's "
+                f"engine has {identity.input_hw}: not the same engine"
+            )
         runs = [estimator.predict(frames_rgb[i % len(frames_rgb)]) for i in range(repeats)]
     finally:
-        engine.close()
+        estimator.close()
     return StageTimes(
         preprocess_ms=float(np.median([r.preprocess_ms for r in runs])),
         infer_ms=float(np.median([r.infer_ms for r in runs])),

@@ -22,11 +22,13 @@ from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import Image, PointCloud2
 
 from dav2_ros.demo.lifecycle import run_node
-from dav2_ros.demo.messages import cloud_to_points, image_to_array, write_ply
 from dav2_ros.demo.metrics import depth_errors
 from dav2_ros.demo.pairing import StampPairer, stamp_ns
 from dav2_ros.demo.panels import make_panel
 from dav2_ros.demo.report import CameraWindow, RunStats, engine_ms_from_diagnostics
+from dav2_ros.geometry import write_ply
+from dav2_ros.ros.conversions import cloud_to_rgb, cloud_to_xyz, image_to_array, image_to_rgb
+from dav2_ros.ros.diagnostics import NODE_STATUS_NAME
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 EXIT_NO_OUTPUT = 3
@@ -84,13 +86,13 @@ class DemoMonitor(Node):
         self.camera_frames_seen += 1
         self.camera_window.add(stamp_ns(msg.header))
         self.stats.frames_in = self.camera_window.frames  # camera frames in the window only
-        pair = self.ground_truth.add_right(stamp_ns(msg.header), image_to_array(msg))
+        pair = self.ground_truth.add_right(stamp_ns(msg.header), image_to_array(msg, ("32FC1",)))
         if pair is not None:
             self._score(stamp_ns(msg.header), *pair)
 
     def _on_image(self, msg: Image) -> None:
         # Kept only for the panels: RGB of the frames a panel will show.
-        self.rgb_by_stamp[stamp_ns(msg.header)] = image_to_array(msg)
+        self.rgb_by_stamp[stamp_ns(msg.header)] = image_to_rgb(msg)
         while len(self.rgb_by_stamp) > 60:  # > the worst latency seen at 10 Hz
             self.rgb_by_stamp.popitem(last=False)
 
@@ -112,7 +114,7 @@ class DemoMonitor(Node):
         self.stats.add_output(now_s, (received_ns - stamp) / 1e6)
         self.camera_window.add(stamp)  # its ground truth may still be queued
         self.stats.frames_in = self.camera_window.frames
-        pair = self.ground_truth.add_left(stamp, image_to_array(msg))
+        pair = self.ground_truth.add_left(stamp, image_to_array(msg, ("32FC1",)))
         if pair is not None:
             self._score(stamp, *pair)
 
@@ -123,7 +125,7 @@ class DemoMonitor(Node):
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
             values = {kv.key: kv.value for kv in status.values}
-            if status.hardware_id.endswith("dav2_depth") or "dav2" in status.name:
+            if status.name == NODE_STATUS_NAME:  # not the metric scale's status beside it
                 self.last_diagnostics = values
             found = engine_ms_from_diagnostics(values)
             if found is not None and self.first_out_s is not None:
@@ -182,10 +184,10 @@ class DemoMonitor(Node):
         summary = self.stats.summary(window_s)
         files = {"panels": self.panels, "ply": None}
         if self.last_cloud is not None:
-            xyz, rgb = cloud_to_points(deserialize_message(self.last_cloud, PointCloud2))
-            write_ply(self.out_dir / "points.ply", xyz, rgb)
+            cloud = deserialize_message(self.last_cloud, PointCloud2)
+            count = write_ply(self.out_dir / "points.ply", cloud_to_xyz(cloud), cloud_to_rgb(cloud))
             files["ply"] = "points.ply"
-            summary["ply_points"] = len(xyz)
+            summary["ply_points"] = count
         summary["files"] = files
         summary["ground_truth_unmatched"] = self.ground_truth.evicted  # frames the node skipped
         summary["node_diagnostics"] = self.last_diagnostics

@@ -10,6 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from dav2_ros.colorize import colorize
+
 TILE_W = 320
 TITLE_H = 26
 BAR_H = 46
@@ -18,14 +20,10 @@ ERROR_MAX = 0.5  # error colour scale tops out at 50 % relative error
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
-def colorize(values: np.ndarray, vmin: float, vmax: float, cmap: int) -> np.ndarray:
-    """Float H×W → BGR uint8 with an OpenCV colormap; non-finite pixels dark grey."""
-    finite = np.isfinite(values)
-    span = max(vmax - vmin, 1e-6)
-    scaled = np.where(finite, (values - vmin) / span, 0.0)
-    index = (np.clip(scaled, 0.0, 1.0) * 255).astype(np.uint8)
-    bgr = cv2.applyColorMap(index, cmap)
-    bgr[~finite] = INVALID_BGR
+def _colour_tile(values: np.ndarray, vmin: float, vmax: float, cmap: int) -> np.ndarray:
+    """Float H×W → BGR uint8 on a fixed scale; non-finite pixels dark grey."""
+    bgr = cv2.cvtColor(colorize(values, True, (vmin, vmax), cmap), cv2.COLOR_RGB2BGR)
+    bgr[~np.isfinite(values)] = INVALID_BGR
     return bgr
 
 
@@ -80,10 +78,10 @@ def make_panel(
     depth_bar = colour_bar(TILE_W, 0.0, depth_max_m, depth_cmap, " m")
     tiles = [
         _tile(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), "camera (RGB)", None),
-        _tile(colorize(pred_m, 0.0, depth_max_m, depth_cmap), "predicted depth", depth_bar),
-        _tile(colorize(gt_m, 0.0, depth_max_m, depth_cmap), "ground truth depth", depth_bar),
+        _tile(_colour_tile(pred_m, 0.0, depth_max_m, depth_cmap), "predicted depth", depth_bar),
+        _tile(_colour_tile(gt_m, 0.0, depth_max_m, depth_cmap), "ground truth depth", depth_bar),
         _tile(
-            colorize(rel_err, 0.0, ERROR_MAX, err_cmap),
+            _colour_tile(rel_err, 0.0, ERROR_MAX, err_cmap),
             "error |d-d*|/d*",
             colour_bar(TILE_W, 0.0, ERROR_MAX, err_cmap, ""),
         ),

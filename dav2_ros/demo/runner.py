@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dav2_ros
-from dav2_ros.demo.engine_time import measure_stage_times, parse_engine_description
+from dav2_ros.demo.engine_time import measure_stage_times
 from dav2_ros.demo.metrics import overhead_pct
 from dav2_ros.demo.processes import ChildProcesses, pick_free_domain_id, private_ros_env
 from dav2_ros.demo.report import OVERHEAD_TARGET_PCT, summary_table
@@ -221,20 +221,21 @@ def _explain(children: ChildProcesses, name: str) -> None:
 def _add_engine_time(summary: dict, options: DemoOptions) -> None:
     """Fill engine time (if /diagnostics had none) and the overhead, saying how."""
     if summary["engine_ms"]["p50"] is None:
-        spec = parse_engine_description(summary.get("node_diagnostics", {}).get("engine", ""))
-        if spec is None:
+        from dav2_ros.engines.base import EngineIdentity
+
+        identity = EngineIdentity.from_fields(summary.get("node_diagnostics", {}))
+        if identity is None:
             summary["engine_ms"]["source"] = "not measured: the node reported no engine"
             return
         from dav2_ros.demo.scene import render_clip
 
         print("dav2 demo: timing the node's engine for the overhead figure ...", flush=True)
         frames = [f.rgb for f in render_clip(options.width, options.height, 2)]
-        stages = measure_stage_times(options.checkpoint or None, spec, frames)
+        stages = measure_stage_times(options.checkpoint or None, identity, frames)
         summary["engine_ms"] = {
             "p50": round(stages.infer_ms, 2),
             "source": "measured by the orchestrator after the nodes stopped: median "
-            f"Engine.infer on demo frames, same engine ({spec.backend} {spec.device} "
-            f"{spec.precision} {spec.input_hw[0]}x{spec.input_hw[1]})",
+            f"Engine.infer on demo frames, same engine ({identity.description})",
         }
         summary["node_stages_ms"] = {
             "preprocess": round(stages.preprocess_ms, 2),

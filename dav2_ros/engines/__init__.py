@@ -12,24 +12,32 @@ from dav2_ros.engines.auto import resolve_engine
 from dav2_ros.engines.base import (
     Engine,
     EngineConfig,
+    EngineIdentity,
+    EngineSpec,
     EngineUnavailable,
     backend_names,
     create_engine,
     register_backend,
+    resolve_backend,
 )
 from dav2_ros.engines.cache import default_cache_dir, weights_fingerprint
 from dav2_ros.engines.pipeline import DepthEstimator, Prediction
+from dav2_ros.engines.supervisor import EngineSupervisor
 
 __all__ = [
     "DepthEstimator",
     "Engine",
     "EngineConfig",
+    "EngineIdentity",
+    "EngineSpec",
+    "EngineSupervisor",
     "EngineUnavailable",
     "Prediction",
     "backend_names",
     "create_engine",
     "default_cache_dir",
     "register_backend",
+    "resolve_backend",
     "resolve_engine",
     "weights_fingerprint",
 ]

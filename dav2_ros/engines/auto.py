@@ -36,7 +36,7 @@ def resolve_engine(model: DepthAnythingV2, config: EngineConfig) -> Engine:
         engine.description,
         f" (skipped: {'; '.join(skipped)})" if skipped else "",
     )
-    engine.skipped_backends = skipped
+    engine.skipped_backends = tuple(skipped)
     return engine
 
 

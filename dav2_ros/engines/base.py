@@ -8,16 +8,19 @@ output. Pre/post-processing is not the engine's job (see ``pipeline``).
 from __future__ import annotations
 
 import importlib
+import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from dav2_ros.model import DepthAnythingV2
 
 PRECISIONS = ("fp32", "fp16", "bf16")
+DEFAULT_PRECISION = {"tensorrt": "fp16"}  # every other backend: fp32
 
 
 class EngineUnavailable(RuntimeError):
@@ -41,8 +44,81 @@ class EngineConfig:
             raise ValueError(f"input_hw must be positive multiples of 14, got {self.input_hw}")
 
 
+@dataclass(frozen=True)
+class EngineSpec:
+    """An engine before its input size is known: ``config(input_hw)`` is what gets built
+    for one network input size (a camera has one; ``DepthEstimator`` builds per size)."""
+
+    backend: str = "torch"
+    device: str = "cpu"
+    precision: str | None = None  # None: the backend's default (tensorrt fp16, else fp32)
+    options: Mapping[str, Any] = field(default_factory=dict)  # backend-specific extras
+    cache_dir: Path | None = None
+
+    def config(self, input_hw: tuple[int, int]) -> EngineConfig:
+        precision = self.precision or DEFAULT_PRECISION.get(self.backend, "fp32")
+        return EngineConfig(
+            backend=self.backend,
+            device=self.device,
+            precision=precision,
+            input_hw=tuple(input_hw),
+            cache_dir=self.cache_dir,
+            options=dict(self.options),
+        )
+
+
+@dataclass(frozen=True)
+class EngineIdentity:
+    """What was built: enough to build the same engine again, field by field."""
+
+    backend: str
+    device: str
+    precision: str
+    input_hw: tuple[int, int]  # network input (height, width)
+    options: Mapping[str, Any]  # backend settings in effect (threads, quantize, provider, …)
+
+    @property
+    def description(self) -> str:
+        """One line for logs: ``onnxruntime cpu fp32 518x686 (fuse=True, threads=2)``."""
+        h, w = self.input_hw
+        extras = ", ".join(f"{k}={v}" for k, v in self.options.items())
+        return f"{self.backend} {self.device} {self.precision} {h}x{w}" + (
+            f" ({extras})" if extras else ""
+        )
+
+    def fields(self) -> dict[str, str]:
+        """Diagnostic key/values, one per part (options as JSON)."""
+        return {
+            "engine_backend": self.backend,
+            "engine_device": self.device,
+            "engine_precision": self.precision,
+            "engine_input_height": str(self.input_hw[0]),
+            "engine_input_width": str(self.input_hw[1]),
+            "engine_options": json.dumps(dict(self.options), sort_keys=True, default=str),
+        }
+
+    @classmethod
+    def from_fields(cls, values: Mapping[str, str]) -> EngineIdentity | None:
+        """The identity ``fields`` wrote (e.g. read back from /diagnostics), None if absent."""
+        if not values.get("engine_backend"):
+            return None
+        return cls(
+            backend=values["engine_backend"],
+            device=values["engine_device"],
+            precision=values["engine_precision"],
+            input_hw=(int(values["engine_input_height"]), int(values["engine_input_width"])),
+            options=json.loads(values.get("engine_options") or "{}"),
+        )
+
+    def spec(self) -> EngineSpec:
+        """The spec that builds this engine again (for its input size)."""
+        return EngineSpec(self.backend, self.device, self.precision, dict(self.options))
+
+
 class Engine(ABC):
     backend: str = "abstract"
+    # Backends tried and passed over before this one ("auto"), each "name (why)".
+    skipped_backends: tuple[str, ...] = ()
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
@@ -51,10 +127,20 @@ class Engine(ABC):
     def input_hw(self) -> tuple[int, int]:
         return self.config.input_hw
 
+    def options_in_effect(self) -> dict[str, Any]:
+        """Backend settings that define this engine; subclasses add their resolved ones."""
+        return dict(self.config.options)
+
+    @property
+    def identity(self) -> EngineIdentity:
+        c = self.config
+        return EngineIdentity(
+            self.backend, c.device, c.precision, tuple(c.input_hw), self.options_in_effect()
+        )
+
     @property
     def description(self) -> str:
-        c = self.config
-        return f"{self.backend} {c.device} {c.precision} {c.input_hw[0]}x{c.input_hw[1]}"
+        return self.identity.description
 
     @abstractmethod
     def infer(self, batch: np.ndarray) -> np.ndarray:
@@ -82,11 +168,12 @@ def create_engine(model: DepthAnythingV2, config: EngineConfig) -> Engine:
     ``backend`` is a registered name, or ``"package.module:factory"`` for a plugin
     (imported, then called like a registered factory).
     """
-    factory = _resolve(config.backend)
+    factory = resolve_backend(config.backend)
     return factory(model, config)
 
 
-def _resolve(backend: str) -> EngineFactory:
+def resolve_backend(backend: str) -> EngineFactory:
+    """The factory of ``backend``; ValueError naming the known ones if there is none."""
     if backend in _BACKENDS:
         return _BACKENDS[backend]
     if ":" in backend:

@@ -164,11 +164,13 @@ class OnnxRuntimeEngine(Engine):
         options.log_severity_level = 3  # errors only; the node logs what matters
         return ort.InferenceSession(str(path), options, providers=self.providers)
 
-    @property
-    def description(self) -> str:
-        quant = (f" {self.quantize}" if self.quantize else "") + (" fused" if self.fuse else "")
-        provider = self.active_provider.replace("ExecutionProvider", "")
-        return f"{super().description}{quant} ({provider}, {self.threads} threads)"
+    def options_in_effect(self) -> dict:
+        options = {**self.config.options, "threads": self.threads, "fuse": self.fuse}
+        if self.quantize:
+            options["quantize"] = self.quantize
+        # Follows from the device and what is installed: reported, not configurable.
+        options["provider"] = self.active_provider.replace("ExecutionProvider", "")
+        return options
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         expected = (1, 3, *self.config.input_hw)

@@ -1,14 +1,21 @@
-"""One frame through the model: preprocess → engine → postprocess, with stage timings."""
+"""One frame through the model: preprocess → engine → postprocess, with stage timings.
+
+Engines are static-shape (one exported graph per network input size, see
+``onnx_export``), so the estimator builds the engine for an image's input size the first
+time it sees one and keeps it; a camera has one resolution, so by default it keeps one.
+"""
 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
-from dav2_ros.engines.base import Engine
-from dav2_ros.model.transforms import prepare_input, resize_output
+from dav2_ros.engines.base import Engine, EngineSpec, create_engine, resolve_backend
+from dav2_ros.model import DepthAnythingV2
+from dav2_ros.model.transforms import model_input_size, prepare_input, resize_output
 
 
 @dataclass
@@ -27,12 +34,52 @@ class Prediction:
 
 
 class DepthEstimator:
-    """Runs an ``Engine`` on RGB images of any size, as the official ``infer_image``."""
+    """Runs ``model`` on RGB images of any size, as the official ``infer_image``.
 
-    def __init__(self, engine: Engine, depth_type: str, input_size: int) -> None:
-        self.engine = engine
-        self.depth_type = depth_type
+    ``spec`` says which engine to build; it is built for an image's network input size
+    (shorter side ``input_size``) on first need. ``max_engines`` engines are kept, the
+    least recently used closed beyond that (None: keep all, for batches of mixed sizes).
+    """
+
+    def __init__(
+        self,
+        model: DepthAnythingV2,
+        spec: EngineSpec,
+        input_size: int,
+        max_engines: int | None = 1,
+    ) -> None:
+        resolve_backend(spec.backend)  # an unknown backend fails here, not at the first frame
+        self.model = model
+        self.spec = spec
         self.input_size = input_size
+        self.depth_type = model.depth_type
+        self.max_engines = max_engines
+        self._engines: OrderedDict[tuple[int, int], Engine] = OrderedDict()
+
+    def input_hw(self, height: int, width: int) -> tuple[int, int]:
+        """Network input (height, width) for an image of this size."""
+        return model_input_size(height, width, self.input_size)
+
+    def has_engine_for(self, height: int, width: int) -> bool:
+        return self.input_hw(height, width) in self._engines
+
+    @property
+    def engine(self) -> Engine | None:
+        """The most recently used engine, None before the first image."""
+        return next(reversed(self._engines.values()), None)
+
+    def engine_for(self, height: int, width: int) -> Engine:
+        """The engine for images of this size, built now if there is none yet."""
+        input_hw = self.input_hw(height, width)
+        engine = self._engines.get(input_hw)
+        if engine is None:
+            if self.max_engines is not None:
+                while len(self._engines) >= self.max_engines:
+                    self._engines.popitem(last=False)[1].close()
+            engine = create_engine(self.model, self.spec.config(input_hw))
+            self._engines[input_hw] = engine
+        self._engines.move_to_end(input_hw)
+        return engine
 
     def predict(
         self, image_rgb: np.ndarray, output_hw: tuple[int, int] | None = None
@@ -41,17 +88,11 @@ class DepthEstimator:
 
         ``output_hw=(0, 0)`` keeps the network's own resolution.
         """
+        engine = self.engine_for(*image_rgb.shape[:2])
         t0 = time.perf_counter()
         batch = prepare_input(image_rgb, self.input_size)
-        if batch.shape[2:] != tuple(self.engine.input_hw):
-            raise ValueError(
-                f"image {image_rgb.shape[1]}x{image_rgb.shape[0]} needs network input "
-                f"{batch.shape[3]}x{batch.shape[2]}, but the engine was built for "
-                f"{self.engine.input_hw[1]}x{self.engine.input_hw[0]}; rebuild the engine "
-                "for this camera resolution"
-            )
         t1 = time.perf_counter()
-        raw = self.engine.infer(batch)[0]
+        raw = engine.infer(batch)[0]
         t2 = time.perf_counter()
         height, width = output_hw if output_hw is not None else image_rgb.shape[:2]
         values = raw if (height, width) == (0, 0) else resize_output(raw, height, width)
@@ -63,3 +104,16 @@ class DepthEstimator:
             infer_ms=(t2 - t1) * 1e3,
             postprocess_ms=(t3 - t2) * 1e3,
         )
+
+    def close(self) -> None:
+        """Close every engine (the next image builds again). Closes all it can, then
+        raises the first failure: a broken engine may fail to close, too."""
+        engines, self._engines = list(self._engines.values()), OrderedDict()
+        failures = []
+        for engine in engines:
+            try:
+                engine.close()
+            except Exception as exc:
+                failures.append(exc)
+        if failures:
+            raise failures[0]

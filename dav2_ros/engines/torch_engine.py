@@ -41,6 +41,13 @@ class TorchEngine(Engine):
         if config.options.get("compile"):
             self._forward = torch.compile(self.model, dynamic=False)
 
+    def options_in_effect(self) -> dict:
+        options = dict(self.config.options)
+        if self.device.type == "cpu":
+            options["threads"] = self.threads
+        options["channels_last"] = self.channels_last
+        return options
+
     @torch.inference_mode()
     def infer(self, batch: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(batch).to(self.device, self.dtype)

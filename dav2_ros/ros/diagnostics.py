@@ -1,13 +1,17 @@
-"""The node's /diagnostics status: rates, latency, drops, engine and model."""
+"""The node's one /diagnostics message: its own status (rates, latency, drops, engine,
+model, latest problem) and, with a metric scale, the scale's status beside it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from std_msgs.msg import Header
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
-STATUS_NAME = "dav2_depth: depth estimation"
+from dav2_ros.reporting import Problem
+
+NODE_STATUS_NAME = "dav2_depth: depth estimation"
+SCALE_STATUS_NAME = "dav2_depth: metric scale"
 
 
 @dataclass
@@ -22,14 +26,41 @@ class DiagnosticsSnapshot:
     frames_dropped: int  # replaced in the mailbox before inference (stale)
     frames_rejected: int  # bad messages
     frames_skipped_no_subscriber: int
-    engine: str
+    engine: str  # the engine's description, or why there is none
     model: str
-    problem: str = ""  # latest warning or error, empty when all is well
+    problem: str = ""  # latest unresolved warning or error, empty when all is well
     level_error: bool = False
     engine_failures: int = 0  # engine build/inference failures since start
+    engine_fields: dict[str, str] = field(default_factory=dict)  # EngineIdentity.fields()
 
 
-def diagnostics_msg(header: Header, node_name: str, snap: DiagnosticsSnapshot) -> DiagnosticArray:
+def snapshot(
+    stats: Any, mailbox: Any, engine: Any, problem: Problem | None, model: str
+) -> DiagnosticsSnapshot:
+    """The node's state now: ``NodeStats``, ``LatestMailbox``, ``EngineSupervisor``, the
+    reporter's latest unresolved problem and the model's label."""
+    identity = engine.identity
+    return DiagnosticsSnapshot(
+        input_fps=stats.input_rate.rate_hz(),
+        output_fps=stats.output_rate.rate_hz(),
+        latency_p50_ms=stats.latency.percentile_ms(50),
+        latency_p95_ms=stats.latency.percentile_ms(95),
+        infer_ms_p50=stats.infer_ms.percentile_ms(50),
+        engine_ms_p50=stats.engine_ms.percentile_ms(50),
+        frames_received=mailbox.received,
+        frames_dropped=mailbox.dropped,
+        frames_rejected=stats.rejected,
+        frames_skipped_no_subscriber=stats.skipped_no_subscriber,
+        engine=engine.state,
+        model=model,
+        problem=problem.text if problem else "",
+        level_error=bool(problem and problem.error),
+        engine_failures=engine.failures,
+        engine_fields=identity.fields() if identity else {},
+    )
+
+
+def node_status(node_name: str, snap: DiagnosticsSnapshot) -> DiagnosticStatus:
     if snap.problem:
         level = DiagnosticStatus.ERROR if snap.level_error else DiagnosticStatus.WARN
         message = snap.problem
@@ -48,13 +79,25 @@ def diagnostics_msg(header: Header, node_name: str, snap: DiagnosticsSnapshot) -
         "frames_skipped_no_subscriber": str(snap.frames_skipped_no_subscriber),
         "engine_failures": str(snap.engine_failures),
         "engine": snap.engine,
+        **snap.engine_fields,
         "model": snap.model,
     }
-    status = DiagnosticStatus(
+    return _status(level, NODE_STATUS_NAME, message, node_name, values)
+
+
+def scale_status(node_name: str, status: Any) -> DiagnosticStatus:
+    """``dav2_ros.scale.source.ScaleStatus`` (level 0/1/2, message, values) as a status."""
+    level = bytes([status.level])
+    return _status(level, SCALE_STATUS_NAME, status.message, node_name, status.values)
+
+
+def _status(
+    level: bytes, name: str, message: str, node_name: str, values: dict[str, str]
+) -> DiagnosticStatus:
+    return DiagnosticStatus(
         level=level,
-        name=STATUS_NAME,
+        name=name,
         message=message,
         hardware_id=node_name,
         values=[KeyValue(key=k, value=v) for k, v in values.items()],
     )
-    return DiagnosticArray(header=header, status=[status])

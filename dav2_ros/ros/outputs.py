@@ -1,10 +1,12 @@
-"""What the node publishes for one prediction, as pure functions the node (and the
-metric-scale feature) can call: metric depth, colour at output size, point cloud."""
+"""What the node publishes for one prediction, as pure functions the node calls: metric
+depth, colour at output size, the point cloud (``organised_cloud``: depth + intrinsics +
+colour → the bytes of a PointCloud2), the metric scale used."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
 from dav2_ros.engines import Prediction
 from dav2_ros.geometry import (
@@ -14,13 +16,13 @@ from dav2_ros.geometry import (
     limit_range,
     pack_organised_cloud,
 )
+from dav2_ros.scale.source import SCALE_FIELDS, ScaleReading
 
 
 def metric_depth_m(prediction: Prediction) -> np.ndarray | None:
     """Depth in metres with NaN for invalid pixels, or None when the model is relative.
 
-    Relative disparity is never depth (REP 118): a scale source must turn it into metres
-    first (hook point for ``scale.*``).
+    Relative disparity is never depth (REP 118): ``ScaleSource`` turns it into metres.
     """
     if prediction.depth_type != "metric":
         return None
@@ -50,3 +52,13 @@ def organised_cloud(
     xyz_m = backproject_organised(limit_range(depth_m, max_range_m), intrinsics, stride)
     colours = None if rgb is None else np.ascontiguousarray(rgb[::stride, ::stride])
     return pack_organised_cloud(xyz_m, colours)
+
+
+def scale_msg(reading: ScaleReading) -> Float64MultiArray:
+    """``depth/scale``: the fields of ``SCALE_FIELDS``, named in ``layout.dim[0].label``."""
+    values = reading.values()
+    msg = Float64MultiArray(data=values)
+    msg.layout.dim = [
+        MultiArrayDimension(label=",".join(SCALE_FIELDS), size=len(values), stride=len(values))
+    ]
+    return msg

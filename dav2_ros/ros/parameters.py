@@ -1,41 +1,22 @@
-"""The depth node's parameters as data, and their validation (one table, one check).
+"""The depth node's parameter table and its checked settings (one table, one check).
 
-``PARAMETERS`` is the single source of truth: the node declares exactly these (with
-descriptions and ranges), and tests compare config/depth.yaml and the launch file
-against it. Other features append their own ``ParamSpec`` tuples (e.g. ``scale.*``)
-with ``register_parameters``.
+``PARAMETERS`` is fixed: the core specs below followed by the metric-scale specs
+(``dav2_ros.scale.settings``). The node declares exactly these (with descriptions and
+ranges), and tests compare config/depth.yaml and the launch file against it. Every
+value is checked once, by ``settings_from_values``, into ``NodeSettings``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-ParamValue = bool | int | float | str
+from dav2_ros.paramspec import ParameterError, ParamSpec, ParamValue, check_values
+from dav2_ros.scale.settings import SCALE_PARAMETERS, ScaleSettings
 
-
-class ParameterError(ValueError):
-    """A parameter value the node cannot start with; the message names the parameter."""
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    name: str
-    default: ParamValue
-    description: str
-    choices: tuple[str, ...] = ()
-    min_value: float | None = None
-    max_value: float | None = None
-    step: int = 0  # integer parameters: allowed values are min_value + k*step
-
-    @property
-    def type_name(self) -> str:
-        return type(self.default).__name__
-
-
-PARAMETERS: list[ParamSpec] = [
+CORE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("model.checkpoint", "", "checkpoint file or directory; '' = bundled default model"),
     ParamSpec("model.encoder", "", "encoder size (vits, vitb, vitl, vitg, vitt, ...); '' = infer"),
     ParamSpec(
@@ -115,46 +96,14 @@ PARAMETERS: list[ParamSpec] = [
         "reliability of every published topic",
         choices=("reliable", "best_effort"),
     ),
-]
+)
+PARAMETERS: tuple[ParamSpec, ...] = (*CORE_PARAMETERS, *SCALE_PARAMETERS)
 
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 
-def register_parameters(specs: Iterable[ParamSpec]) -> None:
-    """Add a feature's parameters to the table (idempotent per name)."""
-    known = {spec.name for spec in PARAMETERS}
-    PARAMETERS.extend(spec for spec in specs if spec.name not in known)
-
-
 def parameter_names() -> list[str]:
     return [spec.name for spec in PARAMETERS]
-
-
-def check_value(spec: ParamSpec, value: Any) -> ParamValue:
-    """The value if it fits ``spec``; else ParameterError saying what was expected."""
-    expected = type(spec.default)
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)  # YAML "20" for a float parameter is fine
-    if type(value) is not expected:
-        raise ParameterError(
-            f"parameter '{spec.name}': expected a {expected.__name__}, got {value!r} "
-            f"({type(value).__name__}); fix it in the params file"
-        )
-    if spec.choices and value not in spec.choices:
-        raise ParameterError(
-            f"parameter '{spec.name}': expected one of {', '.join(spec.choices)}, got {value!r}"
-        )
-    if spec.min_value is not None and spec.max_value is not None and expected in (int, float):
-        if not spec.min_value <= value <= spec.max_value:
-            raise ParameterError(
-                f"parameter '{spec.name}': expected a value in "
-                f"[{spec.min_value}, {spec.max_value}], got {value!r}"
-            )
-        if spec.step and (value - spec.min_value) % spec.step:
-            raise ParameterError(
-                f"parameter '{spec.name}': expected a multiple of {spec.step}, got {value!r}"
-            )
-    return value
 
 
 @dataclass(frozen=True)
@@ -178,13 +127,12 @@ class NodeSettings:
     points_color: bool
     input_reliability: str
     output_reliability: str
+    scale: ScaleSettings
 
 
 def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
-    """Check every core parameter (missing ones take their default) → ``NodeSettings``."""
-    checked = {
-        spec.name: check_value(spec, values.get(spec.name, spec.default)) for spec in PARAMETERS
-    }
+    """Check every parameter once (missing ones take their default) → ``NodeSettings``."""
+    checked = check_values(PARAMETERS, values)
     if not _DEVICE.match(checked["engine.device"]):
         raise ParameterError(
             f"parameter 'engine.device': expected cpu, cuda or cuda:N, "
@@ -210,15 +158,15 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
         points_color=checked["points.color"],
         input_reliability=checked["qos.input_reliability"],
         output_reliability=checked["qos.output_reliability"],
+        scale=ScaleSettings.from_checked(checked),
     )
 
 
-def declare_and_read(node: Any) -> dict[str, ParamValue]:
-    """Declare every parameter on an rclpy node (descriptions, ranges, read-only) and read them.
-
-    Types are checked by ``check_value`` (dynamic typing on the ROS side) so a wrong
-    YAML type gets the same actionable message as a wrong value.
-    """
+def declare_parameters(node: Any) -> dict[str, ParamValue]:
+    """Declare every parameter on an rclpy node (descriptions, ranges, read-only) and
+    return the values it was given, unchecked: ``settings_from_values`` checks them, so
+    a wrong YAML type gets the same actionable message as a wrong value (dynamic typing
+    on the ROS side)."""
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
     from rclpy.exceptions import ParameterException
 
@@ -248,10 +196,5 @@ def declare_and_read(node: Any) -> dict[str, ParamValue]:
             parameter = node.declare_parameter(spec.name, spec.default, descriptor)
         except ParameterException as exc:
             raise ParameterError(f"parameter '{spec.name}': {exc}") from exc
-        values[spec.name] = check_value(spec, parameter.value)
+        values[spec.name] = parameter.value
     return values
-
-
-# Feature tables register themselves on import; importing them here makes the table
-# complete whoever imports it first (tests compare it with config/depth.yaml).
-from dav2_ros.ros import scale_source  # noqa: E402, F401 - registers scale.*

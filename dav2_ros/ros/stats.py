@@ -46,3 +46,22 @@ class LatencyWindow:
             if not self._values_ms:
                 return float("nan")
             return float(np.percentile(np.fromiter(self._values_ms, float), q))
+
+
+class NodeStats:
+    """What the depth node counts and times for /diagnostics (thread-safe parts)."""
+
+    def __init__(self) -> None:
+        self.input_rate, self.output_rate = RateMeter(), RateMeter()
+        self.latency = LatencyWindow()  # receipt → published
+        self.infer_ms = LatencyWindow()  # Engine.infer alone
+        self.engine_ms = LatencyWindow()  # preprocess + infer + postprocess
+        self.rejected = 0  # bad messages
+        self.skipped_no_subscriber = 0
+
+    def frame_out(self, infer_ms: float, engine_ms: float, received_s: float) -> None:
+        """A frame published; ``received_s``: time.monotonic() when its image arrived."""
+        self.infer_ms.add(infer_ms)
+        self.engine_ms.add(engine_ms)
+        self.output_rate.tick()
+        self.latency.add((time.monotonic() - received_s) * 1e3)

@@ -1,7 +1,9 @@
 """Metric depth from relative models: scale-and-shift recovery in inverse-depth space (no ROS).
 
 ``fit`` fits ``1/depth = a·disparity + b`` robustly, ``sparse`` turns depth images
-and point clouds into samples, ``tracker`` decides which (a, b) to use over time.
+and point clouds into samples, ``tracker`` decides which (a, b) to use over time,
+``settings`` holds the ``scale.*`` parameters, and ``source`` (imported on its own: it
+needs ``geometry``) puts it all together for the node, frame by frame.
 """
 
 from dav2_ros.scale.fit import (
@@ -11,10 +13,14 @@ from dav2_ros.scale.fit import (
     apply_scale,
     fit_scale_shift,
 )
-from dav2_ros.scale.params import SCALE_MODES, ScaleParams, fixed_params_yaml
+from dav2_ros.scale.settings import (
+    SCALE_MODES,
+    SCALE_PARAMETERS,
+    ScaleSettings,
+    fixed_params_yaml,
+)
 from dav2_ros.scale.sparse import (
     SparseSamples,
-    depth_image_to_metres,
     samples_from_depth_image,
     samples_from_points,
     transform_from_quaternion,
@@ -34,18 +40,18 @@ __all__ = [
     "HOLDING",
     "REJECTED",
     "SCALE_MODES",
+    "SCALE_PARAMETERS",
     "STALE",
     "TRACKING",
     "WAITING",
     "FitConfig",
     "ScaleEstimate",
     "ScaleFit",
-    "ScaleParams",
+    "ScaleSettings",
     "ScaleTracker",
     "SparseSamples",
     "align_least_squares",
     "apply_scale",
-    "depth_image_to_metres",
     "fit_scale_shift",
     "fixed_params_yaml",
     "samples_from_depth_image",

@@ -1,9 +1,9 @@
 """Sparse metric depth sources → samples (row, col, depth_m) in the camera image.
 
-Two sources: a depth image registered to the camera (an RGB-D camera, a LiDAR
-already projected into it), possibly at another resolution, and a point cloud
+Two sources: a depth image in metres registered to the camera (an RGB-D camera, a
+LiDAR already projected into it), possibly at another resolution, and a point cloud
 in any frame with the extrinsic that maps it into the camera optical frame.
-Pure numpy, no ROS: the node converts messages and calls these.
+Pure numpy, no ROS: the node converts messages (``dav2_ros.ros.conversions``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-DEPTH_ENCODINGS = ("32FC1", "16UC1")
 
 
 @dataclass(frozen=True)
@@ -39,31 +37,11 @@ class SparseSamples:
         return image[self.rows, self.cols]
 
 
-def depth_image_to_metres(depth: np.ndarray, encoding: str) -> np.ndarray:
-    """A 32FC1 (metres) or 16UC1 (millimetres) depth image → float64 metres, NaN invalid.
-
-    Invalid on input: NaN/±Inf and values ≤ 0 for 32FC1; 0 for 16UC1 (REP 118).
-    """
-    if depth.ndim != 2:
-        raise ValueError(f"a depth image must be 2-D (H×W), got shape {depth.shape}")
-    if encoding == "32FC1":
-        depth_m = depth.astype(np.float64)
-    elif encoding == "16UC1":
-        depth_m = depth.astype(np.float64) * 1e-3
-        depth_m[depth == 0] = np.nan
-    else:
-        raise ValueError(
-            f"sparse depth image encoding must be one of {DEPTH_ENCODINGS}, got {encoding!r}; "
-            "publish metres as 32FC1 or millimetres as 16UC1"
-        )
-    depth_m[~np.isfinite(depth_m) | (depth_m <= 0)] = np.nan
-    return depth_m
-
-
 def samples_from_depth_image(
-    depth: np.ndarray, encoding: str, height: int, width: int, max_samples: int = 0
+    depth_m: np.ndarray, height: int, width: int, max_samples: int = 0
 ) -> SparseSamples:
-    """Valid pixels of a registered depth image, mapped to a ``height``×``width`` image.
+    """Valid pixels (finite, > 0 m) of a registered depth image in metres, mapped to a
+    ``height``×``width`` image.
 
     The depth image must cover the same field of view as the camera (registered,
     as depth_image_proc's ``register`` produces); only its resolution may differ.
@@ -71,8 +49,10 @@ def samples_from_depth_image(
     (an RGB-D camera) is thinned to ``max_samples`` random valid pixels (0 = keep
     all): a few thousand pin a and b down, and 300 k would cost ~1 s per frame.
     """
-    depth_m = depth_image_to_metres(depth, encoding)
-    src_rows, src_cols = np.nonzero(np.isfinite(depth_m))
+    if depth_m.ndim != 2:
+        raise ValueError(f"a depth image must be 2-D (H×W), got shape {depth_m.shape}")
+    with np.errstate(invalid="ignore"):
+        src_rows, src_cols = np.nonzero(np.isfinite(depth_m) & (depth_m > 0))
     if 0 < max_samples < src_rows.size:
         keep = np.random.default_rng(0).choice(src_rows.size, max_samples, replace=False)
         src_rows, src_cols = src_rows[keep], src_cols[keep]
