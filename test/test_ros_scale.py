@@ -32,7 +32,7 @@ A_TRUE, B_TRUE = 0.2, 0.05  # the metric inverse depth the sparse source implies
 WIDTH, HEIGHT = 80, 60
 K = [60.0, 0.0, 40.0, 0.0, 60.0, 30.0, 0.0, 0.0, 1.0]
 FRAME = "camera_optical"
-STATUS_NAME = "dav2_depth: metric scale"  # as documented in dav2_ros/ros/scale_source.py
+STATUS_NAME = "dav2_depth: metric scale"  # as documented in dav2_ros/ros/diagnostics.py
 PERIOD_S = 0.25  # 4 Hz: the node keeps up even on a loaded 2-core machine
 
 
