@@ -55,6 +55,10 @@ def test_one_params_file_serves_a_node_per_camera_namespace(tmp_path: Path) -> N
             while time.monotonic() < end:
                 executor.spin_once(timeout_sec=0.1)
         assert set(received) == set(CAMERAS.items()), received
+        # One /diagnostics publisher per node, as the ROS graph counts them.
+        diagnostics = client.get_publishers_info_by_topic("/diagnostics")
+        per_node = sorted((i.node_namespace, i.node_name) for i in diagnostics)
+        assert per_node == sorted((ns, "dav2_depth") for ns in CAMERAS), per_node
         for node in nodes[:-1]:
             assert node.settings.output_resolution == "model", "params file not applied"
     finally:

@@ -20,6 +20,7 @@ from test_ros_support import (
     NodeProcess,
     RosClient,
     camera_info_msg,
+    diagnostics_publishers,
     image_msg,
     ros_client,
     running_node,
@@ -27,6 +28,7 @@ from test_ros_support import (
     scene_rgb,
     set_header,
     stamp_ns,
+    wait_until,
 )
 
 from dav2_ros.model.transforms import model_input_size
@@ -294,6 +296,14 @@ def test_diagnostics_report_rates_latency_drops_engine_and_model(client: RosClie
     assert float(values["latency_p95_ms"]) >= float(values["latency_p50_ms"]) > 0
     assert "vitt metric" in values["model"]
     assert diag.status[0].hardware_id == "dav2_depth"
+    # The engine field by field (what the demo rebuilds it from), not only as a string.
+    assert (values["engine_backend"], values["engine_device"]) == ("torch", "cpu")
+    assert (values["engine_input_height"], values["engine_input_width"]) == (str(NET_H), str(NET_W))
+    assert values["engine_precision"] == "fp32" and '"threads": 1' in values["engine_options"]
+    # One /diagnostics stream per node; without a metric scale it holds the node's status only.
+    assert wait_until(lambda: len(diagnostics_publishers(client, NS)) > 0, 10)
+    assert len(diagnostics_publishers(client, NS)) == 1
+    assert {len(m.status) for m in client.messages("/diagnostics")} == {1}
 
 
 def test_node_declares_exactly_the_parameter_table(client: RosClient) -> None:

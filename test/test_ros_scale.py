@@ -19,6 +19,7 @@ from test_ros_support import (
     NodeProcess,
     RosClient,
     camera_info_msg,
+    diagnostics_publishers,
     image_msg,
     set_header,
     stamp_ns,
@@ -33,6 +34,7 @@ WIDTH, HEIGHT = 80, 60
 K = [60.0, 0.0, 40.0, 0.0, 60.0, 30.0, 0.0, 0.0, 1.0]
 FRAME = "camera_optical"
 STATUS_NAME = "dav2_depth: metric scale"  # as documented in dav2_ros/ros/diagnostics.py
+NODE_STATUS_NAME = "dav2_depth: depth estimation"
 PERIOD_S = 0.25  # 4 Hz: the node keeps up even on a loaded 2-core machine
 
 
@@ -278,6 +280,7 @@ def test_sparse_depth_image_gives_metres_and_points_withholds_on_contradiction_t
     # Sparse depth returns: metric depth resumes without a restart.
     camera.make_sparse = _sparse_image_factory(disparity)
     assert client.wait_for("depth", timeout_s=30) is not None
+    assert_one_diagnostics_stream_with_the_scale_inside(client)
 
 
 def _cloud_factory(disparity: np.ndarray, T_camera_from_lidar: np.ndarray):
@@ -349,6 +352,18 @@ def test_fixed_mode_publishes_metres_from_calibrated_a_b(harness, tmp_path, rela
     np.testing.assert_allclose(_image_array(depth_msg), expected, rtol=1e-5)
     scale = client.wait_for("depth/scale", timeout_s=10)
     assert list(scale.data[:3]) == [A_TRUE, B_TRUE, 4.0]  # 4 = fixed
+    assert_one_diagnostics_stream_with_the_scale_inside(client)
+
+
+def assert_one_diagnostics_stream_with_the_scale_inside(client: RosClient) -> None:
+    """Exactly one /diagnostics publisher for the node (the ROS graph's count), and each of
+    its arrays carries the node's status and the metric scale's, in that order."""
+    assert client.wait_for("/diagnostics", timeout_s=10) is not None
+    assert wait_until(lambda: len(diagnostics_publishers(client)) > 0, 10)
+    publishers = diagnostics_publishers(client)
+    assert len(publishers) == 1, publishers
+    names = {tuple(s.name for s in m.status) for m in client.messages("/diagnostics")}
+    assert names == {(NODE_STATUS_NAME, STATUS_NAME)}
 
 
 def test_fixed_mode_without_a_refuses_to_start(tmp_path, relative_checkpoint):

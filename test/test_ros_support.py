@@ -187,6 +187,12 @@ class RosClient:
         self.node.destroy_node()
 
 
+def diagnostics_publishers(client: RosClient, namespace: str = "/") -> list[Any]:
+    """The depth node's publishers on /diagnostics, as the ROS graph reports them."""
+    infos = client.node.get_publishers_info_by_topic("/diagnostics")
+    return [i for i in infos if (i.node_name, i.node_namespace) == ("dav2_depth", namespace)]
+
+
 def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

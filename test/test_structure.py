@@ -1,0 +1,174 @@
+"""The package's shape: the node file is the only owner of ROS handles in ``dav2_ros/ros``,
+imports run one way, and there is no import cycle (read from the source with ``ast``, then
+confirmed by importing every module in a fresh interpreter)."""
+
+from __future__ import annotations
+
+import ast
+import graphlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "dav2_ros"
+NODE_FILE = PACKAGE / "ros" / "node.py"
+# Calls that create a ROS entity (or a node, which owns entities).
+ENTITY_CALLS = {
+    "create_publisher",
+    "create_subscription",
+    "create_timer",
+    "create_wall_timer",
+    "create_client",
+    "create_service",
+    "create_guard_condition",
+    "create_rate",
+    "create_node",
+    "declare_publisher",
+    "TransformListener",
+    "TransformBroadcaster",
+    "StaticTransformBroadcaster",
+    "ActionClient",
+    "ActionServer",
+}
+# What each part may import (direct and lazy imports): the layering of architecture.md,
+# with three ROS-free helper modules at the top level.
+HELPERS = {"paramspec", "reporting", "colorize"}
+ALLOWED = {
+    "model": set(),
+    "geometry": set(),
+    "sim": {"geometry"},
+    "scale": {"geometry", "paramspec", "reporting"},
+    "engines": {"model", "reporting"},
+    "ros": {"colorize", "engines", "geometry", "model", "paramspec", "reporting", "scale"},
+    **{helper: set() for helper in HELPERS},
+}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def part_of(module: str) -> str:
+    """``dav2_ros.ros.node`` → ``ros``; ``dav2_ros.cli`` → ``cli``."""
+    return module.split(".")[1] if "." in module else "package"
+
+
+def entity_calls(path: Path) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in ENTITY_CALLS:
+                found.append((node.lineno, name))
+        if isinstance(node, ast.ClassDef):
+            bases = {getattr(b, "id", getattr(b, "attr", "")) for b in node.bases}
+            if "Node" in bases:
+                found.append((node.lineno, f"class {node.name}(Node)"))
+    return found
+
+
+def test_only_the_node_file_creates_ros_entities_in_ros_and_the_plain_logic() -> None:
+    plain = [
+        p
+        for p in MODULES.values()
+        if part_of(module_name(p)) in {"ros", *ALLOWED} and p != NODE_FILE
+    ]
+    assert len(plain) > 30 and PACKAGE / "ros" / "conversions.py" in plain
+    offenders = {str(p.relative_to(PACKAGE)): entity_calls(p) for p in plain}
+    assert {p: calls for p, calls in offenders.items() if calls} == {}
+    # The scan sees what the node file creates (it would see the same anywhere else).
+    created = {name for _, name in entity_calls(NODE_FILE)}
+    assert {"create_publisher", "create_subscription", "create_timer"} <= created
+    assert "TransformListener" in created and "class DepthNode(Node)" in created
+
+
+def imports_of(path: Path, lazy: bool) -> set[str]:
+    """``dav2_ros`` modules ``path`` imports: at import time (top level, class bodies,
+    ``try``/``if`` blocks, not ``if TYPE_CHECKING``), or also inside functions (``lazy``).
+    A submodule import also imports its packages, except those it is inside."""
+    name = module_name(path)
+    found: set[str] = set()
+
+    def visit(statements: list[ast.stmt]) -> None:
+        for node in statements:
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                continue
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not lazy:
+                continue
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    found.update(_with_packages(alias.name))
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dav2_ros"):
+                found.update(_with_packages(node.module))
+                for alias in node.names:  # "from package import module"
+                    found.update(_with_packages(f"{node.module}.{alias.name}"))
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                visit(getattr(node, field, []))
+
+    visit(ast.parse(path.read_text()).body)
+    return {m for m in found if not (name + ".").startswith(m + ".")}
+
+
+def _with_packages(dotted: str) -> set[str]:
+    parts = dotted.split(".")
+    return {".".join(parts[:i]) for i in range(2, len(parts) + 1)} & set(MODULES)
+
+
+def test_import_graph_has_no_cycle_and_a_planted_one_is_found() -> None:
+    graph = {name: imports_of(path, lazy=False) for name, path in MODULES.items()}
+    assert graph["dav2_ros.ros.node"] >= {"dav2_ros.ros.conversions", "dav2_ros.scale.source"}
+    order = list(graphlib.TopologicalSorter(graph).static_order())  # CycleError names it
+    assert set(order) == set(MODULES)
+    # The check is live: the cycle this package had (parameters <-> scale_source) is found.
+    planted = dict(graph)
+    planted["dav2_ros.scale.settings"] = graph["dav2_ros.scale.settings"] | {
+        "dav2_ros.ros.parameters"
+    }
+    with pytest.raises(graphlib.CycleError):
+        list(graphlib.TopologicalSorter(planted).static_order())
+
+
+def test_imports_run_one_way() -> None:
+    wrong = []
+    for name, path in MODULES.items():
+        part = part_of(name)
+        if part not in ALLOWED:
+            continue  # demo, commands, cli: the top, they may use any part
+        for imported in imports_of(path, lazy=True):
+            other = part_of(imported)
+            if other != part and other not in ALLOWED[part]:
+                wrong.append(f"{name} imports {imported}")
+    assert wrong == []
+
+
+def test_every_module_imports_in_a_fresh_interpreter_dependents_first() -> None:
+    """Dependents before what they use: each module is the first to pull in its imports,
+    as it would be in a program that imports only it."""
+    graph = {name: imports_of(path, lazy=False) for name, path in MODULES.items()}
+    order = list(reversed(list(graphlib.TopologicalSorter(graph).static_order())))
+    script = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script, *order], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.parametrize("module", ["dav2_ros.ros.conversions", "dav2_ros.ros.parameters"])
+def test_plain_logic_imports_without_rclpy_or_message_packages(module: str) -> None:
+    """The training package decodes rosbags messages with the node's own conversions on
+    machines without ROS; the parameter table is data. (The scale logic: see
+    test_scale_source, which runs a whole recovery without rclpy.)"""
+    script = (
+        f"import sys, {module}\n"
+        "loaded = [m for m in ('rclpy', 'sensor_msgs', 'std_msgs') if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
