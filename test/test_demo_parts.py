@@ -89,6 +89,27 @@ def test_engine_time_is_read_from_diagnostics_keys_that_name_inference():
     assert engine_ms_from_diagnostics({"latency_p50_ms": "300", "engine": "onnxruntime"}) is None
 
 
+def test_engine_time_rebuilds_the_engine_the_node_reported_field_by_field():
+    from dav2_ros.demo.engine_time import measure_stage_times
+    from dav2_ros.engines import EngineIdentity
+
+    # As the node's /diagnostics report it for the bundled model (input 84) at 160x120.
+    reported = {
+        "engine": "torch cpu fp32 84x112 (threads=1, channels_last=False)",
+        "engine_backend": "torch",
+        "engine_device": "cpu",
+        "engine_precision": "fp32",
+        "engine_input_height": "84",
+        "engine_input_width": "112",
+        "engine_options": '{"channels_last": false, "threads": 1}',
+    }
+    identity = EngineIdentity.from_fields(reported)
+    assert identity.options == {"channels_last": False, "threads": 1}
+    frames = [np.random.default_rng(i).integers(0, 255, (120, 160, 3), np.uint8) for i in (0, 1)]
+    stages = measure_stage_times(None, identity, frames, repeats=2)
+    assert stages.infer_ms > 0 and stages.preprocess_ms > 0 and stages.postprocess_ms > 0
+
+
 def test_stamp_pairer_pairs_either_order_and_evicts_oldest():
     pairer: StampPairer[str, str] = StampPairer(capacity=2)
     assert pairer.add_left(1, "d1") is None

@@ -1,1 +1,2 @@
-"""ROS 2 wiring of the depth node: conversions, parameters, QoS, diagnostics, mailbox, node."""
+"""The depth node (``node``: the only owner of ROS handles) and the plain logic it wires:
+message conversions, camera_info, parameters, start-up, outputs, diagnostics, QoS, mailbox."""

@@ -217,14 +217,14 @@ def cloud_fields(msg: Any, names: tuple[str, ...]) -> dict[str, np.ndarray]:
     the fields' own types in native byte order; any layout: offsets, padding in a point,
     ``row_step`` padding, byte order."""
     fields = {f.name: f for f in msg.fields}
-    missing = [name for name in names if name not in fields]
-    unknown = [name for name in names if name in fields and fields[name].datatype not in
-               POINT_FIELD_TYPES]  # fmt: skip
-    if missing or unknown:
-        raise ValueError(
-            f"PointCloud2 needs field(s) {', '.join(names)}; missing {missing}, unknown "
-            f"datatype {unknown}; it has {[(f.name, f.datatype) for f in msg.fields]}"
-        )
+    has = [(f.name, f.datatype, f.offset) for f in msg.fields]
+    for name in names:
+        kind = POINT_FIELD_TYPES.get(fields[name].datatype) if name in fields else None
+        if kind is None or fields[name].offset + np.dtype(kind).itemsize > msg.point_step:
+            raise ValueError(
+                f"PointCloud2 needs field(s) {', '.join(names)} of a known datatype inside "
+                f"point_step {msg.point_step}; it has (name, datatype, offset) {has}"
+            )
     point_bytes = msg.width * msg.point_step
     if msg.row_step < point_bytes or len(msg.data) < msg.row_step * msg.height:
         raise ValueError(
