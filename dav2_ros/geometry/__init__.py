@@ -1,6 +1,8 @@
-"""ROS-free camera geometry: intrinsics, back-projection (Open3D), PointCloud2 packing."""
+"""ROS-free camera geometry: intrinsics, rays, back-projection (Open3D reference and the
+packer that writes records directly), PointCloud2 layout."""
 
 from dav2_ros.geometry.backproject import backproject_organised, limit_range
+from dav2_ros.geometry.cloud_packer import CloudPacker
 from dav2_ros.geometry.intrinsics import CameraIntrinsics, IntrinsicsError
 from dav2_ros.geometry.pointcloud import (
     FLOAT32,
@@ -9,13 +11,19 @@ from dav2_ros.geometry.pointcloud import (
     pack_organised_cloud,
     point_fields,
 )
+from dav2_ros.geometry.rays import PinholeRays, RayCache, RayGrid, RaySource
 
 __all__ = [
     "FLOAT32",
     "CameraIntrinsics",
+    "CloudPacker",
     "IntrinsicsError",
     "PackedCloud",
+    "PinholeRays",
     "PointField",
+    "RayCache",
+    "RayGrid",
+    "RaySource",
     "backproject_organised",
     "limit_range",
     "pack_organised_cloud",

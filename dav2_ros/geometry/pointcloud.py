@@ -7,6 +7,7 @@ point_step 32, as depth_image_proc's ``point_cloud_xyzrgb`` writes it.
 
 from __future__ import annotations
 
+import array
 import sys
 from dataclasses import dataclass
 
@@ -32,7 +33,7 @@ class PackedCloud:
     fields: tuple[PointField, ...]
     point_step: int
     row_step: int
-    data: bytes
+    data: bytes | array.array  # array.array('B'): a reused buffer (geometry.cloud_packer)
     is_bigendian: bool
     is_dense: bool = False  # organised clouds carry NaN points
 

@@ -46,6 +46,7 @@ from dav2_ros.ros.parameters import settings_from_values as _settings
 from dav2_ros.ros.qos import input_qos, output_qos
 from dav2_ros.ros.scale_source import ScaleSource  # also registers the scale.* parameters
 from dav2_ros.ros.stats import LatencyWindow, RateMeter
+from dav2_ros.ros.transport import log_choice, use_large_data_profile
 
 NODE_NAME = "dav2_depth"
 THROTTLE_S = 5.0
@@ -394,7 +395,9 @@ def main(args: list[str] | None = None) -> int:
 
 def run(args: list[str] | None = None) -> int:
     """Start the node and spin until shutdown; 0 on shutdown, 1 if it cannot start."""
+    transport = use_large_data_profile()  # before rclpy.init: the participant reads it
     rclpy.init(args=args)
+    log_choice(rclpy.logging.get_logger(NODE_NAME), transport)
     node = None
     try:
         node = DepthNode()
