@@ -16,20 +16,14 @@ node's shared-memory profile) and ``rclpy.serialization.serialize_message``. The
 from __future__ import annotations
 
 import array
-import datetime
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from ros_bench_support import machine, save, start_reader, stop_reader, today
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from node_hot_path import start_reader  # noqa: E402 - the same reader process
-
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SLOW_WAYS = ("memoryview", "numpy")  # element by element in rclpy's setter: timed once
 
 
@@ -84,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from dav2_ros.ros.qos import output_qos
 
-    reader = start_reader({k: v for k, v in os.environ.items() if "PROFILES_FILE" not in k})
+    load_start = os.getloadavg()[0]
+    reader = start_reader()
     rclpy.init()
     node = rclpy.create_node("message_data_bench")
     messages = {
@@ -128,24 +123,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{topic} {name}: {rows[name]}", flush=True)
             results[topic] = {"bytes": int(values.nbytes), "ways": rows}
     finally:
-        reader.terminate()
-        reader.wait(timeout=10)
+        stop_reader(reader)
         node.destroy_node()
         rclpy.shutdown()
     record = {
         "bench": "message_data",
         "command": " ".join(["bench/message_data.py", *(argv or sys.argv[1:])]),
-        "date": datetime.date.today().isoformat(),
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(),
-            "load_avg_1m": round(os.getloadavg()[0], 2),
-        },
+        "date": today(),
+        "machine": machine(load_start),
         "results": results,
     }
-    out = args.out or RESULTS_DIR / f"message-data-{record['date']}.json"
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {out}")
+    print(f"wrote {save(record, args.out, 'message-data')}")
     return 0
 
 

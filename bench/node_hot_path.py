@@ -23,37 +23,14 @@ Writes JSON (default ``bench/results/node-hot-path-<date>.json``) and prints the
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-
-REPO = Path(__file__).resolve().parent.parent
-RESULTS_DIR = REPO / "bench" / "results"
-TOPICS = ("depth", "depth/camera_info", "points")
-# A reader that subscribes like Nav2 (best effort) and keeps the serialized bytes only, so
-# its own deserialisation does not compete with the timed process for the CPU.
-READER = """
-import sys, rclpy
-from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-rclpy.init()
-node = rclpy.create_node("hot_path_reader")
-for topic, kind in (("depth", Image), ("depth/camera_info", CameraInfo), ("points", PointCloud2)):
-    node.create_subscription(kind, topic, lambda m: None, qos_profile_sensor_data, raw=True)
-print("ready", flush=True)
-try:
-    rclpy.spin(node)
-except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-    pass
-"""
+from ros_bench_support import machine, save, start_reader, stop_reader, today
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -61,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sizes", nargs="+", default=["640x480", "1280x720"], metavar="WxH")
     parser.add_argument("--strides", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--iterations", type=int, default=15)
-    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--input-size", type=int, default=84, help="network shorter side")
     parser.add_argument("--max-range", type=float, default=0.0, help="points.max_range (m)")
     parser.add_argument("--engine", help="also time preprocess + infer with this backend")
@@ -114,6 +91,11 @@ class Publishers:
         self.info = node.create_publisher(CameraInfo, "depth/camera_info", output_qos())
         self.points = node.create_publisher(PointCloud2, "points", output_qos())
 
+    def publish(self, depth, info, cloud) -> None:
+        self.depth.publish(depth)
+        self.info.publish(info)
+        self.points.publish(cloud)
+
 
 class Timer:
     def __init__(self) -> None:
@@ -159,9 +141,7 @@ def old_path(frame: Frame, pubs: Publishers | None, color: bool, stride: int, ma
         cloud_msg = pointcloud_msg(header, cloud)
         timer.lap("cloud")
         if pubs is not None:
-            pubs.depth.publish(depth_msg)
-            pubs.info.publish(info)
-            pubs.points.publish(cloud_msg)
+            pubs.publish(depth_msg, info, cloud_msg)
             timer.lap("publish")
         return timer.stages
 
@@ -203,9 +183,7 @@ def new_path(frame: Frame, pubs: Publishers | None, color: bool, stride: int, ma
         fill_pointcloud2(cloud_msg, header, cloud, PointField)
         timer.lap("cloud")
         if pubs is not None:
-            pubs.depth.publish(depth_msg)
-            pubs.info.publish(info)
-            pubs.points.publish(cloud_msg)
+            pubs.publish(depth_msg, info, cloud_msg)
             timer.lap("publish")
         return timer.stages
 
@@ -242,14 +220,6 @@ def engine_stages(args: argparse.Namespace, frame: Frame) -> Callable[[], dict[s
     return run
 
 
-def start_reader(env: dict[str, str]) -> subprocess.Popen:
-    reader = subprocess.Popen(
-        [sys.executable, "-c", READER], env=env, stdout=subprocess.PIPE, text=True
-    )
-    assert reader.stdout is not None and reader.stdout.readline().strip() == "ready"
-    return reader
-
-
 def wait_for_match(pubs: Publishers, timeout_s: float = 20.0) -> None:
     deadline = time.monotonic() + timeout_s
     for publisher in (pubs.depth, pubs.info, pubs.points):
@@ -282,8 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     pubs = None
     reader = None
     if not args.no_publish:
-        reader_env = {k: v for k, v in os.environ.items() if "PROFILES_FILE" not in k}
-        reader = start_reader(reader_env)  # Fast DDS defaults, as Nav2 or RViz
+        reader = start_reader()  # Fast DDS defaults, as Nav2 or RViz
         pubs = Publishers(node)
         wait_for_match(pubs)
     cases = []
@@ -319,22 +288,16 @@ def main(argv: list[str] | None = None) -> int:
                     print(format_case(case), flush=True)
     finally:
         if reader is not None:
-            reader.terminate()
-            reader.wait(timeout=10)
+            stop_reader(reader)
         node.destroy_node()
         rclpy.shutdown()
     result = {
         "bench": "node_hot_path",
         "command": " ".join(
-            [Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]
+            ["bench/node_hot_path.py", *(argv if argv is not None else sys.argv[1:])]
         ),
-        "date": datetime.date.today().isoformat(),
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(),
-            "load_avg_1m_start": round(load_start, 2),
-            "load_avg_1m_end": round(os.getloadavg()[0], 2),
-        },
+        "date": today(),
+        "machine": machine(load_start),
         "fast_dds_profile": profile.reason,
         "iterations": args.iterations,
         "input_size": args.input_size,
@@ -342,11 +305,27 @@ def main(argv: list[str] | None = None) -> int:
         "note": args.note,
         "cases": cases,
     }
-    out = args.out or RESULTS_DIR / f"node-hot-path-{result['date']}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = save(result, args.out, "node-hot-path")
+    print(markdown_table(result))
     print(f"wrote {out}")
     return 0
+
+
+def markdown_table(result: dict) -> str:
+    """The README table: per-stage p50 ms, old → new, one row per case."""
+    stages = ["decode", "resize", "metric", "depth_msg", "camera_info", "cloud", "publish"]
+    head = "| case | " + " | ".join(stages) + " | total p50 (p90) |"
+    lines = [head, "|" + "---|" * (len(stages) + 2)]
+    for case in result["cases"]:
+        old, new = case["old"], case["new"]
+        label = f"{case['size']} {'xyz+rgb' if case['color'] else 'xyz'} s{case['stride']}"
+        cells = [f"{old[s]:.1f} → {new[s]:.1f}" if s in old else "" for s in stages]
+        total = (
+            f"**{old['total_p50']:.1f} ({old['total_p90']:.0f}) → "
+            f"{new['total_p50']:.1f} ({new['total_p90']:.0f})**"
+        )
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {total} |")
+    return "\n".join(lines)
 
 
 def format_case(case: dict) -> str:

@@ -25,10 +25,8 @@ share, and latency (middleware receipt − image stamp) p50 minus the node's eng
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -37,9 +35,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from ros_bench_support import machine, save, today
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS_DIR = REPO / "bench" / "results"
 DEPTH_NODE = Path(sys.executable).parent / "depth_node"
 NAMESPACE = "/camera"
 
@@ -287,24 +285,15 @@ def main(argv: list[str] | None = None) -> int:
     record = {
         "bench": "transport",
         "command": " ".join(["bench/transport.py", *(argv if argv is not None else sys.argv[1:])]),
-        "date": datetime.date.today().isoformat(),
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(),
-            "load_avg_1m_start": round(load_start, 2),
-            "load_avg_1m_end": round(os.getloadavg()[0], 2),
-        },
+        "date": today(),
+        "machine": machine(load_start),
         "image": f"{args.width}x{args.height} rgb8",
-        "params_file": str(args.params_file.relative_to(REPO))
-        if args.params_file.is_relative_to(REPO)
-        else str(args.params_file),
+        "params_file": os.path.relpath(args.params_file, REPO),
         "duration_s": args.duration,
         "note": args.note,
         "runs": runs,
     }
-    out = args.out or RESULTS_DIR / f"transport-{record['date']}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
+    out = save(record, args.out, "transport")
     print(table(runs))
     print(f"wrote {out}")
     return 0

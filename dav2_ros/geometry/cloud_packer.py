@@ -15,7 +15,7 @@ import sys
 import cv2
 import numpy as np
 
-from dav2_ros.geometry.pointcloud import PackedCloud, point_fields
+from dav2_ros.geometry.pointcloud import PackedCloud, organised_cloud_of, point_fields
 from dav2_ros.geometry.rays import RayGrid
 from dav2_ros.wire import WireBuffer
 
@@ -60,7 +60,7 @@ class CloudPacker:
                 f"colours must be {depth_m.shape[0]}x{depth_m.shape[1]}x3 to match the depth "
                 f"image, got {rgb.shape}"
             )
-        fields, point_step = point_fields(rgb is not None)
+        point_step = point_fields(rgb is not None)[1]
         if self._layout != (height, width, point_step):  # padding must start out zero
             self.buffer, self._layout = WireBuffer(), (height, width, point_step)
         records = self.buffer.view((height, width, point_step // 4), np.float32)
@@ -73,15 +73,7 @@ class CloudPacker:
         np.multiply(rays.y_over_z, z, out=records[:, :, 1])
         if rgb is not None:
             self._write_rgb(records.view(np.uint32)[:, :, _RGB_SLOT], rgb[::stride, ::stride])
-        return PackedCloud(
-            height=height,
-            width=width,
-            fields=fields,
-            point_step=point_step,
-            row_step=point_step * width,
-            data=self.buffer.data,
-            is_bigendian=sys.byteorder == "big",
-        )
+        return organised_cloud_of(height, width, rgb is not None, self.buffer.data)
 
     def _write_rgb(self, slot: np.ndarray, rgb: np.ndarray) -> None:
         """HxWx3 uint8 RGB → 0x00RRGGBB into the uint32 ``slot`` of every record."""
