@@ -8,7 +8,7 @@ node's shared-memory profile) and ``rclpy.serialization.serialize_message``. The
 - ``bytes``: ``msg.data = array.tobytes()`` (what the node did);
 - ``array.array``: ``array.array('B').frombytes(array)``, then ``msg.data =`` it (setter);
 - ``memoryview`` / ``numpy``: ``msg.data = memoryview(array)`` / ``= array.view(uint8)``;
-- ``wire``: numpy writes into a ``WireBuffer`` and ``set_byte_data`` stores it (no copy).
+- ``wire``: numpy writes into a ``ByteBuffer`` and ``set_byte_data`` stores it (no copy).
 
     .venv/bin/python bench/message_data.py [--iterations 15] [--out FILE.json]
 """
@@ -29,9 +29,10 @@ SLOW_WAYS = ("memoryview", "numpy")  # element by element in rclpy's setter: tim
 
 def ways(values: np.ndarray):
     """name → function(msg) that fills msg.data with ``values``' bytes."""
-    from dav2_ros.wire import WireBuffer, set_byte_data
+    from dav2_ros.geometry import ByteBuffer
+    from dav2_ros.wire import set_byte_data
 
-    wire = WireBuffer()
+    wire = ByteBuffer()
 
     def by_bytes(msg) -> None:
         msg.data = values.tobytes()
@@ -133,8 +134,29 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(load_start),
         "results": results,
     }
+    print(markdown_table(record))
     print(f"wrote {save(record, args.out, 'message-data')}")
     return 0
+
+
+def markdown_table(record: dict) -> str:
+    """README table: per way, ms to fill ``data`` and to publish, for both messages."""
+    topics = list(record["results"])
+    head = "| way | " + " | ".join(
+        f"`{t}` ({record['results'][t]['bytes'] / 1e6:.1f} MB): fill + publish = total"
+        for t in topics
+    )
+    lines = [head + " |", "|---|" + "---|" * len(topics)]
+    for way in record["results"][topics[0]]["ways"]:
+        cells = []
+        for topic in topics:
+            row = record["results"][topic]["ways"][way]
+            cells.append(
+                f"{row['assign_ms']:.1f} + {row['publish_ms']:.1f} = "
+                f"{row['assign_plus_publish_ms']:.1f}"
+            )
+        lines.append(f"| {way} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

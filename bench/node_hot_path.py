@@ -153,13 +153,13 @@ def new_path(frame: Frame, pubs: Publishers | None, color: bool, stride: int, ma
     from sensor_msgs.msg import Image, PointCloud2, PointField
     from std_msgs.msg import Header
 
-    from dav2_ros.geometry import CameraIntrinsics, CloudPacker, PinholeRays, RayCache
+    from dav2_ros.geometry import ByteBuffer, CameraIntrinsics, CloudPacker, PinholeRays, RayCache
     from dav2_ros.model.transforms import resize_output
     from dav2_ros.ros.image_decode import image_to_rgb
     from dav2_ros.ros.messages import scaled_camera_info
-    from dav2_ros.wire import WireBuffer, fill_float_image, fill_pointcloud2
+    from dav2_ros.wire import fill_float_image, fill_pointcloud2
 
-    rays_cache, packer, depth_buffer = RayCache(), CloudPacker(), WireBuffer()
+    rays_cache, packer, depth_buffer = RayCache(), CloudPacker(), ByteBuffer()
     depth_msg, cloud_msg = Image(), PointCloud2()  # reused: only their fields change
 
     def run() -> dict[str, float]:

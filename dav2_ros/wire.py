@@ -4,7 +4,7 @@ rclpy keeps a ``uint8[]`` field (``Image.data``, ``PointCloud2.data``) as an
 ``array.array('B')``, and its C conversion at publish copies that with one ``memcpy``.
 Its setter, though, copies whatever it is given (an ``array.array`` too, unless
 ``ROS_PYTHON_CHECK_FIELDS=1``), and walks ``memoryview``/numpy element by element
-(``bench/message_data.py`` has the numbers). So a ``WireBuffer`` owns one
+(``bench/message_data.py`` has the numbers). So a ``geometry.ByteBuffer`` owns one
 ``array.array('B')``, numpy views it, and ``set_byte_data`` stores it in the message as
 the setter itself does for an ``array.array`` when checks are on: no copy at all.
 
@@ -15,37 +15,11 @@ from __future__ import annotations
 
 import array
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:  # geometry's packer imports this module
-    from dav2_ros.geometry.pointcloud import PackedCloud
-
-
-class WireBuffer:
-    """One reusable byte buffer for one kind of message (e.g. the ``points`` of a node).
-
-    ``view()`` hands out numpy views of it; ``data`` is what the message gets. The memory
-    is reused frame after frame: publish a message before filling the next one (rclpy's
-    ``publish`` copies synchronously, so that is the natural order).
-    """
-
-    def __init__(self) -> None:
-        self.data = array.array("B")
-        self.allocations = 0  # grows only when the size changes
-
-    def view(self, shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
-        """A writable ndarray of ``shape`` over the buffer (reallocated, zeroed, on a new size).
-
-        Bytes that the caller never writes (record padding) stay zero across frames.
-        """
-        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-        if len(self.data) != nbytes:
-            # A new array: the old one may still be viewed by numpy (it cannot be resized).
-            self.data = array.array("B", bytes(nbytes))
-            self.allocations += 1
-        return np.frombuffer(self.data, dtype=dtype).reshape(shape)
+from dav2_ros.geometry import ByteBuffer, PackedCloud
 
 
 def set_byte_data(msg: Any, data: array.array) -> None:
@@ -62,7 +36,7 @@ def set_byte_data(msg: Any, data: array.array) -> None:
         msg.data = data
 
 
-def fill_float_image(msg: Any, header: Any, buffer: WireBuffer, values: np.ndarray) -> Any:
+def fill_float_image(msg: Any, header: Any, buffer: ByteBuffer, values: np.ndarray) -> Any:
     """A ``32FC1`` ``sensor_msgs/Image`` of HxW ``values`` (one copy, into ``buffer``)."""
     if values.ndim != 2:
         raise ValueError(f"expected an HxW image, got shape {values.shape}")

@@ -11,9 +11,15 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
-from dav2_ros.geometry import CameraIntrinsics, CloudPacker, PinholeRays, pack_organised_cloud
+from dav2_ros.geometry import (
+    ByteBuffer,
+    CameraIntrinsics,
+    CloudPacker,
+    PinholeRays,
+    pack_organised_cloud,
+)
 from dav2_ros.ros.messages import float_image_msg, pointcloud_msg
-from dav2_ros.wire import WireBuffer, fill_float_image, fill_pointcloud2, set_byte_data
+from dav2_ros.wire import fill_float_image, fill_pointcloud2, set_byte_data
 
 HEADER = Header(frame_id="camera_optical_frame")
 HEADER.stamp.sec, HEADER.stamp.nanosec = 12, 345
@@ -26,7 +32,7 @@ def wire_form(msg: Image | PointCloud2) -> Image | PointCloud2:
 
 
 def test_wire_buffer_views_share_memory_with_the_message_data() -> None:
-    buffer = WireBuffer()
+    buffer = ByteBuffer()
     view = buffer.view((4, 5), np.float32)
     view[:] = 2.5
     assert len(buffer.data) == 80
@@ -51,7 +57,7 @@ def test_set_byte_data_stores_the_array_itself() -> None:
 def test_fill_float_image_serialises_like_the_previous_builder() -> None:
     depth_m = np.random.default_rng(0).uniform(0.5, 9.0, (48, 64)).astype(np.float32)
     depth_m[3, 4] = np.nan
-    buffer = WireBuffer()
+    buffer = ByteBuffer()
     fast = fill_float_image(Image(), HEADER, buffer, depth_m)
     assert fast.data is buffer.data
     back = wire_form(fast)

@@ -2,6 +2,7 @@
 packer that writes records directly), PointCloud2 layout."""
 
 from dav2_ros.geometry.backproject import backproject_organised, limit_range
+from dav2_ros.geometry.byte_buffer import ByteBuffer
 from dav2_ros.geometry.cloud_packer import CloudPacker
 from dav2_ros.geometry.intrinsics import CameraIntrinsics, IntrinsicsError
 from dav2_ros.geometry.pointcloud import (
@@ -15,6 +16,7 @@ from dav2_ros.geometry.rays import PinholeRays, RayCache, RayGrid, RaySource
 
 __all__ = [
     "FLOAT32",
+    "ByteBuffer",
     "CameraIntrinsics",
     "CloudPacker",
     "IntrinsicsError",

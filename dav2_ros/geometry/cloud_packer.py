@@ -2,7 +2,7 @@
 
 Back-projection, range limit and colour go directly into the records of the
 depth_image_proc layout (``pointcloud.point_fields``): no HxWx3 point array, no
-``tobytes``, no per-frame allocation. The buffer is a ``WireBuffer``, so the message
+``tobytes``, no per-frame allocation. The buffer is a ``ByteBuffer``, so the message
 takes it without a copy (``dav2_ros.wire.fill_pointcloud2``). Rays come from a
 ``RayCache`` (per camera_info, resolution and stride). Open3D's ``backproject_organised``
 is the reference the tests hold this to: same NaN pattern, values within 1e-6 relative.
@@ -15,9 +15,9 @@ import sys
 import cv2
 import numpy as np
 
+from dav2_ros.geometry.byte_buffer import ByteBuffer
 from dav2_ros.geometry.pointcloud import PackedCloud, organised_cloud_of, point_fields
 from dav2_ros.geometry.rays import RayGrid
-from dav2_ros.wire import WireBuffer
 
 # Colour is the uint32 0x00RRGGBB in native byte order at byte 16 (float slot 4) of a record.
 _RGB_SLOT = 4
@@ -31,7 +31,7 @@ class CloudPacker:
     """
 
     def __init__(self) -> None:
-        self.buffer = WireBuffer()
+        self.buffer = ByteBuffer()
         self._layout: tuple[int, int, int] | None = None
         self._bgra: np.ndarray | None = None  # scratch for the colour conversion
 
@@ -62,7 +62,7 @@ class CloudPacker:
             )
         point_step = point_fields(rgb is not None)[1]
         if self._layout != (height, width, point_step):  # padding must start out zero
-            self.buffer, self._layout = WireBuffer(), (height, width, point_step)
+            self.buffer, self._layout = ByteBuffer(), (height, width, point_step)
         records = self.buffer.view((height, width, point_step // 4), np.float32)
         z = records[:, :, 2]
         np.copyto(z, grid_depth, casting="same_kind")
