@@ -4,13 +4,14 @@ The node runs as a user starts it (own process); the readers in this process kee
 DDS's default configuration, as Nav2 or RViz on the same machine would. Without the
 profile, a 640x480 colour cloud (9.8 MB) reached such a reader 0-1 times in 50
 (``bench/transport.py``); with it, every one must arrive. That the profile is what the
-node's DDS participant really uses is read from the node's memory map: its 64 MB
+node's DDS participant really uses is read from the node's memory map: its 128 MB
 shared-memory segment exists only with the profile.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,9 +38,9 @@ pytestmark = pytest.mark.ros
 
 WIDTH, HEIGHT = 640, 480
 K = [500.0, 0.0, 320.0, 0.0, 500.0, 240.0, 0.0, 0.0, 1.0]
-FRAMES, RATE_HZ = 10, 3.0
+ENOUGH_CLOUDS, MAX_FRAMES, RATE_HZ = 6, 120, 3.0
 PROFILE = Path(__file__).resolve().parents[1] / "config" / transport.PROFILE_FILE
-SEGMENT_BYTES = 64 * 1024 * 1024  # config/fastdds_large_data.xml
+SEGMENT_BYTES = 128 * 1024 * 1024  # config/fastdds_large_data.xml
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
 
@@ -69,13 +70,17 @@ def clean_transport_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RMW_IMPLEMENTATION", raising=False)
 
 
-def stream_frames(camera: RosClient) -> None:
+def stream_frames(camera: RosClient, enough: Callable[[], bool]) -> None:
+    """Camera frames at RATE_HZ until ``enough()`` (the input side is not under test: on a
+    loaded machine the first frames may take a while to reach the node)."""
     image_pub = camera.node.create_publisher(Image, "image", RELIABLE)
     info_pub = camera.node.create_publisher(CameraInfo, "camera_info", RELIABLE)
     assert wait_until(lambda: image_pub.get_subscription_count() > 0, 20), "node not matched"
     rgb = scene_rgb(HEIGHT, WIDTH)
     info = camera_info_msg(WIDTH, HEIGHT, K, "cam")
-    for index in range(FRAMES):
+    for index in range(MAX_FRAMES):
+        if enough():
+            return
         stamp = 1_700_000_000_000_000_000 + index * 10_000_000
         set_header(info, stamp, "cam")
         info_pub.publish(info)
@@ -99,7 +104,7 @@ def test_best_effort_reader_gets_every_full_size_depth_and_cloud_under_the_profi
             for topic, msg_type in (("depth", Image), ("points", PointCloud2)):
                 best_effort.subscribe(topic, msg_type, qos_profile_sensor_data)
                 reliable.subscribe(topic, msg_type, RELIABLE)
-            stream_frames(best_effort)
+            stream_frames(best_effort, lambda: len(reliable.messages("points")) >= ENOUGH_CLOUDS)
             # Until the reliable reader has seen the node go quiet.
             last = -1
             while last != len(reliable.messages("points")):
@@ -108,7 +113,7 @@ def test_best_effort_reader_gets_every_full_size_depth_and_cloud_under_the_profi
             published = {topic: stamps(reliable, topic) for topic in ("depth", "points")}
         finally:
             reliable.close()
-        assert len(published["points"]) >= 3, node.log()  # the rest dropped as stale: fine
+        assert len(published["points"]) >= ENOUGH_CLOUDS, node.log()
         for topic in ("depth", "points"):
             got = stamps(best_effort, topic)
             assert got == published[topic], f"{topic}: best effort missed {published[topic] - got}"

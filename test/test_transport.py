@@ -94,7 +94,7 @@ def test_shipped_profile_has_a_large_shm_segment_plus_udp_and_is_the_default() -
     assert sorted(types.values()) == ["SHM", "UDPv4"]
     shm = next(d for d in descriptors.values() if d.findtext("f:type", namespaces=NS) == "SHM")
     segment = int(shm.findtext("f:segment_size", namespaces=NS))
-    assert segment >= 2 * LARGEST_MESSAGE_BYTES  # two of the largest in flight
+    assert segment >= 4 * LARGEST_MESSAGE_BYTES  # a few frames in flight to a slow reader
     assert int(shm.findtext("f:maxMessageSize", namespaces=NS)) <= segment
     participant = root.find(".//f:participant", NS)
     assert participant.get("is_default_profile") == "true"
