@@ -18,6 +18,10 @@ system-deps:
 	  echo "installing Debian package libusb-1.0-0 (needed by open3d)"; \
 	  apt-get update && apt-get install -y --no-install-recommends libusb-1.0-0; \
 	fi
+	@if ! command -v shellcheck >/dev/null; then \
+	  echo "installing Debian package shellcheck (lints bench/gpu_check.sh in the tests)"; \
+	  apt-get update && apt-get install -y --no-install-recommends shellcheck; \
+	fi
 
 $(STAMP): requirements/*.txt setup.py training/setup.py | system-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

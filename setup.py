@@ -15,7 +15,11 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
+        # *.xml: the Fast DDS profile that dav2_ros.ros.transport finds in share/dav2_ros/config
+        (
+            f"share/{PACKAGE}/config",
+            glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml"),
+        ),
     ],
     install_requires=["setuptools"],
     extras_require={"tensorrt": ["torch-tensorrt"]},

@@ -44,9 +44,31 @@ def test_colcon_build_installs_launch_config_and_node(tmp_path: Path) -> None:
         "launch/depth.launch.py",
         "config/depth.yaml",
         "config/depth.rviz",
+        "config/fastdds_large_data.xml",
     ]:
         assert (share / relative).is_file(), f"{relative} missing from share/dav2_ros"
     assert (share / "config" / "depth.yaml").read_text() == (ROOT / "config/depth.yaml").read_text()
     index = prefix / "share" / "ament_index" / "resource_index" / "packages" / "dav2_ros"
     assert index.is_file(), "not registered in the ament index: ros2 launch cannot find it"
     assert (prefix / "lib" / "dav2_ros" / "depth_node").is_file(), "ros2 run needs lib/dav2_ros"
+    # The installed node finds its Fast DDS profile in share/ (not in a source checkout).
+    site = next((prefix / "lib").glob("python3*/site-packages"))
+    found = subprocess.run(
+        [sys.executable, "-c", FIND_PROFILE],
+        cwd=tmp_path,
+        env=dict(env, PYTHONPATH=str(site), AMENT_PREFIX_PATH=str(prefix)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert found.returncode == 0, found.stderr[-3000:]
+    assert found.stdout.split() == [str(site / "dav2_ros"), str(share / "config" / PROFILE)]
+
+
+PROFILE = "fastdds_large_data.xml"
+FIND_PROFILE = """
+import dav2_ros
+from pathlib import Path
+from dav2_ros.ros.transport import bundled_profile
+print(Path(dav2_ros.__file__).parent, bundled_profile())
+"""

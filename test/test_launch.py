@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from dav2_ros.paramspec import ParameterError, check_value
+from dav2_ros.ros import transport
 from dav2_ros.ros.parameters import PARAMETERS, parameter_names, settings_from_values
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,14 +93,62 @@ def test_launch_files_give_depth_node_only_declared_parameters(path: Path) -> No
                     check_value(NODE_PARAMETERS[name], ast.literal_eval(value))
 
 
-def test_depth_launch_declares_camera_params_file_and_rviz_arguments() -> None:
-    source = (ROOT / "launch" / "depth.launch.py").read_text()
-    declared = {
-        ast.literal_eval(node.args[0])
-        for node in ast.walk(ast.parse(source))
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "DeclareLaunchArgument"
+def calls_named(path: Path, name: str) -> list[ast.Call]:
+    return [
+        node
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == name
+    ]
+
+
+def declared_arguments(path: Path) -> set[str]:
+    return {ast.literal_eval(call.args[0]) for call in calls_named(path, "DeclareLaunchArgument")}
+
+
+def test_depth_launch_declares_camera_params_file_rviz_and_fastdds_profile_arguments() -> None:
+    declared = declared_arguments(ROOT / "launch" / "depth.launch.py")
+    assert declared == {"camera", "params_file", "rviz", "fastdds_profile"}
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_files_pass_the_fastdds_profile_switch_to_the_nodes(path: Path) -> None:
+    """``fastdds_profile:=off`` reaches the nodes as the variable dav2_ros.ros.transport reads
+    (before rclpy.init, where a ROS parameter would come too late); its default is the
+    variable's current value, else ``on``."""
+    assert "fastdds_profile" in declared_arguments(path)
+    tree = ast.parse(path.read_text())
+    constants = {
+        target.id: ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name) and isinstance(node.value, ast.Constant)
     }
-    assert declared == {"camera", "params_file", "rviz"}
+    assert constants.get("PROFILE_SWITCH") == transport.SWITCH_VARIABLE
+    (setter,) = calls_named(path, "SetEnvironmentVariable")
+    assert ast.unparse(setter.args[0]) == "PROFILE_SWITCH"
+    assert ast.unparse(setter.args[1]) == "LaunchConfiguration('fastdds_profile')"
+    (declaration,) = [
+        call
+        for call in calls_named(path, "DeclareLaunchArgument")
+        if ast.literal_eval(call.args[0]) == "fastdds_profile"
+    ]
+    default = next(kw.value for kw in declaration.keywords if kw.arg == "default_value")
+    assert ast.unparse(default) == "EnvironmentVariable(PROFILE_SWITCH, default_value='on')"
+    assert "on" in transport.SWITCH_ON
+
+
+def test_demo_camera_publishes_with_the_qos_the_node_expects_by_default() -> None:
+    """Camera drivers publish best effort (SensorDataQoS); so do the demo camera and the
+    node's default input, and no launch file overrides the node's input QoS."""
+    from rclpy.qos import ReliabilityPolicy
+
+    from dav2_ros.demo.camera import CAMERA_QOS
+
+    assert CAMERA_QOS.reliability == ReliabilityPolicy.BEST_EFFORT
+    assert depth_yaml_values()["qos.input_reliability"] == "best_effort"
+    for path in LAUNCH_FILES:
+        assert "qos.input_reliability" not in path.read_text(), path.name
 
 
 def test_depth_yaml_sets_every_declared_parameter_and_nothing_else() -> None:

@@ -9,14 +9,26 @@ import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
+from dav2_ros.ros.transport import log_choice, use_large_data_profile
 
-def run_node(make_node: Callable[[], Node], name: str, argv: list[str] | None = None) -> int:
+
+def run_node(
+    make_node: Callable[[], Node],
+    name: str,
+    argv: list[str] | None = None,
+    large_data_profile: bool = False,
+) -> int:
     """Spin until the node sets ``done`` or Ctrl-C/SIGINT; then its ``finish()``, if any.
 
+    ``large_data_profile``: a node that publishes large messages starts its participant
+    with the bundled Fast DDS profile, as the depth node does (``dav2_ros.ros.transport``).
     Exit status: the node's ``exit_code`` (default 0); 2 when it refuses its
     parameters (``ValueError``, message printed); 1 when it could not be built.
     """
+    transport = use_large_data_profile() if large_data_profile else None
     rclpy.init(args=argv if argv is not None else sys.argv)
+    if transport is not None:
+        log_choice(rclpy.logging.get_logger(name), transport)
     node = None
     try:
         node = make_node()

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import Image, PointCloud2
 
@@ -71,7 +71,8 @@ class DemoMonitor(Node):
         self.exit_code = 0
 
         self.create_subscription(Image, "ground_truth/depth", self._on_ground_truth, RELIABLE)
-        self.create_subscription(Image, "image", self._on_image, RELIABLE)
+        # The camera publishes images best effort, as drivers do (camera.CAMERA_QOS).
+        self.create_subscription(Image, "image", self._on_image, qos_profile_sensor_data)
         self.create_subscription(Image, "depth", self._on_depth, RELIABLE)
         # Raw (serialized) clouds: a 640×480 colour cloud is ~10 MB and deserializing
         # each in Python would cost the 2-core machine ~20 % of a core; only the one

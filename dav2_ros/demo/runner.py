@@ -109,8 +109,9 @@ def run_demo(options: DemoOptions) -> int:
         f"(loopback only); logs in {logs}",
         flush=True,
     )
-    # The demo camera publishes reliably (see camera.CAMERA_QOS); match it.
-    node_params: dict[str, object] = {"qos.input_reliability": "reliable"}
+    # The demo camera publishes best effort, as drivers do (camera.CAMERA_QOS): the node's
+    # default input QoS, so config/depth.yaml is used unchanged.
+    node_params: dict[str, object] = {}
     if options.checkpoint:
         node_params["model.checkpoint"] = str(Path(options.checkpoint).resolve())
     if options.backend:

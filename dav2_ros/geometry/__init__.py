@@ -1,7 +1,9 @@
-"""ROS-free camera geometry: intrinsics, back-projection (Open3D), PointCloud2 packing,
-PLY files (Open3D)."""
+"""ROS-free camera geometry: intrinsics, rays, back-projection (Open3D reference and the
+packer that writes records directly), PointCloud2 layout, PLY files (Open3D)."""
 
 from dav2_ros.geometry.backproject import backproject_organised, limit_range
+from dav2_ros.geometry.byte_buffer import ByteBuffer
+from dav2_ros.geometry.cloud_packer import CloudPacker
 from dav2_ros.geometry.intrinsics import CameraIntrinsics, IntrinsicsError
 from dav2_ros.geometry.ply import write_ply
 from dav2_ros.geometry.pointcloud import (
@@ -11,13 +13,20 @@ from dav2_ros.geometry.pointcloud import (
     pack_organised_cloud,
     point_fields,
 )
+from dav2_ros.geometry.rays import PinholeRays, RayCache, RayGrid, RaySource
 
 __all__ = [
     "FLOAT32",
+    "ByteBuffer",
     "CameraIntrinsics",
+    "CloudPacker",
     "IntrinsicsError",
     "PackedCloud",
+    "PinholeRays",
     "PointField",
+    "RayCache",
+    "RayGrid",
+    "RaySource",
     "backproject_organised",
     "limit_range",
     "pack_organised_cloud",

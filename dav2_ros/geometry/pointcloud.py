@@ -7,6 +7,7 @@ point_step 32, as depth_image_proc's ``point_cloud_xyzrgb`` writes it.
 
 from __future__ import annotations
 
+import array
 import sys
 from dataclasses import dataclass
 
@@ -32,7 +33,7 @@ class PackedCloud:
     fields: tuple[PointField, ...]
     point_step: int
     row_step: int
-    data: bytes
+    data: bytes | array.array  # array.array('B'): a reused buffer (geometry.cloud_packer)
     is_bigendian: bool
     is_dense: bool = False  # organised clouds carry NaN points
 
@@ -63,12 +64,20 @@ def pack_organised_cloud(xyz_m: np.ndarray, rgb: np.ndarray | None = None) -> Pa
             rgb_bytes[:, :, :3] = rgb[:, :, ::-1]  # B, G, R, 0
         else:
             rgb_bytes[:, :, 1:] = rgb  # 0, R, G, B
+    return organised_cloud_of(height, width, rgb is not None, records.tobytes())
+
+
+def organised_cloud_of(
+    height: int, width: int, with_rgb: bool, data: bytes | array.array
+) -> PackedCloud:
+    """A ``PackedCloud`` of ``data`` already in the layout above (native byte order)."""
+    fields, point_step = point_fields(with_rgb)
     return PackedCloud(
         height=height,
         width=width,
         fields=fields,
         point_step=point_step,
         row_step=point_step * width,
-        data=records.tobytes(),
+        data=data,
         is_bigendian=sys.byteorder == "big",
     )

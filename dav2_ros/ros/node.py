@@ -38,6 +38,7 @@ from dav2_ros.ros.qos import input_qos, output_qos
 from dav2_ros.ros.startup import StartupError
 from dav2_ros.ros.stats import NodeStats
 from dav2_ros.ros.tf_lookup import tf_lookup
+from dav2_ros.ros.transport import log_choice, use_large_data_profile
 from dav2_ros.scale.source import ScaleSource, SparseDepth
 
 NODE_NAME = "dav2_depth"
@@ -244,7 +245,9 @@ def main(args: list[str] | None = None) -> int:
 
 def run(args: list[str] | None = None) -> int:
     """Start the node and spin until shutdown; 0 on shutdown, 1 if it cannot start."""
+    transport = use_large_data_profile()  # before rclpy.init: the participant reads it
     rclpy.init(args=args)
+    log_choice(rclpy.logging.get_logger(NODE_NAME), transport)
     node = None
     try:
         node = DepthNode()
