@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-import platform
 import sys
 import tempfile
 import time
@@ -25,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _record import run_meta, write_results
 
-from dav2_ros.commands.bench import machine_info, synthetic_frame, versions
+from dav2_ros.commands.bench import synthetic_frame
 from dav2_ros.engines import EngineConfig, EngineUnavailable, create_engine
 from dav2_ros.engines.base import Engine
 from dav2_ros.engines.self_check import check_engine, reference_output
@@ -176,19 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(rows)
     print(table)
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        meta = {
-            "command": "python bench/self_check.py " + " ".join(sys.argv[1:]),
-            "python": platform.python_version(),
-            "machine": machine_info(),
-            "versions": versions(),
-            "wall_s": round(time.perf_counter() - started, 1),
-            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        (args.out / f"{args.stem}.json").write_text(
-            json.dumps({"meta": meta, "rows": rows}, indent=1)
-        )
-        (args.out / f"{args.stem}.md").write_text(table)
+        write_results(args.out, args.stem, run_meta("self_check.py", started), rows, table)
     return 0
 
 
