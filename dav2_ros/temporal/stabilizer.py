@@ -190,8 +190,8 @@ def _work_grid(shape: tuple[int, int]) -> tuple[int, int]:
 
 
 def _normalised_brightness(image_rgb: np.ndarray, grid_hw: tuple[int, int]) -> np.ndarray:
-    grey = image_rgb.astype(np.float32).mean(axis=2) if image_rgb.ndim == 3 else image_rgb
-    grey = cv2.resize(grey.astype(np.float32), grid_hw[::-1], interpolation=cv2.INTER_AREA)
+    grey = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2GRAY) if image_rgb.ndim == 3 else image_rgb
+    grey = cv2.resize(grey, grid_hw[::-1], interpolation=cv2.INTER_AREA).astype(np.float32)
     grey = cv2.GaussianBlur(grey, (0, 0), 1.0)  # sensor noise is not change
     return grey / max(float(np.median(grey)), 1e-6)
 
@@ -210,8 +210,11 @@ def _robust_scale(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         ratios = y / x
     start = float(np.median(ratios))
     agree = np.abs(ratios / start - 1.0) < AGREEMENT
-    k = float(x[agree] @ y[agree] / (x[agree] @ x[agree])) if agree.any() else start
-    return k, float(agree.mean())
+    if not agree.any():
+        return start, 0.0
+    # Plain sums, not BLAS: a threaded dot product costs more than it saves at this size.
+    x, y = x[agree], y[agree]
+    return float(np.sum(x * y) / np.sum(x * x)), float(agree.mean())
 
 
 def _robust_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
@@ -232,6 +235,10 @@ def _robust_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     scale = max(float(np.median(np.abs(y))), 1e-12)
     agree = np.abs(y - (a * x + b)) < AGREEMENT * scale
     if agree.sum() >= 2:
-        design = np.stack([x[agree], np.ones(int(agree.sum()))], axis=1)
-        (a, b), *_ = np.linalg.lstsq(design, y[agree], rcond=None)
+        xs, ys = x[agree], y[agree]
+        dx = xs - xs.mean()
+        spread = float(np.sum(dx * dx))
+        if spread > 0:
+            a = float(np.sum(dx * (ys - ys.mean())) / spread)
+            b = float(ys.mean() - a * xs.mean())
     return float(a), float(b), float(agree.mean())
