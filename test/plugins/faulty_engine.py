@@ -7,10 +7,13 @@ outside the node's process, without patching node internals:
 
 - ``infer_fails``: while it exists, ``infer`` raises ``RuntimeError``;
 - ``build_fails``: while it exists, building an engine raises ``RuntimeError``;
-- ``delay_s``: a number of seconds every ``infer`` sleeps first (slow inference).
+- ``delay_s``: a number of seconds every ``infer`` sleeps first (slow inference);
+- ``wrong_depth``: while it exists, ``infer`` quietly returns wrong depth: the true
+  output times the number in the file (default 1.5; ``nan`` gives all NaN), the way a
+  miscompiled accelerated engine does (what the engine self-check must refuse).
 
 Each call appends one line to ``$DAV2_FAULT_DIR/calls.log`` (``build``, ``infer ok``,
-``infer failed``) so a test can check the node's retry timing (back-off).
+``infer wrong``, ``infer failed``) so a test can check the node's retry timing (back-off).
 """
 
 from __future__ import annotations
@@ -48,8 +51,13 @@ class FaultyEngine(TorchEngine):
         if (_fault_dir() / "infer_fails").exists():
             _record("infer failed")
             raise RuntimeError(f"{INJECTED} in infer (remove infer_fails to heal)")
+        output = super().infer(batch)
+        wrong = _fault_dir() / "wrong_depth"
+        if wrong.exists():
+            _record("infer wrong")
+            return output * np.float32(wrong.read_text().strip() or 1.5)
         _record("infer ok")
-        return super().infer(batch)
+        return output
 
 
 def factory(model: DepthAnythingV2, config: EngineConfig) -> Engine:

@@ -1,0 +1,161 @@
+"""Engine self-check: a built engine against an fp32 torch reference of the same weights.
+
+Accelerated engines can quietly return wrong depth (TensorRT FP16 on ViTs on some
+JetPack builds: wrong values, a scale that wanders). So every engine other than fp32
+eager torch (which *is* the reference) runs one calibration frame beside the fp32
+model, and a deviation above ``max_deviation`` is an error the caller acts on (``auto``
+moves on to the next backend; an explicit backend refuses to start unless allowed).
+
+**The figure: relative L2 of the network outputs**, ``||engine - reference|| /
+||reference||`` over the whole ``1 x h x w`` map (metres or disparity alike).
+
+- One scale-free number: the same limit serves metric and relative models, any max depth.
+- A wrong global scale counts in full (output x 1.3 reads 0.30), the failure that
+  matters for a robot, while quantisation noise spread over pixels counts little.
+- A median of per-pixel ratios would ignore a broken region covering half the image, and
+  per-pixel ratios explode where the reference is near zero (a relative model's sky); the
+  mean relative error (``abs_rel``, where the reference is not ~0) is reported beside it
+  for information only.
+- NaN or Inf anywhere, a wrong shape, or an exception make it infinite: refused.
+
+It is also the figure the README's int8 table reports.
+
+**The default limit, 0.05 (5 %)**, from ``bench/self_check.py`` (four calibration frames
+per model, ``bench/results/self_check.{json,md}``): on the bundled (trained) model int8
+ONNX Runtime deviates at most 1.2 %, bf16 torch 0.5 %, fp32 ONNX Runtime < 1e-5; on
+random ViT-T/ViT-S weights int8 reaches 1.0-2.9 % and bf16 0.4-0.8 %, except one ViT-T
+seed whose random network is numerically fragile (int8 up to 12 %, bf16 5.4 %), where
+refusing is the right outcome. 5 % is four times the trained model's worst legitimate
+engine and refuses any engine whose depth scale is off by more than 5 % (20 cm at 4 m).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dav2_ros.engines.base import Engine, EngineConfig
+from dav2_ros.model import DepthAnythingV2
+
+DEFAULT_MAX_DEVIATION = 0.05
+REFERENCE = "torch cpu fp32"
+
+
+def needs_self_check(config: EngineConfig) -> bool:
+    """Everything except eager fp32 torch (the reference itself) is checked."""
+    is_reference = (
+        config.backend == "torch"
+        and config.precision == "fp32"
+        and not config.options.get("compile")
+    )
+    return not is_reference
+
+
+def reference_output(model: DepthAnythingV2, batch: np.ndarray) -> np.ndarray:
+    """The fp32 eager torch output (``1 x h x w``) of ``model`` on a CPU copy of it.
+
+    Call it before building the engine under test: the torch backend converts the model
+    it is given in place (bf16, CUDA), after which its fp32 weights are gone.
+    """
+    dtypes = {p.dtype for p in model.parameters()}
+    if dtypes != {torch.float32}:
+        raise ValueError(
+            f"the reference needs the model's fp32 weights, but they are "
+            f"{', '.join(sorted(str(d) for d in dtypes))}: compute it before building an engine "
+            "that converts the model in place"
+        )
+    on_cpu = all(p.device.type == "cpu" for p in model.parameters())
+    reference = model if on_cpu else copy.deepcopy(model).to("cpu")
+    with torch.inference_mode():
+        return reference.eval()(torch.from_numpy(batch)).numpy()
+
+
+def relative_l2(output: np.ndarray, reference: np.ndarray) -> float:
+    """``||output - reference|| / ||reference||``; inf for a non-finite output."""
+    output = np.asarray(output, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    if output.shape != reference.shape or not np.isfinite(output).all():
+        return float("inf")
+    return float(np.linalg.norm(output - reference) / max(np.linalg.norm(reference), 1e-12))
+
+
+def mean_relative_error(output: np.ndarray, reference: np.ndarray) -> float:
+    """Mean ``|output - reference| / |reference|`` where the reference is not ~0."""
+    output = np.asarray(output, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    if output.shape != reference.shape or not np.isfinite(output).all():
+        return float("inf")
+    significant = np.abs(reference) > 1e-3 * np.abs(reference).max()
+    return float(np.mean(np.abs(output - reference)[significant] / np.abs(reference)[significant]))
+
+
+@dataclass(frozen=True)
+class SelfCheckResult:
+    engine: str  # description of the engine under test
+    deviation: float  # relative L2 vs. the reference; inf when unusable
+    abs_rel: float  # mean relative error, for information
+    max_deviation: float
+    passed: bool
+    message: str  # one line for the log and /diagnostics
+    seconds: float  # engine inference on the calibration frame
+
+    def fields(self) -> dict[str, str]:
+        """Key/values for /diagnostics and bench JSON."""
+        return {
+            "self_check": "passed" if self.passed else "failed",
+            "self_check_deviation": f"{self.deviation:.6g}",
+            "self_check_max_deviation": f"{self.max_deviation:.6g}",
+            "self_check_abs_rel": f"{self.abs_rel:.6g}",
+            "self_check_reference": REFERENCE,
+        }
+
+
+def check_engine(
+    engine: Engine,
+    batch: np.ndarray,
+    reference: np.ndarray,
+    max_deviation: float = DEFAULT_MAX_DEVIATION,
+) -> SelfCheckResult:
+    """Run ``engine`` on ``batch`` (the calibration frame, ``1 x 3 x h x w``) and compare
+    with ``reference`` (``reference_output`` of the same batch). Never raises for a bad
+    engine: an exception or a wrong shape is a failed check that says so."""
+    if not max_deviation > 0:
+        raise ValueError(f"max_deviation must be > 0, got {max_deviation}")
+    started = time.perf_counter()
+    try:
+        output = engine.infer(batch)
+        problem = _shape_or_value_problem(output, reference)
+    except Exception as exc:  # a broken engine is a failed check, not a crash
+        output, problem = None, f"it failed on the calibration frame ({type(exc).__name__}: {exc})"
+    seconds = time.perf_counter() - started
+    deviation = relative_l2(output, reference) if problem is None else float("inf")
+    abs_rel = mean_relative_error(output, reference) if problem is None else float("inf")
+    passed = deviation <= max_deviation
+    name = engine.description
+    if passed:
+        message = (
+            f"self-check passed: {name} deviates {deviation:.2%} (relative L2) from "
+            f"{REFERENCE} on the calibration frame; limit {max_deviation:.2%}"
+        )
+    else:
+        what = problem or f"it deviates {deviation:.2%} (relative L2) from {REFERENCE}"
+        message = (
+            f"self-check FAILED: {name} returns wrong depth: {what} on the calibration frame; "
+            f"limit {max_deviation:.2%}. Use another backend or precision, or raise "
+            "engine.max_deviation / set engine.allow_deviation to accept it"
+        )
+    return SelfCheckResult(name, deviation, abs_rel, max_deviation, passed, message, seconds)
+
+
+def _shape_or_value_problem(output: np.ndarray, reference: np.ndarray) -> str | None:
+    output = np.asarray(output)
+    if output.shape != reference.shape:
+        return f"it returned shape {output.shape}, expected {reference.shape}"
+    bad = int(np.size(output) - np.isfinite(output).sum())
+    if bad:
+        return f"it returned {bad} NaN/Inf values of {output.size}"
+    return None
