@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import cv2
 import numpy as np
 
 from dav2_ros.sim import Frame, make_scene, random_intrinsics, random_pose, render
+from dav2_train import fingerprint
 from dav2_train.config import ConfigError, run_dir, section
 from dav2_train.dist import DistContext
 from dav2_train.shards import Sample, ShardWriter, sample_key, shard_name, write_manifest
@@ -119,12 +121,30 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> None:
     max_depth_m = float(config["max_depth_m"])
     shard_size = int(cfg.get("shard_size", 100))
     workers = int(cfg.get("workers", 1))
-    jobs = []
-    for name, split in cfg["splits"].items():
+    jobs, made_by = [], {}
+    for split_name, split in cfg["splits"].items():
         fmt = split.get("format", "shards")
         if fmt not in FORMATS:
-            raise ValueError(f"synth split {name!r}: format must be one of {FORMATS}, got {fmt!r}")
-        out = run_dir(config) / "data" / name
+            raise ValueError(
+                f"synth split {split_name!r}: format must be one of {FORMATS}, got {fmt!r}"
+            )
+        out = run_dir(config) / "data" / split_name
+        settings = {
+            **split,
+            "width": width,
+            "height": height,
+            "max_depth_m": max_depth_m,
+            "shard_size": shard_size,
+        }
+        made_by[split_name] = fingerprint.make(settings, {})
+        fingerprint.guard(
+            out,
+            made_by[split_name],
+            f"[{name}] split {split_name!r}",
+            ctx,
+            has_outputs=out.is_dir() and any(out.iterdir()),
+            discard=lambda out=out: shutil.rmtree(out),
+        )
         (out / "images" if fmt == "images" else out).mkdir(parents=True, exist_ok=True)
         count, seed = int(split["count"]), int(split["seed"])
         for shard, start in enumerate(range(0, count, shard_size)):
@@ -149,11 +169,10 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> None:
     _run_jobs(jobs, workers, ctx)
     ctx.barrier()
     if ctx.is_main:
-        for name, split in cfg["splits"].items():
+        for split_name, split in cfg["splits"].items():
             if split.get("format", "shards") != "shards":
                 continue
             count = int(split["count"])
-            names = [shard_name(i) for i in range(-(-count // shard_size))]
             provenance = {
                 "source": "synth",
                 "style": split["style"],
@@ -162,7 +181,13 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> None:
                 "width": width,
                 "height": height,
             }
-            write_manifest(run_dir(config) / "data" / name, "depth_m", names, provenance=provenance)
+            write_manifest(
+                run_dir(config) / "data" / split_name,
+                "depth_m",
+                [shard_name(i) for i in range(-(-count // shard_size))],
+                fingerprint=made_by[split_name],
+                provenance=provenance,
+            )
     ctx.barrier()
 
 

@@ -20,6 +20,7 @@ import functools
 import hashlib
 import json
 import math
+import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -33,12 +34,12 @@ from torch.utils.checkpoint import checkpoint
 
 from dav2_ros.model import DepthAnythingV2
 from dav2_ros.model.checkpoints import ModelMeta, save_model
-from dav2_train import checkpointing
+from dav2_train import checkpointing, fingerprint
 from dav2_train.augment import StrongAugment, cutmix_batch
 from dav2_train.config import data_splits, run_dir, split_dir, train_section
 from dav2_train.dist import DistContext, all_gather_objects, all_reduce_sum
 from dav2_train.losses import relative_loss, silog_loss
-from dav2_train.models import final_checkpoint, initialise, is_finished
+from dav2_train.models import final_checkpoint, initialise, is_finished, reference_input
 from dav2_train.provenance import git_revision
 from dav2_train.shards import read_split
 from dav2_train.stream import SampleTransform, ShardStream, make_loader
@@ -77,15 +78,46 @@ class Trainer:
         return "metric" if self.command == "finetune-metric" else "relative"
 
 
+# Settings that do not change what is learnt: not part of the fingerprint. (The
+# process and worker counts change the sample order; a resume checks them itself.)
+UNFINGERPRINTED = ("checkpoint_every", "log_every", "workers")
+
+
+def train_fingerprint(config: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+    """The section's settings plus its inputs: data splits' and init's own fingerprints."""
+    settings = {k: v for k, v in cfg.items() if k not in UNFINGERPRINTED}
+    settings |= {"seed": int(config.get("seed", 0)), "max_depth_m": float(config["max_depth_m"])}
+    inputs: dict[str, Any] = {
+        "data": {
+            split: read_split(split_dir(config, split)).fingerprint.get("digest")
+            for split in data_splits(cfg)
+        }
+    }
+    if cfg["init"]:
+        inputs["init"] = reference_input(config, cfg["init"], "init")
+    return fingerprint.make(settings, inputs)
+
+
 def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path:
     """Train section ``name``; returns the stem of its final checkpoint."""
     cfg = train_section(config, name)
+    out = run_dir(config) / name
     final = final_checkpoint(config, name)
-    if is_finished(final):
+    made_by = train_fingerprint(config, cfg)
+    kept = fingerprint.guard(
+        out,
+        made_by,
+        f"[{name}]",
+        ctx,
+        has_outputs=out.is_dir() and any(out.iterdir()),
+        discard=lambda: shutil.rmtree(out),
+    )
+    if kept and is_finished(final):
         if ctx.is_main:
-            print(f"[{name}] already finished: {final}.safetensors")
+            print(f"[{name}] already finished with the same config and inputs: {final}")
         return final
     trainer = build(config, name, cfg, ctx)
+    trainer.record["fingerprint"] = made_by
     resume(trainer, ctx)
     loop(trainer, ctx)
     return finish(trainer, ctx)
@@ -278,6 +310,12 @@ def resume(trainer: Trainer, ctx: DistContext) -> None:
             f"run has {ctx.world_size}; the sample order depends on it. Resume with "
             f"--nproc_per_node x nodes = {len(state['loaders'])} or delete {found.parent}"
         )
+    workers = int(trainer.cfg["workers"])
+    if state.get("workers", workers) != workers:
+        raise ValueError(
+            f"[{trainer.name}] {found} was written with workers: {state['workers']} per process; "
+            f"each worker's position is saved, so resume with workers: {state['workers']}"
+        )
     trainer.model.load_state_dict(saved_model.state_dict())
     trainer.optimizer.load_state_dict(state["optimizer"])
     trainer.scheduler.load_state_dict(state["scheduler"])
@@ -305,6 +343,7 @@ def save(trainer: Trainer, ctx: DistContext) -> None:
         "step": trainer.step,
         "history": trainer.history,
         "loaders": loaders,
+        "workers": int(trainer.cfg["workers"]),
         "rng": rngs,
     }
     meta = model_meta(trainer, {**trainer.record, "checkpoint_step": trainer.step})
