@@ -21,7 +21,7 @@ import io
 import json
 import os
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,3 +234,49 @@ def iter_split(split: Split, part: int = 0, parts: int = 1) -> Iterator[tuple[in
             if index % parts == part:
                 yield index, sample
             index += 1
+
+
+class RankShards:
+    """Writes the shards one rank owns while a numbered stream goes by.
+
+    Frame ``index`` belongs to shard ``index // shard_size``, and shard g to rank
+    ``g % world``. A shard already on disk (an earlier, killed run with the same
+    fingerprint) is skipped, so callers decode only frames that still need writing.
+    """
+
+    def __init__(self, directory: Path, kind: str, shard_size: int, rank: int, world: int) -> None:
+        self.directory, self.kind, self.shard_size = Path(directory), kind, shard_size
+        self.rank, self.world = rank, world
+        self.writer: ShardWriter | None = None
+        self.shard = -1
+
+    def wants(self, index: int) -> bool:
+        shard = index // self.shard_size
+        if shard % self.world != self.rank:
+            return False
+        return shard == self.shard or not (self.directory / shard_name(shard)).exists()
+
+    def writer_for(
+        self, index: int, before_switch: Callable[[], None] | None = None
+    ) -> ShardWriter:
+        """The open writer of ``index``'s shard; ``before_switch`` runs before a shard closes."""
+        shard = index // self.shard_size
+        if shard != self.shard:
+            if before_switch is not None:
+                before_switch()
+            self.close()
+            self.writer, self.shard = (
+                ShardWriter(self.directory / shard_name(shard), self.kind),
+                shard,
+            )
+        assert self.writer is not None
+        return self.writer
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def names(self, frames: int) -> list[str]:
+        """Every shard name of a stream of ``frames`` frames (all ranks together)."""
+        return [shard_name(g) for g in range(-(-frames // self.shard_size))]
