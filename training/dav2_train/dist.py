@@ -19,6 +19,7 @@ class DistContext:
     local_rank: int
     device: torch.device
     force: bool = False  # rerun finished steps whose config or inputs changed
+    adopt: bool = False  # keep outputs that predate fingerprints, recording the current one
 
     @property
     def is_main(self) -> bool:
@@ -33,7 +34,9 @@ class DistContext:
             dist.barrier()
 
 
-def setup(device: str = "auto", threads: int | str = "auto", force: bool = False) -> DistContext:
+def setup(
+    device: str = "auto", threads: int | str = "auto", force: bool = False, adopt: bool = False
+) -> DistContext:
     """Join the process group ``torchrun`` describes in the environment (if any).
 
     gloo on CPU, nccl on CUDA. CPU threads are split between local processes so
@@ -58,7 +61,7 @@ def setup(device: str = "auto", threads: int | str = "auto", force: bool = False
         torch.set_num_threads(int(threads))
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return DistContext(rank, world_size, local_rank, torch_device, force)
+    return DistContext(rank, world_size, local_rank, torch_device, force, adopt)
 
 
 def teardown() -> None:

@@ -8,7 +8,10 @@ starts. Next time, ``guard`` compares:
 - no earlier output → a fresh start;
 - same digest → the output stands (a finished step is skipped, a killed one resumes);
 - anything else → refused with the list of what changed, unless ``--force``, which
-  discards that output and redoes the step.
+  discards that output and redoes the step;
+- an output without a fingerprint (made before fingerprints existed) is refused too;
+  ``--adopt`` keeps it and records the current fingerprint, marked ``"adopted": true``
+  (the user vouches for it; nothing was verified).
 Downstream steps carry upstream digests as inputs, so a forced change upstream makes
 every step that used it refuse (or, forced, redo) in turn.
 
@@ -122,9 +125,13 @@ def guard(
     """
     stored = read(directory)
     keep = stored is not None and stored.get("digest") == fingerprint["digest"]
-    if not keep and (stored is not None or has_outputs):
+    adopt = stored is None and has_outputs and ctx.adopt and not ctx.force
+    if not keep and not adopt and (stored is not None or has_outputs):
         if stored is None:
-            what = ["it has no fingerprint.json (written by an older dav2-train)"]
+            what = [
+                "it has no fingerprint.json (made by an older dav2-train); --adopt keeps it "
+                "if you know it matches the current config"
+            ]
         else:
             what = changes(stored, fingerprint) or ["the fingerprint digest"]
         if not ctx.force:
@@ -137,8 +144,11 @@ def guard(
             print(f"{label} --force: discarding {directory} ({'; '.join(what)})", flush=True)
     ctx.barrier()
     if ctx.is_main:
-        if not keep and (stored is not None or has_outputs):
+        if adopt:
+            print(f"{label} --adopt: recording the current fingerprint for {directory}", flush=True)
+            fingerprint = {**fingerprint, "adopted": True}
+        elif not keep and (stored is not None or has_outputs):
             discard()
         write(directory, fingerprint)
     ctx.barrier()
-    return keep
+    return keep or adopt

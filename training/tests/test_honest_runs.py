@@ -103,3 +103,19 @@ def test_relabelled_data_makes_the_student_that_used_it_refuse(
         stored["inputs"]["data"]["pseudo"]
         != read_split(run / "run/data/pseudo").fingerprint["digest"]
     )
+
+
+def test_outputs_without_a_fingerprint_are_refused_unless_adopted(
+    run: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert _dav2_train(run, "pseudo-label") == 0
+    fingerprint_file = run / "run" / "data" / "pseudo" / "fingerprint.json"
+    fingerprint_file.unlink()  # as a run of the first streaming commit left it
+    labels = _labels(run)
+    assert _dav2_train(run, "pseudo-label") == 2
+    assert "no fingerprint.json (made by an older dav2-train); --adopt" in capsys.readouterr().err
+    assert _dav2_train(run, "pseudo-label", "--adopt") == 0
+    assert "--adopt: recording the current fingerprint" in capsys.readouterr().out
+    assert json.loads(fingerprint_file.read_text())["adopted"] is True
+    assert all((a == b).all() for a, b in zip(labels, _labels(run), strict=True))  # kept
+    assert _dav2_train(run, "pseudo-label") == 0  # adopted: now an ordinary finished step
