@@ -10,7 +10,6 @@ Markdown table ``metrics.md``. ``models`` entries are train sections or checkpoi
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -129,14 +128,7 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
         },
     }
     made_by = fingerprint.make(settings, inputs)
-    kept = fingerprint.guard(
-        out,
-        made_by,
-        f"[{name}]",
-        ctx,
-        has_outputs=out.is_dir() and any(out.iterdir()),
-        discard=lambda: shutil.rmtree(out),
-    )
+    kept = fingerprint.guard_folder(out, made_by, f"[{name}]", ctx)
     if kept and (out / "metrics.json").is_file():
         if ctx.is_main:
             print(f"[{name}] already evaluated with the same models and splits: {out}")

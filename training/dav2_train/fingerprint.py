@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,19 @@ def guard(
         write(directory, fingerprint)
     ctx.barrier()
     return keep or adopt
+
+
+def guard_folder(
+    directory: Path, fingerprint: dict[str, Any], label: str, ctx: DistContext
+) -> bool:
+    """``guard`` for a folder the step owns entirely: any file in it is an earlier output,
+    and discarding it removes the folder."""
+    directory = Path(directory)
+    return guard(
+        directory,
+        fingerprint,
+        label,
+        ctx,
+        has_outputs=directory.is_dir() and any(directory.iterdir()),
+        discard=lambda: shutil.rmtree(directory),
+    )

@@ -17,7 +17,6 @@ Output: ``<run_dir>/data/<out>/`` WebDataset shards (``dav2_train.shards``).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,14 +169,7 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path:
             "sources": [source_listing(Path(s["path"])) for s in specs],
         },
     )
-    kept = fingerprint.guard(
-        out,
-        made_by,
-        f"[{name}]",
-        ctx,
-        has_outputs=out.is_dir() and any(out.iterdir()),
-        discard=lambda: shutil.rmtree(out),
-    )
+    kept = fingerprint.guard_folder(out, made_by, f"[{name}]", ctx)
     if kept and (out / MANIFEST).is_file():
         if ctx.is_main:
             print(f"[{name}] already labelled with the same teacher and sources: {out}")

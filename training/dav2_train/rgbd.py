@@ -13,7 +13,6 @@ Ranks split the pairs by shard, as pseudo-labelling does.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +40,7 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path:
         "shard_size": int(cfg.get("shard_size", 100)),
     }
     made_by = fingerprint.make(settings, {"bag": source_listing(bag)})
-    kept = fingerprint.guard(
-        out,
-        made_by,
-        f"[{name}]",
-        ctx,
-        has_outputs=out.is_dir() and any(out.iterdir()),
-        discard=lambda: shutil.rmtree(out),
-    )
+    kept = fingerprint.guard_folder(out, made_by, f"[{name}]", ctx)
     if kept and (out / MANIFEST).is_file():
         if ctx.is_main:
             print(f"[{name}] already converted with the same settings: {out}")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -137,14 +136,7 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> None:
             "shard_size": shard_size,
         }
         made_by[split_name] = fingerprint.make(settings, {})
-        fingerprint.guard(
-            out,
-            made_by[split_name],
-            f"[{name}] split {split_name!r}",
-            ctx,
-            has_outputs=out.is_dir() and any(out.iterdir()),
-            discard=lambda out=out: shutil.rmtree(out),
-        )
+        fingerprint.guard_folder(out, made_by[split_name], f"[{name}] split {split_name!r}", ctx)
         (out / "images" if fmt == "images" else out).mkdir(parents=True, exist_ok=True)
         count, seed = int(split["count"]), int(split["seed"])
         for shard, start in enumerate(range(0, count, shard_size)):

@@ -20,7 +20,6 @@ import functools
 import hashlib
 import json
 import math
-import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -104,14 +103,7 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path:
     out = run_dir(config) / name
     final = final_checkpoint(config, name)
     made_by = train_fingerprint(config, cfg)
-    kept = fingerprint.guard(
-        out,
-        made_by,
-        f"[{name}]",
-        ctx,
-        has_outputs=out.is_dir() and any(out.iterdir()),
-        discard=lambda: shutil.rmtree(out),
-    )
+    kept = fingerprint.guard_folder(out, made_by, f"[{name}]", ctx)
     if kept and is_finished(final):
         if ctx.is_main:
             print(f"[{name}] already finished with the same config and inputs: {final}")
