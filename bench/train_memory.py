@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
     result = {
         "bench": "train_memory",
+        "command": " ".join(["python", "bench/train_memory.py", *(argv or sys.argv[1:])]),
         "what": __doc__.split("\n\n")[1].replace("\n", " "),
         "machine": machine_info(),
         "versions": versions(),

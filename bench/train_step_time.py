@@ -93,19 +93,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=100_000, help="frames to label")
     parser.add_argument("--steps", type=int, default=40_000, help="student steps")
     parser.add_argument("--student-batch", type=int, default=64)
+    parser.add_argument("--finetune-steps", type=int, default=10_000)
+    parser.add_argument(
+        "--reuse", type=Path, help="take the measurements from this earlier JSON, re-estimate"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results/train_step_time.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    student = student_step("vits", 518, args.batch)
-    print(json.dumps(student), flush=True)
-    teacher = teacher_forward("vitl", 518, 686)
-    print(json.dumps(teacher), flush=True)
+    if args.reuse:
+        earlier = json.loads(args.reuse.read_text())
+        student = earlier["measured"]["student_train_step"]
+        teacher = earlier["measured"]["teacher_label_forward"]
+        machine, args.batch = earlier["machine"], student["batch"]
+        measured_by = earlier["command"]
+    else:
+        machine = machine_info()
+        measured_by = None
+        student = student_step("vits", 518, args.batch)
+        print(json.dumps(student), flush=True)
+        teacher = teacher_forward("vitl", 518, 686)
+        print(json.dumps(teacher), flush=True)
 
     per_sample_train = student["tflops"] * 1e12 / args.batch
     per_frame_label = teacher["tflops"] * 1e12
     workloads = {
         "label_frames_vitl": args.frames * per_frame_label,
         "train_student_vits": args.steps * args.student_batch * per_sample_train,
+        "finetune_metric_vits": args.finetune_steps * args.student_batch * per_sample_train,
         "paper_student_vits_480k_x_192": 480_000 * 192 * per_sample_train,
     }
     cpu = {
@@ -125,10 +139,12 @@ def main(argv: list[str] | None = None) -> int:
             args.steps * args.student_batch / args.batch * student["seconds"] / 3600, 1
         ),
     }
+    this_command = " ".join(["python", "bench/train_step_time.py", *(argv or sys.argv[1:])])
     result = {
         "bench": "train_step_time",
-        "command": " ".join(["python", "bench/train_step_time.py", *(argv or sys.argv[1:])]),
-        "machine": machine_info(),
+        "command": measured_by or this_command,
+        "estimated_by": this_command,
+        "machine": machine,
         "versions": versions(),
         "threads": args.threads,
         "measured": {"student_train_step": student, "teacher_label_forward": teacher},
@@ -136,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         "workload": {
             "frames": args.frames,
             "student_steps": args.steps,
+            "finetune_steps": args.finetune_steps,
             "student_batch": args.student_batch,
         },
         "assumed_mfu": args.mfu,

@@ -196,8 +196,10 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path:
     shards = RankShards(out, "disparity", shard_size, ctx.rank, ctx.world_size)
     batches = _BatchedLabels(shards, labeller)
     frames = 0
+    per_source = {spec["path"]: 0 for spec in specs}
     for index, record, source in numbered_records(specs):
         frames = index + 1
+        per_source[source] += 1
         if shards.wants(index):
             batches.add(index, record.decode(), source)
     batches.close()
@@ -211,12 +213,14 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path:
             "teacher": teacher.record,
             "sources": specs,
             "frames": frames,
+            "frames_per_source": per_source,
             "input_size": input_size,
             "label": "inverse depth from a metric teacher (1/d)"
             if meta.depth_type == "metric"
             else "relative disparity",
         }
         write_manifest(out, "disparity", names, fingerprint=made_by, provenance=provenance)
-        print(f"[{name}] {frames} frames labelled into {len(names)} shards in {out}", flush=True)
+        counts = ", ".join(f"{Path(p).name}: {n}" for p, n in per_source.items())
+        print(f"[{name}] {frames} frames ({counts}) labelled into {len(names)} shards in {out}")
     ctx.barrier()
     return out

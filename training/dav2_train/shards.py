@@ -28,7 +28,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-from webdataset.tariterators import tarfile_samples
+from webdataset.tariterators import base_plus_ext, tarfile_samples
 from webdataset.writer import TarWriter
 
 LABEL_KINDS = ("disparity", "depth_m")
@@ -152,9 +152,40 @@ def iter_shard(path: Path, kind: str) -> Iterator[Sample]:
         yield decode_sample(raw, kind)
 
 
-def read_shard_raw(path: Path) -> list[dict[str, Any]]:
-    """Every sample of one shard as undecoded bytes (one shard in memory, not the split)."""
-    return list(tarfile_samples([{"url": str(path)}]))
+class ShardReader:
+    """Random access to the samples of one shard: an index of tar members, then one
+    sample's bytes at a time (a reader never holds a shard, let alone a split)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._tar = tarfile.open(self.path, "r:")  # noqa: SIM115 - closed in close()
+        self._members: dict[str, list[tarfile.TarInfo]] = {}
+        for member in self._tar.getmembers():
+            key, _ = base_plus_ext(member.name)
+            if key is not None and member.isreg():
+                self._members.setdefault(key, []).append(member)
+        self.keys = list(self._members)  # stored order
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def raw(self, index: int) -> dict[str, Any]:
+        """Sample ``index`` (stored order) as WebDataset's member dict of bytes."""
+        key = self.keys[index]
+        sample: dict[str, Any] = {"__key__": key, "__url__": str(self.path)}
+        for member in self._members[key]:
+            _, extension = base_plus_ext(member.name)
+            sample[extension] = self._tar.extractfile(member).read()
+        return sample
+
+    def close(self) -> None:
+        self._tar.close()
+
+    def __enter__(self) -> ShardReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def count_samples(path: Path) -> int:

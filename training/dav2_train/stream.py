@@ -4,11 +4,13 @@
 splits. Each epoch it permutes the shards (seed, epoch), splits them per rank and
 then per DataLoader worker the way WebDataset's ``split_by_node`` /
 ``split_by_worker`` do (``order[rank::world][worker::workers]``), and walks each of its
-shards in a seeded permutation. Only the shard being read is in memory.
+shards in a seeded permutation.
 
-Its state is two integers per worker (epoch, samples yielded in the epoch), saved by
-torchdata's ``StatefulDataLoader`` with each checkpoint; a resumed loader jumps to
-that position (reading only the current shard) and continues the same order.
+A worker reads one sample at a time from its current shard (``ShardReader``: the tar's
+member index, then random access), so memory does not grow with the split or the shard
+size. Its state is two integers per worker (epoch, samples yielded in the epoch), saved
+by torchdata's ``StatefulDataLoader`` with each checkpoint; a resumed loader jumps to
+that position (opening only the current shard) and continues the same order.
 Every random draw of a sample comes from a generator seeded with (seed, epoch,
 shard, index), so augmentations repeat exactly too.
 """
@@ -29,7 +31,7 @@ from webdataset.utils import pytorch_worker_info
 
 from dav2_ros.model.transforms import prepare_input
 from dav2_train.augment import StrongAugment, color_jitter, crop_origin, gaussian_blur
-from dav2_train.shards import Sample, ShardInfo, Split, decode_sample, read_shard_raw
+from dav2_train.shards import Sample, ShardInfo, ShardReader, Split, decode_sample
 
 # torchdata 0.11 calls an API torch 2.13 deprecated; harmless.
 warnings.filterwarnings("ignore", message=".*set_vital.*is deprecated")
@@ -150,19 +152,19 @@ class ShardStream(IterableDataset):
                     skip -= len(indices)  # resuming: this shard was consumed before the stop
                     continue
                 shard = self.shards[shard_index]
-                raw = read_shard_raw(shard.path)
-                if len(raw) != shard.samples:
-                    raise ValueError(
-                        f"{shard.path} holds {len(raw)} samples, its manifest says "
-                        f"{shard.samples}; the split changed: rerun the step that wrote it"
-                    )
-                for index in indices[skip:]:
-                    sample = decode_sample(raw[index], self.kind)
-                    sample.key = f"{shard.path.parent.name}/{sample.key}"
-                    rng = np.random.default_rng([self.seed, self.epoch, shard_index, index])
-                    item = self.transform(sample, rng)
-                    self.position += 1  # before the yield: the saved state counts this sample
-                    yield item
+                with ShardReader(shard.path) as reader:
+                    if len(reader) != shard.samples:
+                        raise ValueError(
+                            f"{shard.path} holds {len(reader)} samples, its manifest says "
+                            f"{shard.samples}; the split changed: rerun the step that wrote it"
+                        )
+                    for index in indices[skip:]:
+                        sample = decode_sample(reader.raw(index), self.kind)
+                        sample.key = f"{shard.path.parent.name}/{sample.key}"
+                        rng = np.random.default_rng([self.seed, self.epoch, shard_index, index])
+                        item = self.transform(sample, rng)
+                        self.position += 1  # before the yield: the saved state counts it
+                        yield item
                 skip = 0
             self.epoch += 1
             self.position = 0

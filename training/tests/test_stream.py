@@ -117,8 +117,13 @@ def test_resume_reads_no_earlier_shard(split_dir: Path, monkeypatch: pytest.Monk
     import dav2_train.stream as stream_module
 
     opened = []
-    real = stream_module.read_shard_raw
-    monkeypatch.setattr(stream_module, "read_shard_raw", lambda p: opened.append(p.name) or real(p))
+    real = stream_module.ShardReader
+
+    def spy(path: Path) -> object:
+        opened.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(stream_module, "ShardReader", spy)
     stream = _stream(split_dir)
     plan = consumer_plan(stream.shards, 0, 0, 0, 1)
     stream.load_state_dict({"epoch": 0, "position": 13})
