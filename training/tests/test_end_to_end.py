@@ -165,8 +165,9 @@ def test_the_official_teacher_labels_both_bags_sharded_over_two_ranks(robot_run:
     root = robot_run["root"]
     split = read_split(root / "run" / "data" / "robot_pseudo")
     assert split.samples == 16 and len(split.shards) == 4
-    assert "16 frames (drive.db3: 8, walk.mcap: 8) labelled into 4 shards" in (
-        robot_run["logs"]["label"]
+    assert (
+        "16 frames (drive.db3: 8, walk.mcap: 8) labelled into 4 shards"
+        in (robot_run["logs"]["label"])
     )
     teacher = split.provenance["teacher"]
     assert teacher["format"] == "official" and teacher["encoder"] == "vits"
