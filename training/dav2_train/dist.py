@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -60,7 +61,11 @@ def setup(
             threads = max(1, (os.cpu_count() or 1) // local_world)
         torch.set_num_threads(int(threads))
     if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        # Ranks wait for each other at step ends (a resumed labelling run may leave one
+        # rank a few shards behind): an hour, not NCCL's default 10 minutes.
+        dist.init_process_group(
+            backend="nccl" if use_cuda else "gloo", timeout=datetime.timedelta(hours=1)
+        )
     return DistContext(rank, world_size, local_rank, torch_device, force, adopt)
 
 

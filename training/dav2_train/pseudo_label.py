@@ -203,10 +203,10 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path:
         if shards.wants(index):
             batches.add(index, record.decode(), source)
     batches.close()
+    if frames == 0:  # every rank read the same sources: all stop here together
+        raise ValueError(f"{name}: the sources gave no frames: {specs}")
     ctx.barrier()
     if ctx.is_main:
-        if frames == 0:
-            raise ValueError(f"{name}: the sources gave no frames: {specs}")
         names = shards.names(frames)
         provenance = {
             "source": "pseudo-label",
