@@ -78,28 +78,28 @@ class SampleTransform:
 
 
 def consumer_plan(
-    shards: list[ShardInfo], seed: int, epoch: int, consumer: int, consumers: int
+    shards: list[ShardInfo], seed: int, epoch: int, rank: int, world: int, worker: int, workers: int
 ) -> list[tuple[int, list[int]]]:
-    """(shard index, sample indices in reading order) of one consumer for one epoch.
+    """(shard index, sample indices in reading order) of one DataLoader worker of one rank.
 
-    A consumer is one DataLoader worker of one rank: ``consumer = rank × workers +
-    worker`` of ``consumers = world × workers``. With at least one shard per consumer,
-    whole shards are dealt out (``order[rank::world][worker::workers]``); with fewer
-    shards (tiny sets), samples are dealt out instead so nobody starves.
+    With at least one shard per worker of every rank, whole shards are dealt out as
+    WebDataset's ``split_by_node`` then ``split_by_worker`` do: ``order[rank::world]
+    [worker::workers]``. With fewer shards (tiny sets), samples are dealt out instead,
+    so nobody starves.
     """
-    order = np.random.default_rng([seed, epoch]).permutation(len(shards))
+    order = [int(s) for s in np.random.default_rng([seed, epoch]).permutation(len(shards))]
 
     def within(shard: int) -> list[int]:
         count = shards[shard].samples
         return np.random.default_rng([seed, epoch, shard]).permutation(count).tolist()
 
+    consumers = world * workers
     if len(shards) >= consumers:
-        world_major = [int(s) for s in order]
-        # rank r takes order[r::world]; its worker w takes that list's [w::workers]
-        return [(s, within(s)) for s in world_major[consumer::consumers]]
+        return [(s, within(s)) for s in order[rank::world][worker::workers]]
+    consumer = rank * workers + worker
     plan = []
     position = 0
-    for shard in (int(s) for s in order):
+    for shard in order:
         indices = within(shard)
         mine = [i for n, i in enumerate(indices) if (position + n) % consumers == consumer]
         position += len(indices)
@@ -131,23 +131,18 @@ class ShardStream(IterableDataset):
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
 
-    def _consumer(self) -> tuple[int, int]:
-        rank, world, worker, workers = pytorch_worker_info()
-        return rank * workers + worker, world * workers
-
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        consumer, consumers = self._consumer()
+        rank, world, worker, workers = pytorch_worker_info()  # WebDataset's view of both
         total = sum(s.samples for s in self.shards)
-        if total < consumers:
+        if total < world * workers:
             raise ValueError(
-                f"{total} samples cannot feed {consumers} consumers (ranks x DataLoader "
-                "workers); add data or lower `workers`"
+                f"{total} samples cannot feed {world} ranks x {workers} DataLoader workers; "
+                "add data or lower `workers`"
             )
         while True:
             skip = self.position
-            for shard_index, indices in consumer_plan(
-                self.shards, self.seed, self.epoch, consumer, consumers
-            ):
+            plan = consumer_plan(self.shards, self.seed, self.epoch, rank, world, worker, workers)
+            for shard_index, indices in plan:
                 if skip >= len(indices):
                     skip -= len(indices)  # resuming: this shard was consumed before the stop
                     continue

@@ -310,7 +310,7 @@ def resume(trainer: Trainer, ctx: DistContext) -> None:
     found = checkpointing.find_checkpoint(trainer.out / "last")
     if found is None:
         return
-    saved_model, state = checkpointing.load_checkpoint(found, ctx.device)
+    saved_model, state = checkpointing.load_checkpoint(found)
     if len(state["loaders"]) != ctx.world_size:
         raise ValueError(
             f"[{trainer.name}] {found} was written by {len(state['loaders'])} processes, this "
