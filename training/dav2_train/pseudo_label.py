@@ -151,15 +151,12 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path:
     if "out" not in cfg or "teacher" not in cfg:
         raise ConfigError(f"{name}: needs `teacher:` and `out:`")
     out = split_dir(config, cfg["out"])
-    teacher = load_reference(config, cfg["teacher"], f"{name}.teacher")
-    meta = teacher.loaded.meta
-    input_size = int(cfg.get("input_size", meta.input_size))
     shard_size = int(cfg.get("shard_size", 100))
     precision = str(cfg.get("precision", "auto"))
     specs = source_specs(config, cfg)
     made_by = fingerprint.make(
         {
-            "input_size": input_size,
+            "input_size": cfg.get("input_size"),  # None: the teacher's own (an input below)
             "shard_size": shard_size,
             "precision": precision,
             "sources": [{"topic": s["topic"], "every": s["every"]} for s in specs],
@@ -170,10 +167,13 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path:
         },
     )
     kept = fingerprint.guard_folder(out, made_by, f"[{name}]", ctx)
-    if kept and (out / MANIFEST).is_file():
+    if kept and (out / MANIFEST).is_file():  # decided before loading a (large) teacher
         if ctx.is_main:
             print(f"[{name}] already labelled with the same teacher and sources: {out}")
         return out
+    teacher = load_reference(config, cfg["teacher"], f"{name}.teacher")
+    meta = teacher.loaded.meta
+    input_size = int(cfg.get("input_size") or meta.input_size)
     if ctx.is_main:
         where = teacher.record.get("path") or f"section {teacher.record.get('section')}"
         what = f"{meta.encoder} {meta.depth_type} ({where})"

@@ -117,7 +117,7 @@ def _write_inputs(root: Path) -> dict:
         "evaluate": {"models": ["finetune_metric"], "splits": ["robot_rgbd"], "prior": False},
         "export": {"model": "finetune_metric", "out": str(root / "export" / "robot"),
                    "card": {"limitations": "End-to-end test: random teacher."}},
-        "pipeline": ["pseudo-label", "rgbd"],
+        "pipeline": ["pseudo-label", "rgbd", "student"],
     }  # fmt: skip
     (root / "config.yaml").write_text(yaml.safe_dump(config))
     return config
@@ -138,26 +138,27 @@ def robot_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("robot")
     _write_inputs(root)
     config = ["--config", str(root / "config.yaml")]
-    logs = {"label": _run([*TORCHRUN, "pipeline", *config], root / "label.log")}
-
-    # Train, kill with SIGKILL once a checkpoint exists, resume.
+    # Label both bags, pair the RGB-D frames, train; SIGKILL once a checkpoint exists.
     student = root / "run" / "student"
-    process = _launch([*TORCHRUN, "student", *config], root / "killed.log")
-    deadline = time.monotonic() + 240
+    process = _launch([*TORCHRUN, "pipeline", *config], root / "killed.log")
+    deadline = time.monotonic() + 300
     while process.poll() is None and time.monotonic() < deadline:
         if (student / "last" / "state.pt").exists():
             break
         time.sleep(0.05)
     _kill_tree(process)
     saved = torch.load(student / "last" / "state.pt", weights_only=True)
-    logs["killed"] = (root / "killed.log").read_text(errors="replace")
-    finish = "pipeline"
+    logs = {"killed": (root / "killed.log").read_text(errors="replace")}
+    # Resume: the same command with the rest of the pipeline.
     (root / "config.yaml").write_text(
         (root / "config.yaml")
         .read_text()
-        .replace("- pseudo-label\n- rgbd\n", "- student\n- finetune-metric\n- evaluate\n- export\n")
+        .replace(
+            "- pseudo-label\n- rgbd\n- student\n",
+            "- student\n- finetune-metric\n- evaluate\n- export\n",
+        )
     )
-    logs["resumed"] = _run([*TORCHRUN, finish, *config], root / "resumed.log")
+    logs["resumed"] = _run([*TORCHRUN, "pipeline", *config], root / "resumed.log")
     return {"root": root, "saved_step": int(saved["step"]), "logs": logs}
 
 
@@ -165,10 +166,8 @@ def test_the_official_teacher_labels_both_bags_sharded_over_two_ranks(robot_run:
     root = robot_run["root"]
     split = read_split(root / "run" / "data" / "robot_pseudo")
     assert split.samples == 16 and len(split.shards) == 4
-    assert (
-        "16 frames (drive.db3: 8, walk.mcap: 8) labelled into 4 shards"
-        in (robot_run["logs"]["label"])
-    )
+    log = robot_run["logs"]["killed"]
+    assert "16 frames (drive.db3: 8, walk.mcap: 8) labelled into 4 shards" in log
     teacher = split.provenance["teacher"]
     assert teacher["format"] == "official" and teacher["encoder"] == "vits"
     assert teacher["path"].endswith("depth_anything_v2_vits.pth") and len(teacher["sha256"]) == 64
