@@ -3,9 +3,10 @@
 Each split is ``count`` frames of one ``style``; frame ``i`` depends only on
 (split seed, i), so a split is identical whatever the shard size, worker count
 or number of ``torchrun`` ranks. Outputs under ``<run_dir>/data/<split>/``:
-``shard-XXXXX.npz`` (rgb, depth_m, valid, K) or, for ``format: images``, a PNG
-folder standing in for unlabelled photos; ``da2k: true`` adds a DA-2K style
-``da2k/annotations.json`` with point pairs ordered by true depth.
+WebDataset shards (``dav2_train.shards``: rgb, depth_m with NaN invalid, K) and
+their ``manifest.json``, or, for ``format: images``, a PNG folder standing in for
+unlabelled photos; ``da2k: true`` adds a DA-2K style ``da2k/annotations.json`` with
+point pairs ordered by true depth.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ import cv2
 import numpy as np
 
 from dav2_ros.sim import Frame, make_scene, random_intrinsics, random_pose, render
-from dav2_train.config import run_dir, section
+from dav2_train import fingerprint
+from dav2_train.config import ConfigError, run_dir, section
 from dav2_train.dist import DistContext
+from dav2_train.shards import Sample, ShardWriter, sample_key, shard_name, write_manifest
 
 FORMATS = ("shards", "images")
 
@@ -37,12 +40,6 @@ def render_frame(
     return render(scene, intrinsics, pose, max_depth_m=max_depth_m, noise_seed=index)
 
 
-def _write_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
-
-
 def _render_shard(job: dict[str, Any]) -> str:
     out = Path(job["out"])
     frames = [
@@ -54,18 +51,15 @@ def _render_shard(job: dict[str, Any]) -> str:
             cv2.imwrite(str(out / "images" / f"{i:06d}.png"), frame.rgb[..., ::-1])
         (out / f".done-{job['shard']:05d}").touch()
     else:
-        _write_npz_atomic(
-            out / f"shard-{job['shard']:05d}.npz",
-            rgb=np.stack([f.rgb for f in frames]),
-            depth_m=np.stack([f.depth_m for f in frames]),
-            valid=np.stack([f.valid for f in frames]),
-            K=np.stack([f.K for f in frames]),
-        )
+        with ShardWriter(out / shard_name(job["shard"]), "depth_m") as writer:
+            for i, frame in zip(range(job["start"], job["stop"]), frames, strict=True):
+                meta = {"source": f"{out.name}/{i:06d}", "K": frame.K.tolist()}
+                writer.write(Sample(sample_key(job["shard"], i), frame.rgb, frame.depth_m, meta))
     return f"{out.name}/{job['shard']}"
 
 
 def _shard_done(out: Path, shard: int, fmt: str) -> bool:
-    name = f".done-{shard:05d}" if fmt == "images" else f"shard-{shard:05d}.npz"
+    name = f".done-{shard:05d}" if fmt == "images" else shard_name(shard)
     return (out / name).exists()
 
 
@@ -118,18 +112,31 @@ def write_da2k(
     os.replace(tmp, folder / "annotations.json")
 
 
-def run(config: dict[str, Any], ctx: DistContext) -> None:
-    cfg = section(config, "synth")
+def run(config: dict[str, Any], name: str, ctx: DistContext) -> None:
+    cfg = section(config, name)
+    if "image" not in config:
+        raise ConfigError(f"{config.get('_path')}: synth needs the top-level `image:` size")
     width, height = int(config["image"]["width"]), int(config["image"]["height"])
     max_depth_m = float(config["max_depth_m"])
     shard_size = int(cfg.get("shard_size", 100))
     workers = int(cfg.get("workers", 1))
-    jobs = []
-    for name, split in cfg["splits"].items():
+    jobs, made_by = [], {}
+    for split_name, split in cfg["splits"].items():
         fmt = split.get("format", "shards")
         if fmt not in FORMATS:
-            raise ValueError(f"synth split {name!r}: format must be one of {FORMATS}, got {fmt!r}")
-        out = run_dir(config) / "data" / name
+            raise ValueError(
+                f"synth split {split_name!r}: format must be one of {FORMATS}, got {fmt!r}"
+            )
+        out = run_dir(config) / "data" / split_name
+        settings = {
+            **split,
+            "width": width,
+            "height": height,
+            "max_depth_m": max_depth_m,
+            "shard_size": shard_size,
+        }
+        made_by[split_name] = fingerprint.make(settings, {})
+        fingerprint.guard_folder(out, made_by[split_name], f"[{name}] split {split_name!r}", ctx)
         (out / "images" if fmt == "images" else out).mkdir(parents=True, exist_ok=True)
         count, seed = int(split["count"]), int(split["seed"])
         for shard, start in enumerate(range(0, count, shard_size)):
@@ -152,6 +159,27 @@ def run(config: dict[str, Any], ctx: DistContext) -> None:
         if split.get("da2k") and ctx.is_main and not (out / "da2k" / "annotations.json").exists():
             write_da2k(out, seed, count, split["style"], width, height, max_depth_m)
     _run_jobs(jobs, workers, ctx)
+    ctx.barrier()
+    if ctx.is_main:
+        for split_name, split in cfg["splits"].items():
+            if split.get("format", "shards") != "shards":
+                continue
+            count = int(split["count"])
+            provenance = {
+                "source": "synth",
+                "style": split["style"],
+                "seed": int(split["seed"]),
+                "count": count,
+                "width": width,
+                "height": height,
+            }
+            write_manifest(
+                run_dir(config) / "data" / split_name,
+                "depth_m",
+                [shard_name(i) for i in range(-(-count // shard_size))],
+                fingerprint=made_by[split_name],
+                provenance=provenance,
+            )
     ctx.barrier()
 
 
