@@ -120,7 +120,7 @@ def _folder_records(folder: Path, every: int) -> Iterator[SourceRecord]:
 
 def _decoders() -> dict[str, Callable[[Any], np.ndarray]]:
     # The node's decoders, rclpy-free and duck-typed: rosbags' messages have the same fields.
-    from dav2_ros.ros.image_decode import compressed_to_rgb, image_to_rgb
+    from dav2_ros.ros.conversions import compressed_to_rgb, image_to_rgb
 
     return {
         "sensor_msgs/msg/Image": image_to_rgb,
@@ -129,7 +129,7 @@ def _decoders() -> dict[str, Callable[[Any], np.ndarray]]:
 
 
 def _decode_error_types() -> tuple[type[Exception], ...]:
-    from dav2_ros.ros.image_decode import ImageDecodeError
+    from dav2_ros.ros.conversions import ImageDecodeError
 
     return (ImageDecodeError,)
 
@@ -252,16 +252,15 @@ class RGBDRecord:
 
 def depth_to_metres(msg: Any, path: Path, topic: str) -> np.ndarray:
     """A depth ``Image`` (32FC1 metres or 16UC1 millimetres, 0 = none) → float32 metres, NaN."""
-    from rosbags.image import message_to_cvimage
+    from dav2_ros.ros.conversions import ImageDecodeError, image_to_metres
 
-    from dav2_ros.scale import depth_image_to_metres
-
-    if msg.encoding not in ("32FC1", "16UC1"):
+    try:
+        return image_to_metres(msg)
+    except ImageDecodeError as err:
         raise SourceError(
-            f"{path}: depth topic {topic!r} has encoding {msg.encoding!r}; expected 32FC1 "
-            "(metres) or 16UC1 (millimetres), as REP 118 depth images are"
-        )
-    return depth_image_to_metres(message_to_cvimage(msg), msg.encoding).astype(np.float32)
+            f"{path}: depth topic {topic!r}: {err} (REP 118 depth images are 32FC1 metres or "
+            "16UC1 millimetres)"
+        ) from None
 
 
 def register_depth(depth_m: np.ndarray, height: int, width: int, where: str) -> np.ndarray:
