@@ -18,6 +18,10 @@ system-deps:
 	  echo "installing Debian package libusb-1.0-0 (needed by open3d)"; \
 	  apt-get update && apt-get install -y --no-install-recommends libusb-1.0-0; \
 	fi
+	@if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then \
+	  echo "installing Debian packages chromium chromium-driver (the da2k page's browser test)"; \
+	  apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver; \
+	fi
 
 $(STAMP): requirements/*.txt setup.py training/setup.py | system-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -33,6 +33,7 @@ def as_disparity(values: np.ndarray, depth_type: str) -> np.ndarray:
 @dataclass
 class Expert:
     name: str
+    checkpoint: str  # as given on the command line ("bundled" for the bundled model)
     loaded: LoadedModel
     input_size: int
     backend: str = "torch"
@@ -47,6 +48,7 @@ class Expert:
         meta = self.loaded.meta
         return {
             "name": self.name,
+            "checkpoint": self.checkpoint,
             "source": meta.source,
             "encoder": meta.encoder,
             "depth_type": meta.depth_type,
@@ -79,16 +81,20 @@ def load_expert(
     input_size: int | None = None,
     backend: str = "torch",
     device: str = "cpu",
-    name: str | None = None,
+    loaded: LoadedModel | None = None,
 ) -> Expert:
-    """``checkpoint`` (or ``"bundled"``) → an ``Expert``; input size from the file or 518."""
+    """``checkpoint`` (or ``"bundled"``) → an ``Expert``; input size from the file or 518.
+
+    ``loaded``: the checkpoint already read (one file serving several input sizes).
+    """
     path = None if checkpoint == BUNDLED else checkpoint
-    try:
-        loaded = load_model(path)
-    except (ValueError, OSError) as exc:
-        raise ExpertError(f"expert {checkpoint!r} cannot be loaded: {exc}") from None
+    if loaded is None:
+        try:
+            loaded = load_model(path)
+        except (ValueError, OSError) as exc:
+            raise ExpertError(f"expert {checkpoint!r} cannot be loaded: {exc}") from None
     size = input_size or loaded.meta.input_size or 518
     if size % 14:
         raise ExpertError(f"expert {checkpoint!r}: input size {size} is not a multiple of 14")
     stem = "bundled" if path is None else Path(checkpoint).stem
-    return Expert(name or f"{stem}@{size}", loaded, size, backend, device)
+    return Expert(f"{stem}@{size}", checkpoint, loaded, size, backend, device)

@@ -44,6 +44,7 @@ class _SegmentPoints:
         # Segments a point can sit inside at least `margin_px` from every edge.
         self.eligible = np.nonzero(deepest >= margin_px)[0] - 1
         self.margin_px = margin_px
+        self._inner: dict[int, np.ndarray] = {}  # segment → pixels a point may take
 
     def sample(self, segment: int, rng: np.random.Generator) -> tuple[int, int]:
         """A random pixel of ``segment`` well inside it.
@@ -51,11 +52,13 @@ class _SegmentPoints:
         Small segments: the inner half (by distance to the edge); large ones (ground,
         sky, a wall): anywhere 3 margins from the edge, so points spread over them.
         """
-        pixels = self.order[self.starts[segment + 1] : self.starts[segment + 2]]
-        depth = self.distance.ravel()[pixels]
-        deepest = float(self.deepest[segment + 1])
-        floor = max(self.margin_px, min(0.5 * deepest, 3.0 * self.margin_px))
-        chosen = int(rng.choice(pixels[depth >= floor]))
+        if segment not in self._inner:
+            pixels = self.order[self.starts[segment + 1] : self.starts[segment + 2]]
+            depth = self.distance.ravel()[pixels]
+            deepest = float(self.deepest[segment + 1])
+            floor = max(self.margin_px, min(0.5 * deepest, 3.0 * self.margin_px))
+            self._inner[segment] = pixels[depth >= floor]
+        chosen = int(rng.choice(self._inner[segment]))
         row, col = divmod(chosen, self.labels.shape[1])
         return row, col
 

@@ -33,7 +33,7 @@ from dav2_train.da2k.session import (
 from dav2_train.da2k.voting import agreed_closer, cast_vote, select_balanced
 from dav2_train.sources import open_image_source
 
-OVERSAMPLE = 3  # candidates per kept pair: room to balance the labels
+OVERSAMPLE = 6  # candidates per kept pair: room to balance the labels
 COPY_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
@@ -65,10 +65,11 @@ def load_experts(opts: ProposeOptions) -> list[Expert]:
             f"({len(opts.experts)}), got {len(sizes)}"
         )
     sizes = sizes * len(opts.experts) if len(sizes) == 1 else sizes
-    experts = [
-        load_expert(ckpt, size, opts.backend, opts.device)
-        for ckpt, size in zip(opts.experts, sizes, strict=True)
-    ]
+    experts: list[Expert] = []
+    for checkpoint, size in zip(opts.experts, sizes, strict=True):
+        # One file at two input sizes is read once (the engines are still separate).
+        same = next((e.loaded for e in experts if e.checkpoint == checkpoint), None)
+        experts.append(load_expert(checkpoint, size, opts.backend, opts.device, same))
     names = [e.name for e in experts]
     for index, expert in enumerate(experts):
         if names.count(expert.name) > 1:
@@ -122,9 +123,10 @@ def run_propose(opts: ProposeOptions) -> dict:
         raise ValueError(
             f"--agree-margin is a relative difference in [0, 1), got {opts.agree_margin}"
         )
-    experts = load_experts(opts)
-    segmenter = make_segmenter(opts.sam_checkpoint, opts.sam_model)
+    # Cheap checks first: the images, then the segmenter, then the experts (slow to load).
     source = open_image_source(opts.images, topic=opts.topic, every=opts.every)
+    segmenter = make_segmenter(opts.sam_checkpoint, opts.sam_model)
+    experts = load_experts(opts)
     source_dir = Path(opts.images) if Path(opts.images).is_dir() else None
     out.mkdir(parents=True, exist_ok=True)
     images: dict[str, dict] = {}
