@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -80,6 +81,14 @@ def evaluate(annotations: Path, expert: str, input_size: int) -> dict:
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     last = result.stdout.strip().splitlines()[-1]
     return {"expert": f"{expert}@{input_size}", "last_line": last, "report": result.stdout}
+
+
+def _cpu_name() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    return next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         meta = {
             "command": "python bench/da2k_e2e.py " + " ".join(argv or sys.argv[1:]),
-            "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+            "machine": f"{_cpu_name()}, {os.cpu_count()} cores ({platform.machine()})",
             "python": platform.python_version(),
             "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             "propose_command": " ".join(propose[2:]),
