@@ -48,7 +48,7 @@ def test_an_expert_that_fails_to_load_is_named(tmp_path: Path, capsys) -> None:
     broken.write_bytes(b"\x00" * 64)
     code = main(
         ["propose", str(_images(tmp_path / "in")), "--out", str(tmp_path / "out"),
-         "--experts", "bundled", str(broken)]
+         "--experts", str(broken), "bundled"]
     )  # fmt: skip
     assert code == 2
     err = _error(capsys)
