@@ -96,10 +96,12 @@ def image_destination(key: str, scene_type: str | None, is_file_copy: bool) -> s
     return PurePosixPath(IMAGES_FOLDER, *parts).as_posix()
 
 
-def _store_image(out: Path, source_dir: Path | None, key: str, rgb: np.ndarray, opts) -> str:
+def _store_image(
+    out: Path, source_dir: Path | None, key: str, rgb: np.ndarray, scene_type: str | None
+) -> str:
     original = source_dir / key if source_dir is not None else None
     copy = original is not None and original.is_file() and original.suffix.lower() in COPY_SUFFIXES
-    relative = image_destination(key, opts.scene_type, copy)
+    relative = image_destination(key, scene_type, copy)
     destination = out / relative
     destination.parent.mkdir(parents=True, exist_ok=True)
     if copy:
@@ -133,7 +135,7 @@ def run_propose(opts: ProposeOptions) -> dict:
     pairs: list[dict] = []
     started = time.perf_counter()
     for index, frame in enumerate(source):
-        relative = _store_image(out, source_dir, frame.key, frame.rgb, opts)
+        relative = _store_image(out, source_dir, frame.key, frame.rgb, opts.scene_type)
         if relative in images:
             raise ValueError(f"two images map to {relative} (keys {frame.key!r} …); rename one")
         height, width = frame.rgb.shape[:2]
