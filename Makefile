@@ -22,6 +22,10 @@ system-deps:
 	  echo "installing Debian package shellcheck (lints bench/gpu_check.sh in the tests)"; \
 	  apt-get update && apt-get install -y --no-install-recommends shellcheck; \
 	fi
+	@if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then \
+	  echo "installing Debian packages chromium chromium-driver (the da2k page's browser test)"; \
+	  apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver; \
+	fi
 
 $(STAMP): requirements/*.txt setup.py training/setup.py | system-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -7,9 +7,13 @@ setup(
     version="0.1.0",
     description="Synthetic data, teacher/student training and export for dav2_ros",
     packages=find_packages(include=["dav2_train", "dav2_train.*"]),
+    # The annotation page: plain HTML/JS/CSS, no build step.
+    package_data={"dav2_train.da2k": ["static/*.html", "static/*.js", "static/*.css"]},
     python_requires=">=3.10",
     # Versions are pinned in requirements/{base,train}.txt; dav2_ros brings torch,
     # numpy, opencv, open3d, pyyaml and safetensors.
-    install_requires=["dav2_ros", "tensorboard", "tqdm", "webdataset", "torchdata"],
+    install_requires=[
+        "dav2_ros", "tensorboard", "tqdm", "webdataset", "torchdata", "scikit-image", "bottle"
+    ],
     entry_points={"console_scripts": ["dav2-train = dav2_train.cli:main"]},
 )

@@ -4,6 +4,8 @@ Every step reads the same YAML config (``--config``); ``--section`` picks the
 config section when it is not named after the step (e.g. ``student --section
 baseline``). Every step is ``run(config, section, ctx)`` of its module, found in
 ``STEPS``. Works alone or under ``torchrun --nproc_per_node N``.
+``dav2-train da2k {propose,annotate,evaluate}`` builds and scores DA-2K style
+benchmarks (``dav2-train da2k --help``; no config file).
 """
 
 from __future__ import annotations
@@ -87,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["da2k"]:  # benchmark tools with their own arguments, no config file
+        from dav2_train.da2k.cli import main as da2k_main
+
+        return da2k_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         config = load_config(args.config, args.set)
