@@ -13,7 +13,13 @@ setup(
     # Versions are pinned in requirements/{base,train}.txt; dav2_ros brings torch,
     # numpy, opencv, open3d, pyyaml and safetensors.
     install_requires=[
-        "dav2_ros", "tensorboard", "tqdm", "webdataset", "torchdata", "scikit-image", "bottle"
+        "dav2_ros",
+        "tensorboard",
+        "tqdm",
+        "webdataset",
+        "torchdata",
+        "scikit-image",
+        "bottle",
     ],
     entry_points={"console_scripts": ["dav2-train = dav2_train.cli:main"]},
 )

@@ -16,8 +16,8 @@ from dav2_train.da2k.annotations import (
     read_scene_types,
 )
 from dav2_train.da2k.experts import Expert
-from dav2_train.data import read_rgb
 from dav2_train.metrics import da2k_correct
+from dav2_train.sources import read_image_file
 
 
 def evaluate_annotations(
@@ -35,7 +35,7 @@ def evaluate_annotations(
         file = path.parent / image
         if not file.is_file():
             raise AnnotationError(f"{path}: image {image!r} is missing (looked for {file})")
-        rgb = read_rgb(file)
+        rgb = read_image_file(file)
         check_points_inside(path, image, pairs, *rgb.shape[:2])
         correct, total = da2k_correct(model.disparity(rgb), [p.to_official() for p in pairs])
         tally = counts.setdefault(scene_types[image], [0, 0])

@@ -1,4 +1,4 @@
-"""Depth models as the node runs them (``DepthEstimator`` on an engine), read as disparity.
+"""Depth models as the node runs them (``DepthEstimator`` and its engines), read as disparity.
 
 Used by ``propose`` (the voting experts) and ``evaluate`` (the model under test):
 any checkpoint ``load_model`` reads, any engine backend, one static engine per
@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dav2_ros.engines import DepthEstimator, EngineConfig, create_engine
+from dav2_ros.engines import DepthEstimator, EngineSpec
 from dav2_ros.model.checkpoints import LoadedModel, load_model
-from dav2_ros.model.transforms import model_input_size
 
 BUNDLED = "bundled"  # stands for the bundled default model on the command line
 
@@ -38,7 +37,7 @@ class Expert:
     input_size: int
     backend: str = "torch"
     device: str = "cpu"
-    _estimators: dict[tuple[int, int], DepthEstimator] = field(default_factory=dict)
+    _estimator: DepthEstimator | None = field(default=None, repr=False)
 
     @property
     def depth_type(self) -> str:
@@ -58,22 +57,22 @@ class Expert:
 
     def disparity(self, rgb: np.ndarray) -> np.ndarray:
         """HxWx3 uint8 RGB → HxW disparity at the image's resolution."""
-        input_hw = model_input_size(*rgb.shape[:2], self.input_size)
-        if input_hw not in self._estimators:
-            config = EngineConfig(backend=self.backend, device=self.device, input_hw=input_hw)
-            try:
-                engine = create_engine(self.loaded.model, config)
-            except Exception as exc:  # noqa: BLE001 - any backend failure is this expert's
-                msg = f"{self.name}: cannot build a {self.backend} engine: {exc}"
-                raise ExpertError(msg) from None
-            self._estimators[input_hw] = DepthEstimator(engine, self.depth_type, self.input_size)
-        values = self._estimators[input_hw].predict(rgb).values
+        if self._estimator is None:  # one engine per network input size, kept for reuse
+            spec = EngineSpec(backend=self.backend, device=self.device)
+            self._estimator = DepthEstimator(
+                self.loaded.model, spec, self.input_size, max_engines=None
+            )
+        try:
+            self._estimator.engine_for(*rgb.shape[:2])
+        except Exception as exc:  # noqa: BLE001 - any backend failure is this expert's
+            msg = f"{self.name}: cannot build a {self.backend} engine: {exc}"
+            raise ExpertError(msg) from None
+        values = self._estimator.predict(rgb).values
         return as_disparity(values.astype(np.float32, copy=False), self.depth_type)
 
     def close(self) -> None:
-        for estimator in self._estimators.values():
-            estimator.engine.close()
-        self._estimators.clear()
+        if self._estimator is not None:
+            self._estimator.close()
 
 
 def load_expert(

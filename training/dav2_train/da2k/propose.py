@@ -11,6 +11,7 @@ are, frames from a rosbag2 are written as PNG.
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import time
@@ -126,7 +127,11 @@ def run_propose(opts: ProposeOptions) -> dict:
             f"--agree-margin is a relative difference in [0, 1), got {opts.agree_margin}"
         )
     # Cheap checks first: the images, then the segmenter, then the experts (slow to load).
+    # The source is lazy: reading its first frame is what finds an empty folder or a bad bag.
     source = open_image_source(opts.images, topic=opts.topic, every=opts.every)
+    first = next(source, None)
+    if first is None:
+        raise ValueError(f"{opts.images}: no images selected (check --topic and --every)")
     segmenter = make_segmenter(opts.sam_checkpoint, opts.sam_model)
     experts = load_experts(opts)
     source_dir = Path(opts.images) if Path(opts.images).is_dir() else None
@@ -134,7 +139,7 @@ def run_propose(opts: ProposeOptions) -> dict:
     images: dict[str, dict] = {}
     pairs: list[dict] = []
     started = time.perf_counter()
-    for index, frame in enumerate(source):
+    for index, frame in enumerate(itertools.chain([first], source)):
         relative = _store_image(out, source_dir, frame.key, frame.rgb, opts.scene_type)
         if relative in images:
             raise ValueError(f"two images map to {relative} (keys {frame.key!r} …); rename one")
