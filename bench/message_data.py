@@ -30,7 +30,7 @@ SLOW_WAYS = ("memoryview", "numpy")  # element by element in rclpy's setter: tim
 def ways(values: np.ndarray):
     """name → function(msg) that fills msg.data with ``values``' bytes."""
     from dav2_ros.geometry import ByteBuffer
-    from dav2_ros.wire import set_byte_data
+    from dav2_ros.ros.conversions import set_byte_data
 
     wire = ByteBuffer()
 

@@ -133,6 +133,7 @@ def run_env(domain_id: int, profile: str) -> dict[str, str]:
     )
     env.pop("ROS_LOCALHOST_ONLY", None)
     env.pop("RMW_IMPLEMENTATION", None)
+    env.pop("RMW_FASTRTPS_PUBLICATION_MODE", None)  # the node chooses, as for a user
     return env
 
 
