@@ -113,18 +113,21 @@ def test_resize_output_equals_torch_bilinear_align_corners(src, dst, seed):
 
 
 def four_neighbour_bilinear(pred: np.ndarray, height: int, width: int) -> np.ndarray:
-    """The textbook align_corners bilinear: each output from its four source neighbours."""
+    """The textbook align_corners bilinear, pixel by pixel in float32 scalars."""
     src_h, src_w = pred.shape
-
-    def coords(out_size: int, in_size: int) -> np.ndarray:
-        scale = (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
-        return np.arange(out_size, dtype=np.float64) * scale
-
-    ys, xs = coords(height, src_h), coords(width, src_w)
-    y0, x0 = np.floor(ys).astype(np.int64), np.floor(xs).astype(np.int64)
-    y1, x1 = np.minimum(y0 + 1, src_h - 1), np.minimum(x0 + 1, src_w - 1)
-    wy = (ys - y0).astype(np.float32)[:, None]
-    wx = (xs - x0).astype(np.float32)[None, :]
-    top = pred[y0][:, x0] * (1 - wx) + pred[y0][:, x1] * wx
-    bottom = pred[y1][:, x0] * (1 - wx) + pred[y1][:, x1] * wx
-    return top * (1 - wy) + bottom * wy
+    scale_y = (src_h - 1) / (height - 1) if height > 1 else 0.0
+    scale_x = (src_w - 1) / (width - 1) if width > 1 else 0.0
+    one = np.float32(1)
+    out = np.empty((height, width), np.float32)
+    for i in range(height):
+        y = i * scale_y
+        y0 = int(np.floor(y))
+        y1, wy = min(y0 + 1, src_h - 1), np.float32(y - y0)
+        for j in range(width):
+            x = j * scale_x
+            x0 = int(np.floor(x))
+            x1, wx = min(x0 + 1, src_w - 1), np.float32(x - x0)
+            top = pred[y0, x0] * (one - wx) + pred[y0, x1] * wx
+            bottom = pred[y1, x0] * (one - wx) + pred[y1, x1] * wx
+            out[i, j] = top * (one - wy) + bottom * wy
+    return out
