@@ -3,9 +3,11 @@
 For a 640x480 xyz+rgb PointCloud2 (9.8 MB) and a 640x480 32FC1 Image (1.2 MB), each way
 of filling ``msg.data`` from a numpy buffer is timed, then ``publish()`` of the result to
 a best-effort reader in another process (serialisation and the Fast DDS write, with the
-node's shared-memory profile) and ``rclpy.serialization.serialize_message``. The ways:
+node's shared-memory profile, and the publication mode it chooses: asynchronous unless
+``RMW_FASTRTPS_PUBLICATION_MODE`` is set) and ``rclpy.serialization.serialize_message``.
+The ways:
 
-- ``bytes``: ``msg.data = array.tobytes()`` (what the node did);
+- ``bytes``: ``msg.data = array.tobytes()`` (what the node did before issue 13);
 - ``array.array``: ``array.array('B').frombytes(array)``, then ``msg.data =`` it (setter);
 - ``memoryview`` / ``numpy``: ``msg.data = memoryview(array)`` / ``= array.view(uint8)``;
 - ``wire``: numpy writes into a ``ByteBuffer`` and ``set_byte_data`` stores it (no copy).
@@ -132,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["bench/message_data.py", *(argv or sys.argv[1:])]),
         "date": today(),
         "machine": machine(load_start),
+        "publication_mode": os.environ.get("RMW_FASTRTPS_PUBLICATION_MODE", "(rmw default)"),
         "results": results,
     }
     print(markdown_table(record))

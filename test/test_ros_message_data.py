@@ -136,7 +136,7 @@ PUBLISHER = textwrap.dedent(
         depth_pub.publish(depth.fill(depth_m, "32FC1", header))
         points_pub.publish(cloud.fill(depth_m, info, rgb, header))
     print("buffers", depth.buffer.allocations, cloud.packer.buffer.allocations, flush=True)
-    time.sleep(3.0)  # reliable: let the reader acknowledge before the writer goes away
+    sys.stdin.read()  # reliable: the writer stays until the reader has every frame
     node.destroy_node()
     rclpy.shutdown()
     """
@@ -150,7 +150,10 @@ def test_reused_output_buffers_overwritten_after_publish_reach_a_reader_intact()
         reader.subscribe("depth", Image, reliable)
         reader.subscribe("points", PointCloud2, reliable)
         publisher = subprocess.Popen(
-            [sys.executable, "-c", PUBLISHER, str(frames)], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", PUBLISHER, str(frames)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         try:
             assert wait_until(

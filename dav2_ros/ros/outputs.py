@@ -13,15 +13,19 @@ gets what was published. One worker thread fills and publishes them.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Float64MultiArray, Header, MultiArrayDimension
 
-from dav2_ros.engines import Prediction
 from dav2_ros.geometry import ByteBuffer, CloudPacker, RayCache
 from dav2_ros.ros import camera_info, conversions
 from dav2_ros.scale.source import SCALE_FIELDS, ScaleReading
+
+if TYPE_CHECKING:  # the engines pull in torch; a process that only publishes needs none
+    from dav2_ros.engines import Prediction
 
 
 def metric_depth_m(prediction: Prediction) -> np.ndarray | None:
