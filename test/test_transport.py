@@ -29,17 +29,6 @@ def test_profile_is_used_with_fast_dds_when_no_profile_is_named(rmw: str) -> Non
     choice = choose_profile({"RMW_IMPLEMENTATION": rmw}, PROFILE)
     assert choice.profile == PROFILE and not choice.warning
     assert "DAV2_FASTDDS_PROFILE=off to disable" in choice.reason
-    assert choice.publication_mode == "ASYNCHRONOUS" and "asynchronous publication" in (
-        choice.reason
-    )
-
-
-def test_a_publication_mode_the_user_chose_is_kept() -> None:
-    env = {"RMW_FASTRTPS_PUBLICATION_MODE": "SYNCHRONOUS"}
-    choice = use_large_data_profile(env)
-    assert choice.profile == PROFILE and choice.publication_mode is None
-    assert "RMW_FASTRTPS_PUBLICATION_MODE=SYNCHRONOUS kept" in choice.reason
-    assert env["RMW_FASTRTPS_PUBLICATION_MODE"] == "SYNCHRONOUS"
 
 
 @pytest.mark.parametrize(
@@ -57,7 +46,7 @@ def test_profile_is_left_out_when_switched_off_or_not_ours_to_choose(
     env: dict[str, str], reason: str
 ) -> None:
     choice = choose_profile(env, PROFILE)
-    assert choice.profile is None and not choice.warning and choice.publication_mode is None
+    assert choice.profile is None and not choice.warning
     assert reason in choice.reason
 
 
@@ -89,7 +78,6 @@ def test_use_large_data_profile_names_it_for_fast_dds_2_and_3() -> None:
     assert env == {
         "FASTRTPS_DEFAULT_PROFILES_FILE": str(PROFILE),
         "FASTDDS_DEFAULT_PROFILES_FILE": str(PROFILE),
-        "RMW_FASTRTPS_PUBLICATION_MODE": "ASYNCHRONOUS",
     }
     off = {"DAV2_FASTDDS_PROFILE": "off"}
     use_large_data_profile(off)

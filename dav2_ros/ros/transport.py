@@ -5,12 +5,6 @@ The bundled ``config/fastdds_large_data.xml`` gives the publisher a large shared
 segment, so best-effort readers on the same machine get every depth image and point cloud
 (README: "Large messages"). It is used only when the RMW is Fast DDS and the user has not
 named a profile of their own; ``DAV2_FASTDDS_PROFILE=off`` turns it off.
-
-With it, publication is asynchronous unless ``RMW_FASTRTPS_PUBLICATION_MODE`` says
-otherwise: rmw_fastrtps publishes synchronously by default, so ``publish()`` itself would
-also copy each message into the readers' shared memory (measured: 5-9 ms of a 9.8 MB
-cloud's ``publish()`` here, against 2.5-3 ms asynchronously). Serialisation stays in
-``publish()``; Fast DDS's own thread sends, while the node goes on with the next output.
 """
 
 from __future__ import annotations
@@ -31,8 +25,6 @@ PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES
 WORKING_DIR_PROFILES = ("DEFAULT_FASTRTPS_PROFILES.xml", "DEFAULT_FASTDDS_PROFILES.xml")
 FAST_DDS_RMWS = ("rmw_fastrtps_cpp", "rmw_fastrtps_dynamic_cpp")
 SWITCH_OFF = ("off", "0", "false", "no")
-PUBLICATION_MODE_VARIABLE = "RMW_FASTRTPS_PUBLICATION_MODE"
-ASYNCHRONOUS = "ASYNCHRONOUS"
 SWITCH_ON = ("on", "1", "true", "yes", "auto", "")
 
 
@@ -43,7 +35,6 @@ class ProfileChoice:
     profile: Path | None
     reason: str
     warning: bool = False  # the reason is worth a WARN (a typo in the switch, a missing file)
-    publication_mode: str | None = None  # RMW_FASTRTPS_PUBLICATION_MODE to set (None: leave)
 
 
 def choose_profile(
@@ -76,14 +67,10 @@ def choose_profile(
         if typo
         else ""
     )
-    mode = env.get(PUBLICATION_MODE_VARIABLE, "").strip()
-    publish = f"{PUBLICATION_MODE_VARIABLE}={mode} kept" if mode else "asynchronous publication"
     return ProfileChoice(
         bundled,
-        f"{bundled} (shared memory for large messages, {publish}; "
-        f"{SWITCH_VARIABLE}=off to disable){note}",
+        f"{bundled} (shared memory for large messages; {SWITCH_VARIABLE}=off to disable){note}",
         warning=typo,
-        publication_mode=None if mode else ASYNCHRONOUS,
     )
 
 
@@ -124,8 +111,6 @@ def use_large_data_profile(env: MutableMapping[str, str] | None = None) -> Profi
     if choice.profile is not None:
         for variable in PROFILE_VARIABLES:
             env[variable] = str(choice.profile)
-    if choice.publication_mode is not None:
-        env[PUBLICATION_MODE_VARIABLE] = choice.publication_mode
     return choice
 
 
