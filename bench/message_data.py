@@ -3,9 +3,8 @@
 For a 640x480 xyz+rgb PointCloud2 (9.8 MB) and a 640x480 32FC1 Image (1.2 MB), each way
 of filling ``msg.data`` from a numpy buffer is timed, then ``publish()`` of the result to
 a best-effort reader in another process (serialisation and the Fast DDS write, with the
-node's shared-memory profile, and the publication mode it chooses: asynchronous unless
-``RMW_FASTRTPS_PUBLICATION_MODE`` is set) and ``rclpy.serialization.serialize_message``.
-The ways:
+node's shared-memory profile; the JSON records ``RMW_FASTRTPS_PUBLICATION_MODE``) and
+``rclpy.serialization.serialize_message``. The ways:
 
 - ``bytes``: ``msg.data = array.tobytes()`` (what the node did before issue 13);
 - ``array.array``: ``array.array('B').frombytes(array)``, then ``msg.data =`` it (setter);

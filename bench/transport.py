@@ -160,6 +160,9 @@ def one_run(args: argparse.Namespace, profile: str, rate_hz: float, work: Path) 
         node_env["RMW_FASTRTPS_PUBLICATION_MODE"] = args.publication_mode
     reader_env = run_env(domain_id, "off")  # the readers: Fast DDS defaults
     camera_env = run_env(domain_id, "on")
+    # A camera driver given config/fastdds_large_data.xml, as the README advises: the file
+    # alone, with Fast DDS's default synchronous publication, whatever --publication-mode.
+    camera_env["RMW_FASTRTPS_PUBLICATION_MODE"] = "SYNCHRONOUS"
     log_path = work / f"node-{profile}-{rate_hz:g}.log"
     out_path = work / f"readers-{profile}-{rate_hz:g}.json"
     node_cmd = [str(DEPTH_NODE), "--ros-args", "-r", f"__ns:={NAMESPACE}"]
