@@ -270,8 +270,9 @@ def summarise(log: dict, profile: str, rate_hz: float) -> dict:
 def table(runs: list[dict]) -> str:
     lines = [
         "| profile | rate | node published | best-effort `depth` | best-effort `points` "
-        "| reliable `depth` / `points` | depth latency p50 − engine p50 (ms, best effort) |",
-        "|---|---|---|---|---|---|---|",
+        "| reliable `depth` / `points` | depth latency p50 − engine p50 (ms, best effort) "
+        "| node's own work p50 (ms) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         depth, points = run["outputs"]["depth"], run["outputs"]["points"]
@@ -281,7 +282,8 @@ def table(runs: list[dict]) -> str:
             f"| {points['best_effort']['received']} ({points['best_effort']['share']:.0%}) "
             f"| {depth['reliable']['received']} / {points['reliable']['received']} "
             f"| {depth['best_effort']['latency_ms_p50']:.1f} − {run['engine_ms_p50']:.1f} = "
-            f"{depth['best_effort']['latency_minus_engine_ms_p50']:.1f} |"
+            f"{depth['best_effort']['latency_minus_engine_ms_p50']:.1f} "
+            f"| {run.get('node_work_ms_p50', float('nan')):.1f} |"
         )
     return "\n".join(lines)
 
