@@ -6,7 +6,8 @@
 # In at most GPU_CHECK_BUDGET_S seconds (default 480 = 8 minutes) it runs, in this order:
 #   1. the GPU tests (pytest -m gpu);
 #   2. `dav2 bench` torch fp16, then bf16, at input size 518 (random ViT-S weights);
-#   3. the node's hot path with a CUDA engine (bench/node_hot_path.py --engine torch);
+#   3. the node's hot path with a CUDA engine (bench/node_hot_path.py --engine torch: the
+#      real node in the process, random ViT-S weights, stride 1);
 #   4. `dav2 bench` torch fp16 with torch.compile;
 #   5. `dav2 bench` tensorrt fp16, only where torch_tensorrt is importable;
 # and writes ONE JSON (default bench/results/gpu-check-<card>-<date>.json) with the
@@ -81,7 +82,7 @@ DAV2=("$PY" -m dav2_ros.cli bench --device cuda --encoder vits --input-size 518
 step gpu_tests 150 "$PY" -m pytest -m gpu -q -p no:cacheprovider --junitxml="$WORK/gpu_tests.xml"
 step torch_fp16 60 "${DAV2[@]}" --backend torch --precision fp16 --json "$WORK/torch_fp16.json"
 step torch_bf16 60 "${DAV2[@]}" --backend torch --precision bf16 --json "$WORK/torch_bf16.json"
-step hot_path 90 "$PY" bench/node_hot_path.py --engine torch --device cuda --precision fp16 \
+step hot_path 90 "$PY" bench/node_hot_path.py --engine torch --device cuda --precision fp16 --encoder vits \
   --input-size 518 --strides 1 --iterations 10 --out "$WORK/hot_path.json"
 step torch_compile_fp16 150 "${DAV2[@]}" --backend torch --precision fp16 --compile \
   --json "$WORK/torch_compile_fp16.json"

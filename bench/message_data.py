@@ -3,9 +3,10 @@
 For a 640x480 xyz+rgb PointCloud2 (9.8 MB) and a 640x480 32FC1 Image (1.2 MB), each way
 of filling ``msg.data`` from a numpy buffer is timed, then ``publish()`` of the result to
 a best-effort reader in another process (serialisation and the Fast DDS write, with the
-node's shared-memory profile) and ``rclpy.serialization.serialize_message``. The ways:
+node's shared-memory profile; the JSON records ``RMW_FASTRTPS_PUBLICATION_MODE``) and
+``rclpy.serialization.serialize_message``. The ways:
 
-- ``bytes``: ``msg.data = array.tobytes()`` (what the node did);
+- ``bytes``: ``msg.data = array.tobytes()`` (what the node did before issue 13);
 - ``array.array``: ``array.array('B').frombytes(array)``, then ``msg.data =`` it (setter);
 - ``memoryview`` / ``numpy``: ``msg.data = memoryview(array)`` / ``= array.view(uint8)``;
 - ``wire``: numpy writes into a ``ByteBuffer`` and ``set_byte_data`` stores it (no copy).
@@ -30,7 +31,7 @@ SLOW_WAYS = ("memoryview", "numpy")  # element by element in rclpy's setter: tim
 def ways(values: np.ndarray):
     """name → function(msg) that fills msg.data with ``values``' bytes."""
     from dav2_ros.geometry import ByteBuffer
-    from dav2_ros.wire import set_byte_data
+    from dav2_ros.ros.conversions import set_byte_data
 
     wire = ByteBuffer()
 
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["bench/message_data.py", *(argv or sys.argv[1:])]),
         "date": today(),
         "machine": machine(load_start),
+        "publication_mode": os.environ.get("RMW_FASTRTPS_PUBLICATION_MODE", "(rmw default)"),
         "results": results,
     }
     print(markdown_table(record))

@@ -1,22 +1,20 @@
-"""The depth node's own per-frame work, stage by stage: the old path vs the new building blocks.
+"""The depth node's own per-frame work, stage by stage: before issue 13 and now.
 
-Stages (what the node does around the engine for one frame): ``decode`` (Image → RGB
-array), ``resize`` (network output → output size, the engine's postprocess),
-``metric`` (invalid → NaN), ``depth_msg`` (32FC1 Image), ``camera_info`` (scaled
-CameraInfo), ``cloud`` (rays/back-projection, range limit, colour, packing, PointCloud2),
-``publish`` (``publish()`` of depth, camera_info and points to a best-effort reader in
-another process, as the node runs: serialisation and the Fast DDS write included).
-
-``old`` is the node as it is (Open3D back-projection, ``pack_organised_cloud``,
-``tobytes``); ``new`` uses the ray cache, ``CloudPacker`` and ``dav2_ros.wire``. Both run
-round-robin in one process on the same frames, so machine load hits them alike.
+``new`` is the real node: a ``DepthNode`` in this process (bundled model, or random
+``--encoder`` weights), fed one camera frame at a time through its own ``_process``
+(decode, engine, outputs) with its camera_info set; the stages are the node's own laps
+(``FrameClock``, the same numbers /diagnostics shows). ``old`` is the path before issue 13
+(``bench/old_hot_path.py``, frozen from main at 95cfca8) on a network output of the same
+size. Both publish ``depth``, ``depth/camera_info`` and ``points`` to a best-effort reader
+in another process (Fast DDS defaults, as Nav2 or RViz), both with the shared-memory
+profile as ``depth_node`` starts, round-robin in one process so machine load hits them
+alike. The node's own work is every stage but the engine's ``preprocess`` and ``infer``.
 
     .venv/bin/python bench/node_hot_path.py                      # 640x480 and 1280x720
     .venv/bin/python bench/node_hot_path.py --sizes 640x480 --iterations 5 --out /tmp/x.json
-    .venv/bin/python bench/node_hot_path.py --engine torch --device cuda --precision fp16
+    .venv/bin/python bench/node_hot_path.py --engine torch --device cuda --precision fp16 \
+        --encoder vits --input-size 518
 
-``--engine`` also times the engine stages (``preprocess``, ``infer``) with that backend
-(on ``--encoder`` random weights at ``--input-size``), e.g. on a CUDA machine.
 Writes JSON (default ``bench/results/node-hot-path-<date>.json``) and prints the table.
 """
 
@@ -25,11 +23,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from old_hot_path import old_path
 from ros_bench_support import machine, save, start_reader, stop_reader, today
 
 
@@ -37,22 +36,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=["640x480", "1280x720"], metavar="WxH")
     parser.add_argument("--strides", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--colors", nargs="+", default=["on", "off"], choices=["on", "off"])
     parser.add_argument("--iterations", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--input-size", type=int, default=84, help="network shorter side")
     parser.add_argument("--max-range", type=float, default=0.0, help="points.max_range (m)")
-    parser.add_argument("--engine", help="also time preprocess + infer with this backend")
-    parser.add_argument("--encoder", default="vits", help="random weights for --engine")
+    parser.add_argument("--engine", default="onnxruntime", help="the node's engine.backend")
+    parser.add_argument("--encoder", default="", help="random weights of this size (default: "
+                        "the bundled model)")  # fmt: skip
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="fp32")
-    parser.add_argument("--no-publish", action="store_true", help="skip the DDS publish stage")
+    parser.add_argument("--threads", type=int, default=1, help="the node's engine.threads")
+    parser.add_argument("--paths", nargs="+", default=["old", "new"], choices=["old", "new"])
     parser.add_argument("--out", type=Path, help="JSON path (default bench/results/...)")
     parser.add_argument("--note", default="")
     return parser.parse_args(argv)
 
 
 class Frame:
-    """One camera frame at one size: the Image message, its camera_info, a network output."""
+    """One camera frame at one size: the Image message, its camera_info, and for the old
+    path a network output of the size the engine gives (smooth 0.5-8 m, a few invalid)."""
 
     def __init__(self, width: int, height: int, input_size: int) -> None:
         from sensor_msgs.msg import CameraInfo, Image
@@ -66,7 +69,6 @@ class Frame:
         self.image.data = rgb.tobytes()
         self.image.header.frame_id = "camera_optical_frame"
         net_h, net_w = model_input_size(height, width, input_size)
-        # A smooth depth field 0.5-8 m with a few invalid pixels, as a model gives.
         v, u = np.mgrid[0:net_h, 0:net_w]
         raw = 0.5 + 7.5 * (0.5 + 0.5 * np.sin(u / 9.0) * np.cos(v / 7.0))
         raw[::17, ::13] = -1.0
@@ -79,167 +81,96 @@ class Frame:
         self.info.d = [0.0] * 5
 
 
-class Publishers:
-    """The node's three big-output publishers (reliable keep-last 2, as the node's default)."""
-
-    def __init__(self, node) -> None:
-        from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-
-        from dav2_ros.ros.qos import output_qos
-
-        self.depth = node.create_publisher(Image, "depth", output_qos())
-        self.info = node.create_publisher(CameraInfo, "depth/camera_info", output_qos())
-        self.points = node.create_publisher(PointCloud2, "points", output_qos())
-
-    def publish(self, depth, info, cloud) -> None:
-        self.depth.publish(depth)
-        self.info.publish(info)
-        self.points.publish(cloud)
-
-
-class Timer:
-    def __init__(self) -> None:
-        self.stages: dict[str, float] = {}
-        self._last = time.perf_counter()
-
-    def lap(self, stage: str) -> None:
-        now = time.perf_counter()
-        self.stages[stage] = self.stages.get(stage, 0.0) + (now - self._last) * 1e3
-        self._last = now
-
-
-def old_path(frame: Frame, pubs: Publishers | None, color: bool, stride: int, max_range: float):
-    """The node's ``_process``/``_publish`` today, minus the engine."""
-    from std_msgs.msg import Header
-
-    from dav2_ros.engines import Prediction
-    from dav2_ros.model.transforms import resize_output
-    from dav2_ros.ros import outputs
-    from dav2_ros.ros.image_decode import image_to_rgb
-    from dav2_ros.ros.messages import (
-        float_image_msg,
-        intrinsics_of,
-        pointcloud_msg,
-        scaled_camera_info,
-    )
-
-    def run() -> dict[str, float]:
-        timer = Timer()
-        rgb = image_to_rgb(frame.image)
-        timer.lap("decode")
-        values = resize_output(frame.network_output, frame.height, frame.width)
-        timer.lap("resize")
-        depth_m = outputs.metric_depth_m(Prediction(values, "metric", 0.0, 0.0, 0.0))
-        timer.lap("metric")
-        header = Header(stamp=frame.image.header.stamp, frame_id=frame.image.header.frame_id)
-        depth_msg = float_image_msg(header, depth_m)
-        timer.lap("depth_msg")
-        info = scaled_camera_info(frame.info, header, frame.width, frame.height)
-        timer.lap("camera_info")
-        colours = outputs.rgb_at(rgb, frame.height, frame.width) if color else None
-        cloud = outputs.organised_cloud(depth_m, intrinsics_of(info), stride, max_range, colours)
-        cloud_msg = pointcloud_msg(header, cloud)
-        timer.lap("cloud")
-        if pubs is not None:
-            pubs.publish(depth_msg, info, cloud_msg)
-            timer.lap("publish")
-        return timer.stages
-
-    return run
-
-
-def new_path(frame: Frame, pubs: Publishers | None, color: bool, stride: int, max_range: float):
-    """The same outputs from the new building blocks (ray cache, CloudPacker, wire)."""
-    from sensor_msgs.msg import Image, PointCloud2, PointField
-    from std_msgs.msg import Header
-
-    from dav2_ros.geometry import ByteBuffer, CameraIntrinsics, CloudPacker, PinholeRays, RayCache
-    from dav2_ros.model.transforms import resize_output
-    from dav2_ros.ros.image_decode import image_to_rgb
-    from dav2_ros.ros.messages import scaled_camera_info
-    from dav2_ros.wire import fill_float_image, fill_pointcloud2
-
-    rays_cache, packer, depth_buffer = RayCache(), CloudPacker(), ByteBuffer()
-    depth_msg, cloud_msg = Image(), PointCloud2()  # reused: only their fields change
-
-    def run() -> dict[str, float]:
-        timer = Timer()
-        rgb = image_to_rgb(frame.image)
-        timer.lap("decode")
-        values = resize_output(frame.network_output, frame.height, frame.width)
-        timer.lap("resize")
-        # Invalid → NaN in place: the resized array is ours (no defensive copy).
-        with np.errstate(invalid="ignore"):
-            np.copyto(values, np.float32(np.nan), where=~(np.abs(values) < np.inf) | (values < 0))
-        timer.lap("metric")
-        header = Header(stamp=frame.image.header.stamp, frame_id=frame.image.header.frame_id)
-        fill_float_image(depth_msg, header, depth_buffer, values)
-        timer.lap("depth_msg")
-        info = scaled_camera_info(frame.info, header, frame.width, frame.height)
-        timer.lap("camera_info")
-        intrinsics = CameraIntrinsics.from_k(info.k, info.width, info.height)
-        rays = rays_cache.rays(PinholeRays(intrinsics, stride))
-        cloud = packer.pack(values, rays, stride, max_range, rgb if color else None)
-        fill_pointcloud2(cloud_msg, header, cloud, PointField)
-        timer.lap("cloud")
-        if pubs is not None:
-            pubs.publish(depth_msg, info, cloud_msg)
-            timer.lap("publish")
-        return timer.stages
-
-    return run
-
-
-def engine_stages(args: argparse.Namespace, frame: Frame) -> Callable[[], dict[str, float]]:
-    """preprocess + infer of ``--engine`` on this frame (random ``--encoder`` weights)."""
-    from dav2_ros.engines import EngineConfig, create_engine
+def checkpoint_for(args: argparse.Namespace, work: Path) -> str:
+    """'' (the bundled model) or a checkpoint of random ``--encoder`` weights."""
+    if not args.encoder:
+        return ""
     from dav2_ros.model import DepthAnythingV2
+    from dav2_ros.model.checkpoints import ModelMeta, save_model
     from dav2_ros.model.random_weights import randomize_weights_
-    from dav2_ros.model.transforms import model_input_size, prepare_input
-    from dav2_ros.ros.image_decode import image_to_rgb
 
-    model = randomize_weights_(DepthAnythingV2(args.encoder, "metric", 20.0), seed=0).eval()
-    config = EngineConfig(
-        backend=args.engine,
-        device=args.device,
-        precision=args.precision,
-        input_hw=model_input_size(frame.height, frame.width, args.input_size),
-    )
-    engine = create_engine(model, config)
-    rgb = image_to_rgb(frame.image)
+    model = randomize_weights_(DepthAnythingV2(args.encoder, "metric", 20.0), seed=0)
+    meta = ModelMeta(args.encoder, "metric", 20.0, args.input_size, {"note": "random weights"})
+    return str(save_model(model, meta, work / f"random_{args.encoder}"))
+
+
+def new_path(args: argparse.Namespace, checkpoint: str, frame: Frame, color: bool, stride: int):
+    """The real node, one frame per call; returns (run, close)."""
+    from rclpy.parameter import Parameter
+
+    from dav2_ros.ros.node import DepthNode
+    from dav2_ros.ros.node import Frame as NodeFrame
+
+    values = {
+        "model.checkpoint": checkpoint,
+        "engine.backend": args.engine,
+        "engine.device": args.device,
+        "engine.precision": args.precision,
+        "engine.input_size": args.input_size,
+        "engine.threads": args.threads,
+        "points.stride": stride,
+        "points.color": color,
+        "points.max_range": args.max_range,
+    }
+    node = DepthNode(parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
+    node._camera_info = frame.info
+    engine_description = []
 
     def run() -> dict[str, float]:
-        timer = Timer()
-        batch = prepare_input(rgb, args.input_size)
-        timer.lap("preprocess")
-        engine.infer(batch)
-        timer.lap("infer")
-        return timer.stages
+        node._process(NodeFrame(frame.image, time.monotonic()))
+        if not engine_description:
+            engine_description.append(node.engine.state)
+        return dict(node.stats.last_stages_ms)
 
-    run.description = engine.description  # type: ignore[attr-defined]
-    return run
+    def close() -> None:
+        node.stop()
+        node.destroy_node()
+
+    return run, close, engine_description
 
 
-def wait_for_match(pubs: Publishers, timeout_s: float = 20.0) -> None:
+def old_publishers(node) -> dict:
+    """The node's three big outputs as it publishes them (reliable, keep last 2)."""
+    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+    from dav2_ros.ros.qos import output_qos
+
+    types = {"depth": Image, "depth/camera_info": CameraInfo, "points": PointCloud2}
+    return {topic: node.create_publisher(t, topic, output_qos()) for topic, t in types.items()}
+
+
+def wait_for_match(publishers: dict, timeout_s: float = 20.0) -> None:
     deadline = time.monotonic() + timeout_s
-    for publisher in (pubs.depth, pubs.info, pubs.points):
+    for publisher in publishers.values():
         while publisher.get_subscription_count() == 0:
             if time.monotonic() > deadline:
                 raise RuntimeError("the reader process did not match the publishers")
             time.sleep(0.05)
 
 
-def summarise(samples: list[dict[str, float]]) -> dict[str, float]:
-    stages = list(samples[0])
+ENGINE = ("preprocess", "infer")
+
+
+def summarise(samples: list[dict[str, float]]) -> dict:
+    stages = [stage for stage in samples[0] if stage not in ENGINE]
+    own = [sum(ms for stage, ms in s.items() if stage not in ENGINE) for s in samples]
     summary = {stage: round(float(np.median([s[stage] for s in samples])), 3) for stage in stages}
-    totals = [sum(s.values()) for s in samples]
-    summary["total_p50"] = round(float(np.median(totals)), 3)
-    summary["total_p90"] = round(float(np.percentile(totals, 90)), 3)
+    summary["publish"] = round(
+        float(
+            np.median([sum(ms for k, ms in s.items() if k.endswith(" publish")) for s in samples])
+        ),
+        3,
+    )
+    summary["own_p50"] = round(float(np.median(own)), 3)
+    summary["own_p90"] = round(float(np.percentile(own, 90)), 3)
     # On a shared machine the fastest frame is the best estimate of the uncontended cost.
-    summary["total_min"] = round(float(np.min(totals)), 3)
+    summary["own_min"] = round(float(np.min(own)), 3)
     summary["min"] = {
         stage: round(float(np.min([s[stage] for s in samples])), 3) for stage in stages
     }
+    for stage in ENGINE:
+        if stage in samples[0]:
+            summary[f"engine_{stage}"] = round(float(np.median([s[stage] for s in samples])), 3)
     return summary
 
 
@@ -253,48 +184,51 @@ def main(argv: list[str] | None = None) -> int:
     import rclpy
 
     rclpy.init()
-    node = rclpy.create_node("hot_path_bench")
-    pubs = None
-    reader = None
-    if not args.no_publish:
-        reader = start_reader()  # Fast DDS defaults, as Nav2 or RViz
-        pubs = Publishers(node)
-        wait_for_match(pubs)
+    bench_node = rclpy.create_node("hot_path_bench")
+    publishers = old_publishers(bench_node)
+    reader = start_reader()  # Fast DDS defaults, as Nav2 or RViz
+    wait_for_match(publishers)
     cases = []
     load_start = os.getloadavg()[0]
+    work = Path(tempfile.mkdtemp(prefix="dav2_hot_path_"))
+    checkpoint = checkpoint_for(args, work)
     try:
         for size in args.sizes:
             width, height = (int(v) for v in size.lower().split("x"))
             frame = Frame(width, height, args.input_size)
-            engine = engine_stages(args, frame) if args.engine else None
-            for color in (True, False):
+            for color in (c == "on" for c in args.colors):
                 for stride in args.strides:
-                    paths = {
-                        "old": old_path(frame, pubs, color, stride, args.max_range),
-                        "new": new_path(frame, pubs, color, stride, args.max_range),
-                    }
-                    if engine is not None:
-                        paths["engine"] = engine
+                    paths, close, engine = {}, None, []
+                    if "old" in args.paths:
+                        paths["old"] = old_path(frame, publishers, color, stride, args.max_range)
+                    if "new" in args.paths:
+                        paths["new"], close, engine = new_path(
+                            args, checkpoint, frame, color, stride
+                        )
                     samples: dict[str, list[dict[str, float]]] = {name: [] for name in paths}
-                    for index in range(args.warmup + args.iterations):
-                        for name, run in paths.items():  # round robin: same load for both
-                            stages = run()
-                            if index >= args.warmup:
-                                samples[name].append(stages)
+                    try:
+                        for index in range(args.warmup + args.iterations):
+                            for name, run in paths.items():  # round robin: same load for both
+                                stages = run()
+                                if index >= args.warmup:
+                                    samples[name].append(stages)
+                    finally:
+                        if close is not None:
+                            close()
                     case = {
                         "size": f"{width}x{height}",
                         "color": color,
                         "stride": stride,
+                        "load_avg_1m": round(os.getloadavg()[0], 2),
                         **{name: summarise(s) for name, s in samples.items()},
                     }
-                    if engine is not None:
-                        case["engine_description"] = engine.description
+                    if engine:
+                        case["engine"] = engine[0]
                     cases.append(case)
                     print(format_case(case), flush=True)
     finally:
-        if reader is not None:
-            stop_reader(reader)
-        node.destroy_node()
+        stop_reader(reader)
+        bench_node.destroy_node()
         rclpy.shutdown()
     result = {
         "bench": "node_hot_path",
@@ -304,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": today(),
         "machine": machine(load_start),
         "fast_dds_profile": profile.reason,
+        "publication_mode": os.environ.get("RMW_FASTRTPS_PUBLICATION_MODE", "(rmw default)"),
         "iterations": args.iterations,
         "input_size": args.input_size,
         "max_range_m": args.max_range,
@@ -316,28 +251,32 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+STAGES = ["decode", "postprocess", "metric", "depth build", "depth/camera_info build",
+          "points build", "publish"]  # fmt: skip
+
+
 def markdown_table(result: dict) -> str:
     """The README table: per-stage p50 ms, old → new, one row per case."""
-    stages = ["decode", "resize", "metric", "depth_msg", "camera_info", "cloud", "publish"]
-    head = "| case | " + " | ".join(stages) + " | total p50 (p90) | total min |"
-    lines = [head, "|" + "---|" * (len(stages) + 3)]
+    names = [s.replace("depth/camera_info", "camera_info") for s in STAGES]
+    head = "| case | load | " + " | ".join(names) + " | own work p50 (p90) | own work min |"
+    lines = [head, "|" + "---|" * (len(STAGES) + 4)]
     for case in result["cases"]:
-        old, new = case["old"], case["new"]
+        old, new = case.get("old", {}), case.get("new", {})
         label = f"{case['size']} {'xyz+rgb' if case['color'] else 'xyz'} s{case['stride']}"
-        cells = [f"{old[s]:.1f} → {new[s]:.1f}" if s in old else "" for s in stages]
-        total = (
-            f"**{old['total_p50']:.1f} ({old['total_p90']:.0f}) → "
-            f"{new['total_p50']:.1f} ({new['total_p90']:.0f})**"
-        )
-        fastest = f"{old['total_min']:.1f} → {new['total_min']:.1f}"
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {total} | {fastest} |")
+        cells = [" → ".join(f"{p[s]:.1f}" for p in (old, new) if s in p) for s in STAGES]
+        total = " → ".join(f"{p['own_p50']:.1f} ({p['own_p90']:.0f})" for p in (old, new) if p)
+        fastest = " → ".join(f"{p['own_min']:.1f}" for p in (old, new) if p)
+        lines.append(
+            f"| {label} | {case['load_avg_1m']:.1f} | " + " | ".join(cells)
+            + f" | **{total}** | {fastest} |"
+        )  # fmt: skip
     return "\n".join(lines)
 
 
 def format_case(case: dict) -> str:
     head = f"{case['size']} {'xyz+rgb' if case['color'] else 'xyz'} stride {case['stride']}:"
     parts = []
-    for name in ("old", "new", "engine"):
+    for name in ("old", "new"):
         if name in case:
             stages = ", ".join(f"{k} {v:.2f}" for k, v in case[name].items() if k != "min")
             parts.append(f"  {name}: {stages}")

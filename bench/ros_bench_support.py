@@ -48,7 +48,11 @@ def start_reader() -> subprocess.Popen:
 
 def stop_reader(reader: subprocess.Popen) -> None:
     reader.terminate()
-    reader.wait(timeout=10)
+    try:
+        reader.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # stuck in DDS teardown on a loaded machine
+        reader.kill()
+        reader.wait(timeout=10)
 
 
 def machine(load_start: float) -> dict:

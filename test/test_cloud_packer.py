@@ -22,7 +22,6 @@ from dav2_ros.geometry import (
     RayGrid,
     backproject_organised,
     limit_range,
-    pack_organised_cloud,
 )
 
 # Not a round principal point: float32 rounding of (u - cx) is where a sloppy port differs.
@@ -112,18 +111,6 @@ def test_fast_cloud_bytes_follow_depth_image_proc_layout(with_rgb: bool) -> None
     assert (cloud.point_step, cloud.row_step) == ((32, 32 * 8) if with_rgb else (16, 16 * 8))
     assert (cloud.height, cloud.width, cloud.is_dense) == (6, 8, False)
     assert cloud.is_bigendian == (sys.byteorder == "big")
-
-
-def test_fast_cloud_equals_the_previous_packer_byte_for_byte_on_its_own_points() -> None:
-    """Given the same points, both packers produce the same bytes (one layout)."""
-    depth_m = awkward_depth(24, 32, seed=4)
-    k = K_ODD.scaled_to(32, 24)
-    rgb = np.random.default_rng(5).integers(0, 256, size=(24, 32, 3), dtype=np.uint8)
-    fast = CloudPacker().pack(depth_m, PinholeRays(k).rays(), rgb=rgb)
-    old = pack_organised_cloud(records_of(fast)[:, :, :3].copy(), rgb)
-    assert bytes(fast.data) == old.data
-    assert (fast.fields, fast.point_step, fast.row_step) == (old.fields, old.point_step,
-                                                             old.row_step)  # fmt: skip
 
 
 def test_packer_reuses_one_buffer_across_frames() -> None:

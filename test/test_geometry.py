@@ -10,7 +10,6 @@ from dav2_ros.geometry import (
     IntrinsicsError,
     backproject_organised,
     limit_range,
-    pack_organised_cloud,
     point_fields,
 )
 
@@ -91,25 +90,3 @@ def test_point_fields_follow_depth_image_proc_layout() -> None:
     fields, step = point_fields(with_rgb=True)
     assert [(f.name, f.offset) for f in fields][-1] == ("rgb", 16)
     assert step == 32
-
-
-def test_pack_xyzrgb_round_trips_through_structured_dtype() -> None:
-    rng = np.random.default_rng(0)
-    xyz = rng.normal(size=(3, 4, 3)).astype(np.float32)
-    xyz[1, 2] = np.nan
-    rgb = rng.integers(0, 256, size=(3, 4, 3), dtype=np.uint8)
-    cloud = pack_organised_cloud(xyz, rgb)
-    assert (cloud.height, cloud.width, cloud.point_step, cloud.row_step) == (3, 4, 32, 128)
-    assert not cloud.is_dense
-    dtype = np.dtype(
-        {
-            "names": ["x", "y", "z", "rgb"],
-            "formats": ["<f4"] * 3 + ["<u4"],
-            "offsets": [0, 4, 8, 16],
-            "itemsize": 32,
-        }
-    )
-    records = np.frombuffer(cloud.data, dtype=dtype).reshape(3, 4)
-    np.testing.assert_array_equal(np.stack([records["x"], records["y"], records["z"]], -1), xyz)
-    r, g, b = (int(c) for c in rgb[0, 0])
-    assert records["rgb"][0, 0] == (r << 16) | (g << 8) | b

@@ -14,7 +14,7 @@ from sensor_msgs.msg import CompressedImage, Image, PointCloud2, PointField
 from test_ros_support import camera_info_msg, image_msg, scene_rgb
 
 from dav2_ros.colorize import colorize
-from dav2_ros.geometry import pack_organised_cloud
+from dav2_ros.geometry import CameraIntrinsics, CloudPacker, PinholeRays
 from dav2_ros.ros.camera_info import scaled_camera_info
 from dav2_ros.ros.conversions import (
     ImageDecodeError,
@@ -238,11 +238,14 @@ def test_cloud_without_xyz_or_with_short_data_is_refused() -> None:
 
 
 def test_organised_cloud_round_trips_through_a_pointcloud2() -> None:
-    xyz = np.random.default_rng(1).normal(size=(3, 4, 3)).astype(np.float32)
-    xyz[1, 2] = np.nan
+    depth_m = np.random.default_rng(1).uniform(0.5, 4.0, size=(3, 4)).astype(np.float32)
+    depth_m[1, 2] = np.nan
     rgb = np.random.default_rng(2).integers(0, 255, (3, 4, 3), dtype=np.uint8)
-    msg = cloud_to_msg(pack_organised_cloud(xyz, rgb), camera_info_msg(1, 1, [0.0] * 9, "f").header)
+    rays = PinholeRays(CameraIntrinsics(3.0, 3.0, 1.5, 1.0, 4, 3)).rays()
+    cloud = CloudPacker().pack(depth_m, rays, rgb=rgb)
+    msg = cloud_to_msg(cloud, camera_info_msg(1, 1, [0.0] * 9, "f").header)
     assert isinstance(msg, PointCloud2) and msg.header.frame_id == "f" and not msg.is_dense
+    xyz = np.stack([rays.x_over_z * depth_m, rays.y_over_z * depth_m, depth_m], -1)
     np.testing.assert_array_equal(cloud_to_xyz(msg, np.float32), xyz.reshape(-1, 3))
     np.testing.assert_array_equal(cloud_to_rgb(msg), rgb.reshape(-1, 3))
 

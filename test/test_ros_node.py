@@ -7,6 +7,7 @@ One node for the module: metric tiny model, raw input, depth at the network reso
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -304,6 +305,39 @@ def test_diagnostics_report_rates_latency_drops_engine_and_model(client: RosClie
     assert wait_until(lambda: len(diagnostics_publishers(client, NS)) > 0, 10)
     assert len(diagnostics_publishers(client, NS)) == 1
     assert {len(m.status) for m in client.messages("/diagnostics")} == {1}
+
+
+def test_only_outputs_with_subscribers_are_built_and_every_stage_is_timed(
+    client: RosClient,
+) -> None:
+    send_info(client, good_info())
+    for topic in ("points", "depth/colored"):
+        client.unsubscribe(topic)
+    try:
+        assert wait_until(lambda: client.node.count_subscribers(f"{NS}/points") == 0, 10)
+        time.sleep(0.5)  # the node's publishers hear of it through discovery
+        exchange(client, image_msg(scene_rgb(HEIGHT, WIDTH), "rgb8", new_stamp(), FRAME))
+
+        def latest_frame_has_depth(msg: DiagnosticArray) -> bool:
+            values = {kv.key: kv.value for kv in msg.status[0].values}
+            return "depth publish" in json.loads(values.get("stages_ms_last", "{}"))
+
+        client.clear()
+        diag = client.wait_for("/diagnostics", latest_frame_has_depth, timeout_s=5)
+        assert diag is not None
+    finally:
+        for topic in ("points", "depth/colored"):
+            client.subscribe(topic, OUTPUTS[topic])
+    values = {kv.key: kv.value for kv in diag.status[0].values}
+    last = json.loads(values["stages_ms_last"])
+    built = {stage.rsplit(" ", 1)[0] for stage in last if stage.endswith(" build")}
+    assert built == {"depth", "depth/camera_info"}, last  # nothing for points and colored
+    timed = {"decode", "preprocess", "infer", "postprocess", "metric"}
+    assert timed <= set(last) and all(ms >= 0 for ms in last.values())
+    # The node's own work: every stage but the network's preprocess and inference.
+    own_ms = sum(ms for stage, ms in last.items() if stage not in ("preprocess", "infer"))
+    assert float(values["work_ms_p50"]) > 0 and own_ms > 0
+    assert "points publish" in json.loads(values["stages_ms_p50"])  # earlier frames had points
 
 
 def test_node_declares_exactly_the_parameter_table(client: RosClient) -> None:

@@ -10,7 +10,6 @@ from dav2_ros.geometry.pointcloud import (
     FLOAT32,
     PackedCloud,
     PointField,
-    pack_organised_cloud,
     point_fields,
 )
 from dav2_ros.geometry.rays import PinholeRays, RayCache, RayGrid, RaySource
@@ -29,7 +28,6 @@ __all__ = [
     "RaySource",
     "backproject_organised",
     "limit_range",
-    "pack_organised_cloud",
     "point_fields",
     "write_ply",
 ]

@@ -2,7 +2,7 @@
 
 rclpy keeps a ``uint8[]`` message field as an ``array.array('B')``; a ``ByteBuffer`` owns
 one and hands out numpy views of its memory, so a frame is computed straight into the
-bytes that get published (``dav2_ros.wire`` puts them into messages). No ROS here.
+bytes that get published (``dav2_ros.ros.conversions`` puts them into messages). No ROS here.
 """
 
 from __future__ import annotations

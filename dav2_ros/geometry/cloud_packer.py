@@ -3,7 +3,7 @@
 Back-projection, range limit and colour go directly into the records of the
 depth_image_proc layout (``pointcloud.point_fields``): no HxWx3 point array, no
 ``tobytes``, no per-frame allocation. The buffer is a ``ByteBuffer``, so the message
-takes it without a copy (``dav2_ros.wire.fill_pointcloud2``). Rays come from a
+takes it without a copy (``dav2_ros.ros.conversions.fill_cloud``). Rays come from a
 ``RayCache`` (per camera_info, resolution and stride). Open3D's ``backproject_organised``
 is the reference the tests hold this to: same NaN pattern, values within 1e-6 relative.
 """

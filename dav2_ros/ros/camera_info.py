@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from sensor_msgs.msg import CameraInfo
 
-from dav2_ros.geometry import CameraIntrinsics, IntrinsicsError
+from dav2_ros.geometry import CameraIntrinsics, IntrinsicsError, PinholeRays, RaySource
 
 FAMILY = "camera_info"  # the reporter kind family of every camera_info problem
 
@@ -65,6 +65,14 @@ def camera_info_problem(
 
 def intrinsics_of(info: Any) -> CameraIntrinsics:
     return CameraIntrinsics.from_k(info.k, info.width, info.height)
+
+
+def rays_for(info: Any, stride: int) -> RaySource:
+    """How the pixels of the grid ``[::stride, ::stride]`` of the image ``info`` describes
+    become rays: the one place the node chooses (a pinhole of K today; a lens model of
+    ``distortion_model`` and D is another ``RaySource`` here). Sources compare by value:
+    equal camera_infos hit the node's ``RayCache``."""
+    return PinholeRays(intrinsics_of(info), stride)
 
 
 def scaled_camera_info(info: CameraInfo, header: Any, width: int, height: int) -> CameraInfo:

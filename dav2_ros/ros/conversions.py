@@ -7,18 +7,30 @@ goes through it. Messages are read by duck typing (``height``, ``width``, ``step
 reads bags with these) and plain namespaces all work, and this module imports neither
 rclpy nor the message packages (builders import their message class when called).
 Bad input raises ``ImageDecodeError`` saying what was expected and what arrived.
+
+Outgoing ``data`` is written once: rclpy keeps a ``uint8[]`` field as an
+``array.array('B')`` and its publish copies that with one ``memcpy``, but its setter copies
+whatever it is given (and walks numpy arrays and memoryviews element by element: seconds
+for a 9.8 MB cloud, ``bench/message_data.py``). So the builders hand the message an
+``array.array`` of their own, either new or the reused buffer of a ``geometry.ByteBuffer``
+(one per output: the values are computed or copied straight into the bytes that get
+published), through ``set_byte_data``, which skips the setter's copy.
 """
 
 from __future__ import annotations
 
+import array as pyarray
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from dav2_ros.ros.compressed_header import declared_size
+
+if TYPE_CHECKING:  # geometry pulls in Open3D; the training package reads bags without it
+    from dav2_ros.geometry import ByteBuffer, PackedCloud
 
 
 @dataclass(frozen=True)
@@ -178,37 +190,69 @@ def compressed_to_rgb(msg: Any) -> np.ndarray:
 
 
 # ---- array → Image ------------------------------------------------------------------------
-def array_to_image(
-    array: np.ndarray, encoding: str, header: Any = None, image_type: type | None = None
-) -> Any:
-    """HxW / HxWxC array → ``sensor_msgs/Image`` in ``encoding`` (native byte order).
+def set_byte_data(msg: Any, data: pyarray.array) -> None:
+    """``msg.data = data`` without the setter's copy (``data`` must be ``array.array('B')``).
 
-    ``image_type``: the message class to build (default ``sensor_msgs.msg.Image``).
+    rosidl's generated setter stores an ``array.array('B')`` as is when field checks are on
+    (``ROS_PYTHON_CHECK_FIELDS=1``) and copies it otherwise; the stored value is the same
+    either way (slot ``_data``). Other message classes (rosbags, namespaces) use their setter.
+    """
+    if data.typecode != "B":
+        raise TypeError(f"message data must be array.array('B'), got typecode {data.typecode!r}")
+    if hasattr(msg, "_data"):
+        msg._data = data
+    else:
+        msg.data = data
+
+
+def fill_image(
+    msg: Any, array: np.ndarray, encoding: str, header: Any = None, buffer: ByteBuffer | None = None
+) -> Any:
+    """``msg`` (a ``sensor_msgs/Image``) set to HxW / HxWxC ``array`` in ``encoding``
+    (native byte order); returns ``msg``.
+
+    The pixels are copied once: into ``buffer`` (a ``geometry.ByteBuffer`` reused frame
+    after frame: publish the message before the next fill) or into a new array.
     """
     traits = ENCODINGS.get(encoding)
     if traits is None:
         raise ValueError(f"unknown encoding {encoding!r}; expected one of {', '.join(ENCODINGS)}")
-    pixels = np.ascontiguousarray(array, dtype=traits.dtype)
     expected_ndim = 2 if traits.channels == 1 else 3
-    if pixels.ndim != expected_ndim or (expected_ndim == 3 and pixels.shape[2] != traits.channels):
+    if array.ndim != expected_ndim or (expected_ndim == 3 and array.shape[2] != traits.channels):
         raise ValueError(
             f"{encoding} needs an array of shape HxW"
             + (f"x{traits.channels}" if traits.channels > 1 else "")
             + f", got {array.shape}"
         )
+    if buffer is None:
+        pixels = np.ascontiguousarray(array, dtype=traits.dtype)
+        data = pyarray.array("B")
+        data.frombytes(memoryview(pixels).cast("B"))
+    else:
+        np.copyto(buffer.view(array.shape, traits.dtype), array, casting="unsafe")  # as astype
+        data = buffer.data
+    if header is not None:
+        msg.header = header
+    msg.height, msg.width = array.shape[:2]
+    msg.encoding = encoding
+    msg.is_bigendian = traits.dtype.itemsize > 1 and sys.byteorder == "big"
+    msg.step = array.shape[1] * traits.channels * traits.dtype.itemsize
+    set_byte_data(msg, data)
+    return msg
+
+
+def array_to_image(
+    array: np.ndarray, encoding: str, header: Any = None, image_type: type | None = None
+) -> Any:
+    """HxW / HxWxC array → a new ``sensor_msgs/Image`` in ``encoding`` (native byte order).
+
+    ``image_type``: the message class to build (default ``sensor_msgs.msg.Image``).
+    """
     if image_type is None:
         from sensor_msgs.msg import Image
 
         image_type = Image
-    msg = image_type()
-    if header is not None:
-        msg.header = header
-    msg.height, msg.width = pixels.shape[:2]
-    msg.encoding = encoding
-    msg.is_bigendian = traits.dtype.itemsize > 1 and sys.byteorder == "big"
-    msg.step = pixels.strides[0]
-    msg.data = pixels.tobytes()
-    return msg
+    return fill_image(image_type(), array, encoding, header)
 
 
 # ---- PointCloud2 ↔ arrays -----------------------------------------------------------------
@@ -269,11 +313,13 @@ def cloud_to_rgb(msg: Any) -> np.ndarray | None:
     return np.stack([(bits >> 16) & 255, (bits >> 8) & 255, bits & 255], axis=1).astype(np.uint8)
 
 
-def cloud_to_msg(cloud: Any, header: Any = None, cloud_type: type | None = None) -> Any:
-    """A packed cloud (``dav2_ros.geometry.PackedCloud``) → ``sensor_msgs/PointCloud2``."""
-    from sensor_msgs.msg import PointCloud2, PointField
+def fill_cloud(msg: Any, cloud: PackedCloud, header: Any = None) -> Any:
+    """``msg`` (a ``sensor_msgs/PointCloud2``) set to a packed cloud; returns ``msg``.
 
-    msg = (cloud_type or PointCloud2)()
+    The message takes ``cloud.data`` (the packer's ``array.array``) as it is: no copy.
+    """
+    from sensor_msgs.msg import PointField
+
     if header is not None:
         msg.header = header
     msg.height, msg.width = cloud.height, cloud.width
@@ -283,6 +329,15 @@ def cloud_to_msg(cloud: Any, header: Any = None, cloud_type: type | None = None)
     ]
     msg.is_bigendian = cloud.is_bigendian
     msg.point_step, msg.row_step = cloud.point_step, cloud.row_step
-    msg.data = cloud.data
+    set_byte_data(msg, cloud.data)
     msg.is_dense = cloud.is_dense
     return msg
+
+
+def cloud_to_msg(cloud: PackedCloud, header: Any = None, cloud_type: type | None = None) -> Any:
+    """A packed cloud (``dav2_ros.geometry.PackedCloud``) → a new ``sensor_msgs/PointCloud2``."""
+    if cloud_type is None:
+        from sensor_msgs.msg import PointCloud2
+
+        cloud_type = PointCloud2
+    return fill_cloud(cloud_type(), cloud, header)

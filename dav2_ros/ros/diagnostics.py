@@ -3,6 +3,7 @@ model, latest problem) and, with a metric scale, the scale's status beside it.""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ class DiagnosticsSnapshot:
     latency_p95_ms: float
     infer_ms_p50: float  # Engine.infer alone
     engine_ms_p50: float  # preprocess + infer + postprocess: the node's overhead is the rest
+    work_ms_p50: float  # the node's own work per frame: decode, postprocess, outputs
     frames_received: int
     frames_dropped: int  # replaced in the mailbox before inference (stale)
     frames_rejected: int  # bad messages
@@ -32,6 +34,8 @@ class DiagnosticsSnapshot:
     level_error: bool = False
     engine_failures: int = 0  # engine build/inference failures since start
     engine_fields: dict[str, str] = field(default_factory=dict)  # EngineIdentity.fields()
+    stages_ms_p50: dict[str, float] = field(default_factory=dict)  # each lap of a frame
+    stages_ms_last: dict[str, float] = field(default_factory=dict)  # the latest frame's laps
 
 
 def snapshot(
@@ -47,6 +51,7 @@ def snapshot(
         latency_p95_ms=stats.latency.percentile_ms(95),
         infer_ms_p50=stats.infer_ms.percentile_ms(50),
         engine_ms_p50=stats.engine_ms.percentile_ms(50),
+        work_ms_p50=stats.work_ms.percentile_ms(50),
         frames_received=mailbox.received,
         frames_dropped=mailbox.dropped,
         frames_rejected=stats.rejected,
@@ -57,6 +62,8 @@ def snapshot(
         level_error=bool(problem and problem.error),
         engine_failures=engine.failures,
         engine_fields=identity.fields() if identity else {},
+        stages_ms_p50=stats.stage_p50_ms(),
+        stages_ms_last=stats.last_stages_ms,
     )
 
 
@@ -73,6 +80,11 @@ def node_status(node_name: str, snap: DiagnosticsSnapshot) -> DiagnosticStatus:
         "latency_p95_ms": f"{snap.latency_p95_ms:.1f}",
         "infer_ms_p50": f"{snap.infer_ms_p50:.1f}",
         "engine_ms_p50": f"{snap.engine_ms_p50:.1f}",
+        "work_ms_p50": f"{snap.work_ms_p50:.2f}",
+        # JSON {stage: ms}: decode, preprocess, infer, postprocess, metric, "<topic> build"
+        # and "<topic> publish" of each output someone subscribes to.
+        "stages_ms_p50": _json_ms(snap.stages_ms_p50),
+        "stages_ms_last": _json_ms(snap.stages_ms_last),
         "frames_received": str(snap.frames_received),
         "frames_dropped": str(snap.frames_dropped),
         "frames_rejected": str(snap.frames_rejected),
@@ -83,6 +95,10 @@ def node_status(node_name: str, snap: DiagnosticsSnapshot) -> DiagnosticStatus:
         "model": snap.model,
     }
     return _status(level, NODE_STATUS_NAME, message, node_name, values)
+
+
+def _json_ms(stages_ms: dict[str, float]) -> str:
+    return json.dumps({stage: round(ms, 3) for stage, ms in stages_ms.items()})
 
 
 def scale_status(node_name: str, status: Any) -> DiagnosticStatus:

@@ -36,7 +36,7 @@ from dav2_ros.ros import camera_info, conversions, diagnostics, outputs, startup
 from dav2_ros.ros.mailbox import LatestMailbox
 from dav2_ros.ros.qos import input_qos, output_qos
 from dav2_ros.ros.startup import StartupError
-from dav2_ros.ros.stats import NodeStats
+from dav2_ros.ros.stats import ENGINE_STAGES, FrameClock, NodeStats
 from dav2_ros.ros.tf_lookup import tf_lookup
 from dav2_ros.ros.transport import log_choice, use_large_data_profile
 from dav2_ros.scale.source import ScaleSource, SparseDepth
@@ -78,6 +78,9 @@ class DepthNode(Node):
 
         out_qos, in_qos = output_qos(s.output_reliability), input_qos(s.input_reliability)
         self.pub = {topic: self.create_publisher(t, topic, out_qos) for topic, t in OUTPUTS.items()}
+        # Reused messages and buffers of the outputs (one worker thread fills and publishes).
+        self.images = {topic: outputs.ImageOutput() for topic, t in OUTPUTS.items() if t is Image}
+        self.cloud = outputs.CloudOutput(s.points_stride, s.points_max_range_m)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         image_topic = "image/compressed" if s.image_transport == "compressed" else "image"
         image_type = CompressedImage if s.image_transport == "compressed" else Image
@@ -160,23 +163,34 @@ class DepthNode(Node):
                 self.reporter.report("frame:failed", text, error=True)
 
     def _process(self, frame: Frame) -> None:
+        clock = FrameClock()
         msg = frame.msg
         compressed = isinstance(msg, CompressedImage)
         rgb = conversions.compressed_to_rgb(msg) if compressed else conversions.image_to_rgb(msg)
+        clock.lap("decode")
         output_hw = rgb.shape[:2] if self.settings.output_resolution == "input" else (0, 0)
         prediction = self.engine.predict(rgb, output_hw)
         if prediction is None:
             return  # the engine failed: reported, and backed off
-        self._publish(Header(stamp=msg.header.stamp, frame_id=msg.header.frame_id), rgb, prediction)
+        for stage in ENGINE_STAGES:
+            clock.add(stage, getattr(prediction, f"{stage}_ms"))
+        self._publish(
+            Header(stamp=msg.header.stamp, frame_id=msg.header.frame_id), rgb, prediction, clock
+        )
         self.reporter.resolve("frame")
-        self.stats.frame_out(prediction.infer_ms, prediction.total_ms, frame.received_s)
+        self.stats.frame_out(clock, frame.received_s)
 
-    def _publish(self, header: Header, rgb: Any, prediction: Any) -> None:
+    def _publish(self, header: Header, rgb: Any, prediction: Any, clock: FrameClock) -> None:
+        """The outputs some subscriber wants: depth first, then depth/camera_info (the pair
+        depth_image_proc synchronises), then points (the largest, built from both)."""
         s, values = self.settings, prediction.values
         height, width = values.shape
-        depth_m = outputs.metric_depth_m(prediction)
+        depth_m = outputs.metric_depth_m(prediction)  # invalid → NaN, in place
+        clock.lap("metric")
         if prediction.depth_type == "relative":
-            self.pub["depth/relative"].publish(conversions.array_to_image(values, "32FC1", header))
+            if self._wanted("depth/relative"):
+                relative = self.images["depth/relative"].fill(values, "32FC1", header)
+                self._send(clock, "depth/relative", relative)
             if self.scale is not None:
                 now_s = self.get_clock().now().nanoseconds * 1e-9
                 scaled = self.scale.to_metres(
@@ -184,26 +198,40 @@ class DepthNode(Node):
                 )
                 self.pub_scale.publish(outputs.scale_msg(scaled.reading))
                 depth_m = scaled.depth_m
-        if self.pub["depth/colored"].get_subscription_count():
+                clock.lap("scale")
+        if depth_m is not None and self._wanted("depth"):
+            self._send(clock, "depth", self.images["depth"].fill(depth_m, "32FC1", header))
+        if self._wanted("depth/colored"):
             shown = colorize(values if depth_m is None else depth_m, depth_m is None)
-            self.pub["depth/colored"].publish(conversions.array_to_image(shown, "rgb8", header))
+            self._send(
+                clock, "depth/colored", self.images["depth/colored"].fill(shown, "rgb8", header)
+            )
         if depth_m is None:
             return
-        self.pub["depth"].publish(conversions.array_to_image(depth_m, "32FC1", header))
         problem = camera_info.camera_info_problem(self._camera_info, rgb.shape[1], rgb.shape[0])
         if problem is not None:
             self.reporter.report(problem.kind, problem.text, error=problem.error, once=problem.once)
             return
         self.reporter.resolve(camera_info.FAMILY)
+        points = s.points_enabled and self._wanted("points")
+        if not (points or self._wanted("depth/camera_info")):
+            return
         depth_info = camera_info.scaled_camera_info(self._camera_info, header, width, height)
-        self.pub["depth/camera_info"].publish(depth_info)
-        if s.points_enabled and self.pub["points"].get_subscription_count():
+        if self._wanted("depth/camera_info"):
+            self._send(clock, "depth/camera_info", depth_info)
+        if points:
             colours = outputs.rgb_at(rgb, height, width) if s.points_color else None
-            intrinsics = camera_info.intrinsics_of(depth_info)
-            cloud = outputs.organised_cloud(
-                depth_m, intrinsics, s.points_stride, s.points_max_range_m, colours
-            )
-            self.pub["points"].publish(conversions.cloud_to_msg(cloud, header))
+            self._send(clock, "points", self.cloud.fill(depth_m, depth_info, colours, header))
+
+    def _wanted(self, topic: str) -> bool:
+        return self.pub[topic].get_subscription_count() > 0
+
+    def _send(self, clock: FrameClock, topic: str, msg: Any) -> None:
+        """Publish ``msg``: the lap so far was building it. It is serialised before
+        ``publish()`` returns, so its reused buffers may be refilled for the next frame."""
+        clock.lap(f"{topic} build")
+        self.pub[topic].publish(msg)
+        clock.lap(f"{topic} publish")
 
     # ---- diagnostics ------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:

@@ -1,37 +1,62 @@
-"""What the node publishes for one prediction, as pure functions the node calls: metric
-depth, colour at output size, the point cloud (``organised_cloud``: depth + intrinsics +
-colour → the bytes of a PointCloud2), the metric scale used."""
+"""What the node publishes for one prediction: metric depth (invalid → NaN in place),
+colour at output size, the reused messages of the image outputs and of ``points``, the
+metric scale used.
+
+Messages and their data buffers are reused frame after frame. That is safe once
+``publish()`` has returned: rclpy converts the Python message into a C message (``data``
+copied with one memcpy) and the RMW serialises that into its own history before
+``publish()`` returns; with Fast DDS's asynchronous publication the send thread works
+from that serialised copy too. ``test/test_ros_message_data.py`` checks it across
+processes: each buffer is overwritten right after ``publish()`` and every reader still
+gets what was published. One worker thread fills and publishes them.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
-from std_msgs.msg import Float64MultiArray, MultiArrayDimension
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Float64MultiArray, Header, MultiArrayDimension
 
-from dav2_ros.engines import Prediction
-from dav2_ros.geometry import (
-    CameraIntrinsics,
-    PackedCloud,
-    backproject_organised,
-    limit_range,
-    pack_organised_cloud,
-)
+from dav2_ros.geometry import ByteBuffer, CloudPacker, RayCache
+from dav2_ros.ros import camera_info, conversions
 from dav2_ros.scale.source import SCALE_FIELDS, ScaleReading
+
+if TYPE_CHECKING:  # the engines pull in torch; a process that only publishes needs none
+    from dav2_ros.engines import Prediction
 
 
 def metric_depth_m(prediction: Prediction) -> np.ndarray | None:
     """Depth in metres with NaN for invalid pixels, or None when the model is relative.
 
-    Relative disparity is never depth (REP 118): ``ScaleSource`` turns it into metres.
+    In place on ``prediction.values``: the frame's own array (the resize's new array, or
+    the engine's output for this frame), which nothing reads before this. Relative
+    disparity is never depth (REP 118): ``ScaleSource`` turns it into metres.
     """
     if prediction.depth_type != "metric":
         return None
-    depth_m = np.asarray(prediction.values, dtype=np.float32)
-    invalid = ~np.isfinite(depth_m) | (depth_m < 0)
-    if invalid.any():
-        depth_m = depth_m.copy()
-        depth_m[invalid] = np.nan
+    depth_m = prediction.values
+    if depth_m.dtype != np.float32 or not depth_m.flags.writeable:
+        depth_m = depth_m.astype(np.float32)  # a copy we own (an fp16 or read-only output)
+    nan_where_invalid(depth_m)
     return depth_m
+
+
+def nan_where_invalid(depth_m: np.ndarray) -> None:
+    """Negative and infinite depths → NaN, in place (NaN stays NaN).
+
+    A model's output is almost always all valid: a min and a max (NaN propagates through
+    both) prove that in a quarter of the time the mask would take.
+    """
+    if depth_m.size == 0:
+        return
+    if depth_m.min() >= 0 and depth_m.max() < np.inf:
+        return
+    with np.errstate(invalid="ignore"):
+        valid = (depth_m >= 0) & (depth_m < np.inf)
+    np.copyto(depth_m, np.float32(np.nan), where=~valid)
 
 
 def rgb_at(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -41,17 +66,35 @@ def rgb_at(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
 
 
-def organised_cloud(
-    depth_m: np.ndarray,
-    intrinsics: CameraIntrinsics,
-    stride: int,
-    max_range_m: float,
-    rgb: np.ndarray | None,
-) -> PackedCloud:
-    """depth_image_proc-style organised cloud of ``depth_m`` (intrinsics at its size)."""
-    xyz_m = backproject_organised(limit_range(depth_m, max_range_m), intrinsics, stride)
-    colours = None if rgb is None else np.ascontiguousarray(rgb[::stride, ::stride])
-    return pack_organised_cloud(xyz_m, colours)
+class ImageOutput:
+    """One image topic's message and data buffer, refilled every frame (publish first)."""
+
+    def __init__(self) -> None:
+        self.msg = Image()
+        self.buffer = ByteBuffer()
+
+    def fill(self, array: np.ndarray, encoding: str, header: Header) -> Image:
+        return conversions.fill_image(self.msg, array, encoding, header, self.buffer)
+
+
+class CloudOutput:
+    """``points``: rays per camera and stride (``RayCache``), records written straight
+    into one reused buffer (``CloudPacker``), one ``PointCloud2`` refilled every frame."""
+
+    def __init__(self, stride: int, max_range_m: float) -> None:
+        self.stride, self.max_range_m = stride, max_range_m
+        self.rays = RayCache()
+        self.packer = CloudPacker()
+        self.msg = PointCloud2()
+
+    def fill(
+        self, depth_m: np.ndarray, depth_info: CameraInfo, rgb: np.ndarray | None, header: Header
+    ) -> PointCloud2:
+        """The depth_image_proc-style organised cloud of ``depth_m`` (``depth_info``: its
+        camera_info; ``rgb``: colours at its size, or None for xyz only)."""
+        rays = self.rays.rays(camera_info.rays_for(depth_info, self.stride))
+        cloud = self.packer.pack(depth_m, rays, self.stride, self.max_range_m, rgb)
+        return conversions.fill_cloud(self.msg, cloud, header)
 
 
 def scale_msg(reading: ScaleReading) -> Float64MultiArray:

@@ -48,6 +48,30 @@ class LatencyWindow:
             return float(np.percentile(np.fromiter(self._values_ms, float), q))
 
 
+class FrameClock:
+    """Laps of one frame: ``lap(stage)`` charges the time since the previous lap to it."""
+
+    def __init__(self) -> None:
+        self.stages_ms: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.stages_ms[stage] = self.stages_ms.get(stage, 0.0) + (now - self._last) * 1e3
+        self._last = now
+
+    def add(self, stage: str, ms: float) -> None:
+        """Charge time measured elsewhere (the engine's stages) and start the next lap now."""
+        self.stages_ms[stage] = self.stages_ms.get(stage, 0.0) + ms
+        self._last = time.perf_counter()
+
+
+# The engine's stages (``Prediction``'s timings); of these only postprocess (the resize to
+# the output size) counts as the node's own work, as does every other lap.
+ENGINE_STAGES = ("preprocess", "infer", "postprocess")
+OWN_WORK_EXCLUDES = ("preprocess", "infer")
+
+
 class NodeStats:
     """What the depth node counts and times for /diagnostics (thread-safe parts)."""
 
@@ -56,12 +80,29 @@ class NodeStats:
         self.latency = LatencyWindow()  # receipt → published
         self.infer_ms = LatencyWindow()  # Engine.infer alone
         self.engine_ms = LatencyWindow()  # preprocess + infer + postprocess
+        self.work_ms = LatencyWindow()  # the node's own work: decode, postprocess, outputs
+        self.last_stages_ms: dict[str, float] = {}  # the latest frame's laps
+        self._stage_ms: dict[str, LatencyWindow] = {}
+        self._stage_lock = threading.Lock()
         self.rejected = 0  # bad messages
         self.skipped_no_subscriber = 0
 
-    def frame_out(self, infer_ms: float, engine_ms: float, received_s: float) -> None:
-        """A frame published; ``received_s``: time.monotonic() when its image arrived."""
-        self.infer_ms.add(infer_ms)
-        self.engine_ms.add(engine_ms)
+    def frame_out(self, clock: FrameClock, received_s: float) -> None:
+        """A frame published, timed by ``clock`` (with the engine's stages added);
+        ``received_s``: time.monotonic() when its image arrived."""
+        stages = dict(clock.stages_ms)
+        self.infer_ms.add(stages.get("infer", 0.0))
+        self.engine_ms.add(sum(stages.get(stage, 0.0) for stage in ENGINE_STAGES))
+        self.work_ms.add(sum(ms for s, ms in stages.items() if s not in OWN_WORK_EXCLUDES))
+        with self._stage_lock:
+            for stage, ms in stages.items():
+                self._stage_ms.setdefault(stage, LatencyWindow()).add(ms)
+            self.last_stages_ms = stages
         self.output_rate.tick()
         self.latency.add((time.monotonic() - received_s) * 1e3)
+
+    def stage_p50_ms(self) -> dict[str, float]:
+        """Median of each stage over the recent frames that had it."""
+        with self._stage_lock:
+            windows = list(self._stage_ms.items())
+        return {stage: window.percentile_ms(50) for stage, window in windows}
