@@ -9,7 +9,8 @@ node's shared-memory profile; the JSON records ``RMW_FASTRTPS_PUBLICATION_MODE``
 - ``bytes``: ``msg.data = array.tobytes()`` (what the node did before issue 13);
 - ``array.array``: ``array.array('B').frombytes(array)``, then ``msg.data =`` it (setter);
 - ``memoryview`` / ``numpy``: ``msg.data = memoryview(array)`` / ``= array.view(uint8)``;
-- ``wire``: numpy writes into a ``ByteBuffer`` and ``set_byte_data`` stores it (no copy).
+- ``set_byte_data``: numpy writes into a ``ByteBuffer`` and ``set_byte_data`` stores it
+  (no copy; what the node does).
 
     .venv/bin/python bench/message_data.py [--iterations 15] [--out FILE.json]
 """
@@ -33,7 +34,7 @@ def ways(values: np.ndarray):
     from dav2_ros.geometry import ByteBuffer
     from dav2_ros.ros.conversions import set_byte_data
 
-    wire = ByteBuffer()
+    reused = ByteBuffer()
 
     def by_bytes(msg) -> None:
         msg.data = values.tobytes()
@@ -49,16 +50,16 @@ def ways(values: np.ndarray):
     def by_numpy(msg) -> None:
         msg.data = values.view(np.uint8).reshape(-1)
 
-    def by_wire(msg) -> None:
-        np.copyto(wire.view(values.shape, values.dtype), values)  # the producer's one write
-        set_byte_data(msg, wire.data)
+    def by_set_byte_data(msg) -> None:
+        np.copyto(reused.view(values.shape, values.dtype), values)  # the producer's one write
+        set_byte_data(msg, reused.data)
 
     return {
         "bytes": by_bytes,
         "array.array": by_array,
         "memoryview": by_memoryview,
         "numpy": by_numpy,
-        "wire": by_wire,
+        "set_byte_data": by_set_byte_data,
     }
 
 

@@ -70,6 +70,9 @@ try:
     rclpy.spin(node)
 except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
     pass
+except rclpy._rclpy_pybind11.RCLError:  # SIGINT shut the context down mid-spin
+    if rclpy.ok():
+        raise
 """
 
 READERS = r"""
@@ -104,6 +107,9 @@ try:
     rclpy.spin(node)
 except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
     pass
+except rclpy._rclpy_pybind11.RCLError:  # SIGINT shut the context down mid-spin
+    if rclpy.ok():
+        raise
 with open(out_path, "w") as f:
     json.dump(log, f)
 """
