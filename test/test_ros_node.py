@@ -61,6 +61,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
         "output.resolution": "model",
         "points.stride": STRIDE,
         "points.max_range": MAX_RANGE_M,
+        "temporal.mode": "none",  # each frame as predicted: outputs compared frame by frame
     }
     with running_node(work, values, namespace=NS) as process:
         yield process
