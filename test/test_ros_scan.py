@@ -19,15 +19,15 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticStatus
 from sensor_msgs.msg import CameraInfo, Image, LaserScan, PointCloud2
 from test_ros_robustness import PLUGINS_DIR, plugin_env, running_node
 from test_ros_support import (
     NodeProcess,
     RosClient,
+    camera_client,
     camera_info_msg,
     image_msg,
-    ros_client,
     save_tiny_checkpoint,
     scene_rgb,
     stamp_ns,
@@ -71,12 +71,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
 
 @pytest.fixture(scope="module")
 def client(node: NodeProcess) -> Iterator[RosClient]:
-    with ros_client(namespace=NS) as ros:
-        for topic, msg_type in TOPICS.items():
-            ros.subscribe(topic, msg_type)
-        ros.subscribe("/diagnostics", DiagnosticArray)
-        ros.image_pub = ros.node.create_publisher(Image, "image", 5)
-        ros.info_pub = ros.node.create_publisher(CameraInfo, "camera_info", 5)
+    with camera_client(NS, TOPICS) as ros:
         yield ros
 
 

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from sensor_msgs.msg import CameraInfo, Image
+from diagnostic_msgs.msg import DiagnosticStatus
+from sensor_msgs.msg import Image
 from test_ros_robustness import plugin_env, running_node, status_of, values_of
 from test_ros_support import (
     RosClient,
+    camera_client,
     image_msg,
-    ros_client,
     save_tiny_checkpoint,
     scene_rgb,
 )
@@ -35,11 +35,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def client() -> Iterator[RosClient]:
-    with ros_client(namespace=NS) as ros:
-        ros.subscribe("depth", Image)
-        ros.subscribe("/diagnostics", DiagnosticArray)
-        ros.image_pub = ros.node.create_publisher(Image, "image", 5)
-        ros.info_pub = ros.node.create_publisher(CameraInfo, "camera_info", 5)
+    with camera_client(NS, {"depth": Image}) as ros:
         yield ros
 
 
