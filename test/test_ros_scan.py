@@ -8,6 +8,8 @@ on the ``depth`` and ``depth/camera_info`` the node published for the same frame
 against the known geometry. Points of plumb_bob and equidistant camera_infos must
 project back onto their own pixels through OpenCV within 0.05 px. An unknown distortion
 model is said once (log) and shown on /diagnostics, and the points fall back to a pinhole.
+The temporal stabiliser (on by default) halves a jump of the depth's scale and restarts
+after a gap in the stamps.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -63,7 +66,8 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
         "scan.height": SCAN_HEIGHT,
         "scan.range_min": RANGE_MIN_M,
         "scan.range_max": RANGE_MAX_M,
-        "temporal.mode": "none",
+        # temporal.mode align (the default): the known depth never changes, so it passes
+        # exactly; test_temporal_* makes its scale jump.
     }
     with running_node(work, values, plugin_env(work), NS) as process:
         yield process
@@ -252,3 +256,39 @@ def test_an_unknown_distortion_model_is_said_once_and_points_use_a_pinhole(
         return False
 
     assert wait_until(warned, 5.0)
+
+
+def test_temporal_stabiliser_damps_a_scale_jump_and_restarts_after_a_gap(
+    client: RosClient, node: NodeProcess
+) -> None:
+    info = camera_info_msg(WIDTH, HEIGHT, K, FRAME)
+    before = depth_array(frame_with(client, info, ("depth",))["depth"])
+    finite = np.isfinite(before)
+    scale_file = node_fault_dir(node) / "scale"
+    scale_file.write_text("1.44")
+    try:
+        # The next frame (same image, 50 ms later): strength 0.5 applies half of the
+        # alignment in log scale, sqrt(1.44) = 1.2 instead of 1.44.
+        jumped = depth_array(one_frame(client, info, 50_000_000))
+        np.testing.assert_allclose(jumped[finite], 1.2 * before[finite], rtol=1e-4)
+        # A gap longer than temporal.max_gap_s (0.5 s): the filter restarts, no damping.
+        restarted = depth_array(one_frame(client, info, 1_000_000_000))
+        np.testing.assert_allclose(restarted[finite], 1.44 * before[finite], rtol=1e-5)
+    finally:
+        scale_file.unlink()
+
+
+def node_fault_dir(node: NodeProcess) -> Path:
+    return node.log_path.parent  # plugin_env(work): the node's work directory
+
+
+def one_frame(client: RosClient, info: CameraInfo, after_ns: int) -> Image:
+    """Exactly one image, ``after_ns`` after the previous stamp, and its depth."""
+    _stamp[0] += after_ns
+    stamp = _stamp[0]
+    info.header.stamp.sec, info.header.stamp.nanosec = divmod(stamp, 10**9)
+    client.info_pub.publish(info)
+    client.image_pub.publish(image_msg(scene_rgb(HEIGHT, WIDTH), "rgb8", stamp, FRAME))
+    depth = client.wait_for("depth", lambda m: stamp_ns(m) == stamp, 10.0)
+    assert depth is not None, "the node lost a single frame"
+    return depth
