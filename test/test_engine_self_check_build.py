@@ -153,6 +153,22 @@ def test_supervisor_refuses_once_and_keeps_the_figure(bundled, faulty) -> None:
     assert [level for level, _ in said] == ["error"]
 
 
+def test_supervisor_says_an_auto_skip_for_wrong_depth_as_an_error(bundled, cache_dir) -> None:
+    reporter = Reporter(lambda t: None, lambda t: None, lambda t: None)
+    check = SelfCheckSettings(max_deviation=1e-12)  # refuses ONNX Runtime fp32, for real
+    spec = EngineSpec("auto", options=ONE_THREAD, cache_dir=cache_dir, self_check=check)
+    supervisor = EngineSupervisor(
+        DepthEstimator(bundled[0], spec, bundled[1]), reporter, threading.Event()
+    )
+    assert supervisor.predict(calibration_frame(120, 160), (120, 160)) is not None
+    assert supervisor.identity.backend == "torch"  # the next backend serves
+    problem = reporter.problem()
+    assert problem.error and "engine auto: skipped onnxruntime" in problem.text
+    assert "self-check FAILED" in problem.text and "limit 0.00%" in problem.text
+    refused = supervisor.self_check_fields["self_check_refused_backends"]
+    assert refused.startswith("onnxruntime (SelfCheckFailed")
+
+
 def test_a_passing_engine_keeps_its_figure_for_diagnostics(bundled, faulty) -> None:
     reporter = Reporter(lambda t: None, lambda t: None, lambda t: None)
     spec = EngineSpec("faulty_engine:factory", options=ONE_THREAD, self_check=SelfCheckSettings())

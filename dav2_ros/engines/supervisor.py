@@ -77,10 +77,17 @@ class EngineSupervisor:
         engine = self.estimator.engine
         self.identity, self.state = engine.identity, engine.description
         self.reporter.info(f"engine for {width}x{height} images: {engine.description}")
+        wrong_depth = []  # auto's candidates refused by their self-check: an error each
         for skipped in engine.skipped_backends:  # backend "auto" says why
-            self.reporter.warn(f"engine auto: skipped {skipped}")
+            if SelfCheckFailed.__name__ in skipped:
+                wrong_depth.append(skipped)
+                self.reporter.report(SELF_CHECK_KIND, f"engine auto: skipped {skipped}", error=True)
+            else:
+                self.reporter.warn(f"engine auto: skipped {skipped}")
         check = engine.self_check
         self.self_check_fields = dict(check.fields()) if check is not None else {}
+        if wrong_depth:
+            self.self_check_fields["self_check_refused_backends"] = "; ".join(wrong_depth)
         if check is None and engine.self_check_skipped:
             self.reporter.warn(engine.self_check_skipped)
         elif check is not None and check.passed:

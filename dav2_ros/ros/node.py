@@ -237,8 +237,10 @@ class DepthNode(Node):
         if not (points or scan):
             return
         lens = camera_info.lens_of(depth_info, s.camera_rectified)
-        if lens.warning:  # an unknown distortion model: said once, then a pinhole
+        if lens.warning:  # an unknown distortion model: said once (until fixed), a pinhole
             self.reporter.report("lens:distortion", lens.warning, once=True)
+        else:
+            self.reporter.resolve("lens")
         if points:
             colours = outputs.rgb_at(rgb, height, width) if s.points_color else None
             self._send(clock, "points", self.cloud.fill(depth_m, lens.lens, colours, header))
