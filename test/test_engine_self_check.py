@@ -69,9 +69,11 @@ def test_reference_is_the_fp32_model_itself(bundled, batch, reference) -> None:
     assert reference.shape == (1, *batch.shape[2:]) and np.abs(reference).max() > 0.1
 
 
-def test_int8_engine_reports_its_deviation(bundled, batch, reference, input_hw, tmp_path_factory):
+def test_int8_engine_reports_its_deviation(
+    bundled, batch, reference, input_hw, bundled_engine_cache
+):
     model, _ = bundled
-    cache_dir = tmp_path_factory.mktemp("engine-cache")
+    cache_dir = bundled_engine_cache
     config = EngineConfig(
         "onnxruntime", input_hw=input_hw, cache_dir=cache_dir, options={"quantize": "int8"}
     )

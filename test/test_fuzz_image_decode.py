@@ -255,7 +255,7 @@ def test_any_camera_info_is_usable_or_rejected_with_intrinsics_error(
         return
     scaled = scaled_camera_info(info, Header(frame_id="cam"), depth_w, depth_h)
     assert (scaled.width, scaled.height) == (depth_w, depth_h)
-    assert scaled.k[0] == pytest.approx(k[0] * depth_w / width)
+    assert scaled.k[0] == pytest.approx(k[0] * (depth_w / width))
 
 
 @settings(max_examples=60, deadline=None, database=None)

@@ -241,7 +241,11 @@ def test_rviz_config_shows_only_topics_the_node_publishes() -> None:
     view = yaml.safe_load((ROOT / "config" / "depth.rviz").read_text())
     displays = view["Visualization Manager"]["Displays"]
     topics = {d["Topic"]["Value"] for d in displays if "Topic" in d}
-    published = {"/camera/depth", "/camera/depth/colored", "/camera/points"}
+    published = {"/camera/depth", "/camera/depth/colored", "/camera/points", "/camera/scan"}
     assert topics == published
     classes = {d["Class"] for d in displays}
-    assert {"rviz_default_plugins/Image", "rviz_default_plugins/PointCloud2"} <= classes
+    assert {
+        "rviz_default_plugins/Image",
+        "rviz_default_plugins/PointCloud2",
+        "rviz_default_plugins/LaserScan",
+    } <= classes

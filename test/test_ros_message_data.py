@@ -113,6 +113,7 @@ PUBLISHER = textwrap.dedent(
     from std_msgs.msg import Header
     from dav2_ros.ros.transport import use_large_data_profile
     use_large_data_profile()
+    from dav2_ros.ros.camera_info import lens_of
     from dav2_ros.ros.outputs import CloudOutput, ImageOutput
     frames, width, height = int(sys.argv[1]), 320, 240
     rclpy.init()
@@ -134,7 +135,7 @@ PUBLISHER = textwrap.dedent(
         depth_m[:] = k + 1
         rgb[:] = (k, 2 * k, 3 * k)
         depth_pub.publish(depth.fill(depth_m, "32FC1", header))
-        points_pub.publish(cloud.fill(depth_m, info, rgb, header))
+        points_pub.publish(cloud.fill(depth_m, lens_of(info).lens, rgb, header))
     print("buffers", depth.buffer.allocations, cloud.packer.buffer.allocations, flush=True)
     sys.stdin.read()  # reliable: the writer stays until the reader has every frame
     node.destroy_node()

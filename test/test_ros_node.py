@@ -20,10 +20,10 @@ from test_ros_support import (
     TINY_MAX_DEPTH_M,
     NodeProcess,
     RosClient,
+    camera_client,
     camera_info_msg,
     diagnostics_publishers,
     image_msg,
-    ros_client,
     running_node,
     save_tiny_checkpoint,
     scene_rgb,
@@ -61,6 +61,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
         "output.resolution": "model",
         "points.stride": STRIDE,
         "points.max_range": MAX_RANGE_M,
+        "temporal.mode": "none",  # each frame as predicted: outputs compared frame by frame
     }
     with running_node(work, values, namespace=NS) as process:
         yield process
@@ -68,12 +69,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
 
 @pytest.fixture(scope="module")
 def client(node: NodeProcess) -> Iterator[RosClient]:
-    with ros_client(namespace=NS) as ros:
-        for topic, msg_type in OUTPUTS.items():
-            ros.subscribe(topic, msg_type)
-        ros.subscribe("/diagnostics", DiagnosticArray)
-        ros.image_pub = ros.node.create_publisher(Image, "image", 5)
-        ros.info_pub = ros.node.create_publisher(CameraInfo, "camera_info", 5)
+    with camera_client(NS, OUTPUTS) as ros:
         yield ros
 
 

@@ -130,6 +130,22 @@ def ros_client(namespace: str = "") -> Iterator[RosClient]:
         rclpy.shutdown()
 
 
+@contextmanager
+def camera_client(namespace: str, topics: dict[str, type]) -> Iterator[RosClient]:
+    """``ros_client`` subscribed to ``topics`` and /diagnostics, publishing as a camera:
+    ``image_pub`` (Image on ``image``) and ``info_pub`` (CameraInfo on ``camera_info``)."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import CameraInfo, Image
+
+    with ros_client(namespace=namespace) as ros:
+        for topic, msg_type in topics.items():
+            ros.subscribe(topic, msg_type)
+        ros.subscribe("/diagnostics", DiagnosticArray)
+        ros.image_pub = ros.node.create_publisher(Image, "image", 5)
+        ros.info_pub = ros.node.create_publisher(CameraInfo, "camera_info", 5)
+        yield ros
+
+
 class RosClient:
     """A test node in this process: publishes camera topics, collects outputs.
 

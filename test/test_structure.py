@@ -41,7 +41,17 @@ ALLOWED = {
     "sim": {"geometry"},
     "scale": {"geometry", "paramspec", "reporting"},
     "engines": {"model", "reporting"},
-    "ros": {"colorize", "engines", "geometry", "model", "paramspec", "reporting", "scale"},
+    "temporal": {"model", "scale"},
+    "ros": {
+        "colorize",
+        "engines",
+        "geometry",
+        "model",
+        "paramspec",
+        "reporting",
+        "scale",
+        "temporal",
+    },
     **{helper: set() for helper in HELPERS},
 }
 

@@ -10,6 +10,7 @@ so a load change on a shared machine hits all of them alike.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.metadata
 import json
 import os
@@ -78,12 +79,11 @@ def engine_spec(
 
 
 def synthetic_frame(height: int, width: int, seed: int = 0) -> np.ndarray:
-    """A deterministic RGB frame with structure (gradients) and texture (noise)."""
-    rng = np.random.default_rng(seed)
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    base = np.stack([xs / width, ys / height, 0.5 + 0.5 * np.sin(xs / 17.0 + ys / 23.0)], -1)
-    noisy = base * 200 + rng.normal(0, 20, (height, width, 3))
-    return np.clip(noisy, 0, 255).astype(np.uint8)
+    """A deterministic RGB frame with structure (gradients) and texture (noise): the
+    engines' self-check calibration frame."""
+    from dav2_ros.engines.self_check import calibration_frame
+
+    return calibration_frame(height, width, seed)
 
 
 def build_estimators(model, specs: dict, input_size: int, image_hw) -> dict:
@@ -164,6 +164,7 @@ def record(label, estimator, setup_s, stage_times, chosen, args_like) -> dict:
     engine = estimator.engine
     identity = engine.identity
     return {
+        **_self_check_fields(engine),
         "backend": label,
         "encoder": chosen.model.encoder_name,
         "input_size": estimator.input_size,
@@ -184,6 +185,13 @@ def record(label, estimator, setup_s, stage_times, chosen, args_like) -> dict:
     }
 
 
+def _self_check_fields(engine) -> dict:
+    """The engine's self-check figure against fp32 torch (``self_check_deviation``)."""
+    if engine.self_check is not None:
+        return dict(engine.self_check.fields())
+    return {"self_check": engine.self_check_skipped or "not needed (fp32 torch is the reference)"}
+
+
 def format_table(result: dict) -> str:
     lines = [
         f"{result['engine']} | {result['encoder']} | network "
@@ -200,6 +208,8 @@ def run(args: argparse.Namespace) -> int:
     if args.quantize and args.backend not in ("onnxruntime", INT8_ALIAS):
         raise ValueError(f"--quantize needs --backend onnxruntime, got {args.backend!r}")
     chosen = build_model(args, random_by_default=True)
+    from dav2_ros.engines.base import SelfCheckSettings
+
     spec = engine_spec(
         args.backend,
         args.device,
@@ -209,11 +219,15 @@ def run(args: argparse.Namespace) -> int:
         args.compile,
         args.cache_dir,
     )
+    # Measure whatever it deviates, and record the figure beside the timings.
+    spec = dataclasses.replace(spec, self_check=SelfCheckSettings(allow_deviation=True))
     input_size = args.input_size or chosen.input_size
     ((label, (estimator, setup_s)),) = build_estimators(
         chosen.model, {args.backend: spec}, input_size, args.image_size
     ).items()
     print(f"engine ready in {setup_s:.1f} s: {estimator.engine.description}", file=sys.stderr)
+    if estimator.engine.self_check is not None:
+        print(estimator.engine.self_check.message, file=sys.stderr)
     image = synthetic_frame(*args.image_size)
     times = measure({label: estimator}, image, args.iterations, args.warmup)
     result = record(

@@ -16,12 +16,19 @@ AUTO_ORDER = ("tensorrt", "onnxruntime", "torch")
 def resolve_engine(model: DepthAnythingV2, config: EngineConfig) -> Engine:
     """Try each backend of ``AUTO_ORDER`` with ``config``; log why each one was skipped.
 
-    torch is the last resort and its error, if any, propagates.
+    With ``config.self_check``, a candidate that fails its self-check is skipped like one
+    that cannot be built (the reason carries the figure), whatever ``allow_deviation``
+    says: a better engine is next. torch is the last resort and its error, if any,
+    propagates (there ``allow_deviation`` applies).
     """
     skipped = []
+    check = config.self_check
+    strict = dataclasses.replace(check, allow_deviation=False) if check else None
     for backend in AUTO_ORDER:
-        candidate = dataclasses.replace(config, backend=backend)
-        if backend == AUTO_ORDER[-1]:
+        last = backend == AUTO_ORDER[-1]
+        self_check = check if last else strict
+        candidate = dataclasses.replace(config, backend=backend, self_check=self_check)
+        if last:
             engine = create_engine(model, candidate)
             break
         try:

@@ -28,6 +28,19 @@ class EngineUnavailable(RuntimeError):
 
 
 @dataclass(frozen=True)
+class SelfCheckSettings:
+    """Check every engine but fp32 torch against fp32 torch when it is built
+    (``dav2_ros.engines.self_check``): ``engine.max_deviation``, ``engine.allow_deviation``."""
+
+    max_deviation: float = 0.05  # relative L2; self_check.DEFAULT_MAX_DEVIATION
+    allow_deviation: bool = False  # keep an engine that failed (said as an error)
+
+    def __post_init__(self) -> None:
+        if not self.max_deviation > 0:
+            raise ValueError(f"max_deviation must be > 0, got {self.max_deviation}")
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     backend: str = "torch"
     device: str = "cpu"
@@ -35,6 +48,7 @@ class EngineConfig:
     input_hw: tuple[int, int] = (518, 518)  # network input (multiples of 14)
     cache_dir: Path | None = None
     options: dict = field(default_factory=dict)  # backend-specific extras
+    self_check: SelfCheckSettings | None = None  # None: build without checking
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -54,6 +68,7 @@ class EngineSpec:
     precision: str | None = None  # None: the backend's default (tensorrt fp16, else fp32)
     options: Mapping[str, Any] = field(default_factory=dict)  # backend-specific extras
     cache_dir: Path | None = None
+    self_check: SelfCheckSettings | None = None  # None: engines are built unchecked
 
     def config(self, input_hw: tuple[int, int]) -> EngineConfig:
         precision = self.precision or DEFAULT_PRECISION.get(self.backend, "fp32")
@@ -64,6 +79,7 @@ class EngineSpec:
             input_hw=tuple(input_hw),
             cache_dir=self.cache_dir,
             options=dict(self.options),
+            self_check=self.self_check,
         )
 
 
@@ -119,6 +135,9 @@ class Engine(ABC):
     backend: str = "abstract"
     # Backends tried and passed over before this one ("auto"), each "name (why)".
     skipped_backends: tuple[str, ...] = ()
+    # The self-check's verdict on this engine (a ``SelfCheckResult``), or why there is none.
+    self_check: Any = None
+    self_check_skipped: str = ""
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
@@ -166,10 +185,16 @@ def create_engine(model: DepthAnythingV2, config: EngineConfig) -> Engine:
     """Build the engine ``config.backend`` names.
 
     ``backend`` is a registered name, or ``"package.module:factory"`` for a plugin
-    (imported, then called like a registered factory).
+    (imported, then called like a registered factory). With ``config.self_check`` set,
+    an engine other than fp32 torch is checked against fp32 torch once built, and one
+    that fails is closed and refused (``SelfCheckFailed``) unless ``allow_deviation``.
     """
     factory = resolve_backend(config.backend)
-    return factory(model, config)
+    if config.self_check is None or config.backend == "auto":  # auto checks each candidate
+        return factory(model, config)
+    from dav2_ros.engines.self_check import build_checked  # torch: only when checking
+
+    return build_checked(factory, model, config)
 
 
 def resolve_backend(backend: str) -> EngineFactory:

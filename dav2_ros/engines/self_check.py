@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +41,7 @@ import torch
 
 from dav2_ros.engines.base import Engine, EngineConfig
 from dav2_ros.model import DepthAnythingV2
+from dav2_ros.model.transforms import prepare_input
 
 DEFAULT_MAX_DEVIATION = 0.05
 REFERENCE = "torch cpu fp32"
@@ -53,6 +55,22 @@ def needs_self_check(config: EngineConfig) -> bool:
         and not config.options.get("compile")
     )
     return not is_reference
+
+
+def calibration_frame(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A deterministic RGB frame with structure (gradients) and texture (noise): the
+    self-check's calibration frame, and ``dav2 bench``'s synthetic frame."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = np.stack([xs / width, ys / height, 0.5 + 0.5 * np.sin(xs / 17.0 + ys / 23.0)], -1)
+    noisy = base * 200 + rng.normal(0, 20, (height, width, 3))
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def calibration_batch(input_hw: tuple[int, int]) -> np.ndarray:
+    """The normalised ``1 x 3 x h x w`` batch of the calibration frame at ``input_hw``."""
+    height, width = input_hw
+    return prepare_input(calibration_frame(height, width), min(height, width))
 
 
 def reference_output(model: DepthAnythingV2, batch: np.ndarray) -> np.ndarray:
@@ -102,6 +120,7 @@ class SelfCheckResult:
     passed: bool
     message: str  # one line for the log and /diagnostics
     seconds: float  # engine inference on the calibration frame
+    raised: str = ""  # the exception the engine raised on the calibration frame, if it did
 
     def fields(self) -> dict[str, str]:
         """Key/values for /diagnostics and bench JSON."""
@@ -126,11 +145,13 @@ def check_engine(
     if not max_deviation > 0:
         raise ValueError(f"max_deviation must be > 0, got {max_deviation}")
     started = time.perf_counter()
+    raised = ""
     try:
         output = engine.infer(batch)
         problem = _shape_or_value_problem(output, reference)
     except Exception as exc:  # a broken engine is a failed check, not a crash
-        output, problem = None, f"it failed on the calibration frame ({type(exc).__name__}: {exc})"
+        raised = f"{type(exc).__name__}: {exc}"
+        output, problem = None, f"it failed on the calibration frame ({raised})"
     seconds = time.perf_counter() - started
     deviation = relative_l2(output, reference) if problem is None else float("inf")
     abs_rel = mean_relative_error(output, reference) if problem is None else float("inf")
@@ -148,7 +169,54 @@ def check_engine(
             f"limit {max_deviation:.2%}. Use another backend or precision, or raise "
             "engine.max_deviation / set engine.allow_deviation to accept it"
         )
-    return SelfCheckResult(name, deviation, abs_rel, max_deviation, passed, message, seconds)
+    return SelfCheckResult(
+        name, deviation, abs_rel, max_deviation, passed, message, seconds, raised
+    )
+
+
+class SelfCheckFailed(RuntimeError):
+    """An engine refused by its self-check; ``result`` holds the figure."""
+
+    def __init__(self, result: SelfCheckResult) -> None:
+        super().__init__(result.message)
+        self.result = result
+
+
+def build_checked(
+    factory: Callable[[DepthAnythingV2, EngineConfig], Engine],
+    model: DepthAnythingV2,
+    config: EngineConfig,
+) -> Engine:
+    """``factory(model, config)``, checked against fp32 torch on the calibration frame at
+    ``config.input_hw`` when ``needs_self_check``; the verdict is ``engine.self_check``.
+
+    A failed engine is closed and ``SelfCheckFailed`` raised, unless
+    ``config.self_check.allow_deviation`` (then it is kept with the failed verdict). An
+    engine that raises on the calibration frame is a failed build (RuntimeError, which a
+    caller may retry), not wrong depth.
+    When the model's weights are no longer fp32 (an engine converted them in place) there
+    is no reference: the engine is kept and ``engine.self_check_skipped`` says why.
+    """
+    settings = config.self_check
+    if settings is None or not needs_self_check(config):
+        return factory(model, config)
+    batch = calibration_batch(config.input_hw)
+    try:
+        reference = reference_output(model, batch)  # before the engine may convert the model
+    except ValueError as exc:
+        engine = factory(model, config)
+        engine.self_check_skipped = f"self-check skipped: {exc}"
+        return engine
+    engine = factory(model, config)
+    result = check_engine(engine, batch, reference, settings.max_deviation)
+    if result.raised:
+        engine.close()
+        raise RuntimeError(f"{result.engine} failed on its calibration frame: {result.raised}")
+    engine.self_check = result
+    if not result.passed and not settings.allow_deviation:
+        engine.close()
+        raise SelfCheckFailed(result)
+    return engine
 
 
 def _shape_or_value_problem(output: np.ndarray, reference: np.ndarray) -> str | None:

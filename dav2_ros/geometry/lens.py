@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from dav2_ros.geometry.intrinsics import CameraIntrinsics, IntrinsicsError
-from dav2_ros.geometry.rays import RayGrid
+from dav2_ros.geometry.rays import PinholeRays, RayGrid, RaySource
 
 PINHOLE = "pinhole"  # no distortion: empty model, or all coefficients zero
 PLUMB_BOB = "plumb_bob"
@@ -196,3 +196,13 @@ class LensRays:
         x_over_z.flags.writeable = False
         y_over_z.flags.writeable = False
         return RayGrid(x_over_z, y_over_z)
+
+
+def rays_for(lens: LensModel, stride: int) -> RaySource:
+    """How the pixels of the grid ``[::stride, ::stride]`` of the image ``lens`` describes
+    become rays: the one place the node chooses. A pinhole keeps ``PinholeRays`` (Open3D's
+    float32 arithmetic, bit for bit); a lens with distortion gets its undistorted rays.
+    Sources compare by value: equal camera_infos hit the node's ``RayCache``."""
+    if lens.is_pinhole:
+        return PinholeRays(lens.intrinsics, stride)
+    return LensRays(lens, stride)

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 from sensor_msgs.msg import CameraInfo
 
-from dav2_ros.geometry import CameraIntrinsics, IntrinsicsError, PinholeRays, RaySource
+from dav2_ros.geometry import CameraIntrinsics, IntrinsicsError
+from dav2_ros.geometry.lens import LensChoice, lens_from_camera_info
 
 FAMILY = "camera_info"  # the reporter kind family of every camera_info problem
 
@@ -24,9 +25,12 @@ class CameraInfoProblem:
 
 
 def camera_info_problem(
-    info: CameraInfo | None, image_width: int, image_height: int
+    info: CameraInfo | None, image_width: int, image_height: int, rectified: bool = False
 ) -> CameraInfoProblem | None:
-    """None if ``info`` calibrates an image of this size; else what is wrong with it."""
+    """None if ``info`` calibrates an image of this size; else what is wrong with it.
+
+    ``rectified`` (``camera.rectified``): the geometry comes from P, which must be set.
+    """
     if info is None:
         return CameraInfoProblem(
             f"{FAMILY}:missing",
@@ -60,6 +64,15 @@ def camera_info_problem(
             error=False,
             once=True,
         )
+    p = np.asarray(info.p, dtype=np.float64)
+    if rectified and not (np.isfinite(p).all() and p[0] > 0 and p[5] > 0):
+        return CameraInfoProblem(
+            f"{FAMILY}:p_not_set",
+            f"camera.rectified is true but camera_info P has no focal lengths "
+            f"({p.tolist()}): publishing depth without camera_info, points and scan; "
+            "publish the rectified camera's P, or set camera.rectified false",
+            error=True,
+        )
     return None
 
 
@@ -67,12 +80,13 @@ def intrinsics_of(info: Any) -> CameraIntrinsics:
     return CameraIntrinsics.from_k(info.k, info.width, info.height)
 
 
-def rays_for(info: Any, stride: int) -> RaySource:
-    """How the pixels of the grid ``[::stride, ::stride]`` of the image ``info`` describes
-    become rays: the one place the node chooses (a pinhole of K today; a lens model of
-    ``distortion_model`` and D is another ``RaySource`` here). Sources compare by value:
-    equal camera_infos hit the node's ``RayCache``."""
-    return PinholeRays(intrinsics_of(info), stride)
+def lens_of(info: Any, rectified: bool = False) -> LensChoice:
+    """The lens ``points`` and ``scan`` use for the image ``info`` describes: K and D
+    (``distortion_model``) of a raw camera, or P's pinhole when ``rectified``; an unknown
+    model gives a pinhole and a warning (``LensChoice.warning``) to say once."""
+    return lens_from_camera_info(
+        info.k, info.d, info.distortion_model, info.width, info.height, info.p, rectified
+    )
 
 
 def scaled_camera_info(info: CameraInfo, header: Any, width: int, height: int) -> CameraInfo:

@@ -33,7 +33,8 @@ class DiagnosticsSnapshot:
     problem: str = ""  # latest unresolved warning or error, empty when all is well
     level_error: bool = False
     engine_failures: int = 0  # engine build/inference failures since start
-    engine_fields: dict[str, str] = field(default_factory=dict)  # EngineIdentity.fields()
+    # EngineIdentity.fields() and the self-check's figure (SelfCheckResult.fields())
+    engine_fields: dict[str, str] = field(default_factory=dict)
     stages_ms_p50: dict[str, float] = field(default_factory=dict)  # each lap of a frame
     stages_ms_last: dict[str, float] = field(default_factory=dict)  # the latest frame's laps
 
@@ -61,7 +62,7 @@ def snapshot(
         problem=problem.text if problem else "",
         level_error=bool(problem and problem.error),
         engine_failures=engine.failures,
-        engine_fields=identity.fields() if identity else {},
+        engine_fields={**(identity.fields() if identity else {}), **engine.self_check_fields},
         stages_ms_p50=stats.stage_p50_ms(),
         stages_ms_last=stats.last_stages_ms,
     )

@@ -25,7 +25,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan, PointCloud2
 from std_msgs.msg import Float64MultiArray, Header
 
 from dav2_ros.colorize import colorize
@@ -40,6 +40,7 @@ from dav2_ros.ros.stats import ENGINE_STAGES, FrameClock, NodeStats
 from dav2_ros.ros.tf_lookup import tf_lookup
 from dav2_ros.ros.transport import log_choice, use_large_data_profile
 from dav2_ros.scale.source import ScaleSource, SparseDepth
+from dav2_ros.temporal import TemporalSettings, TemporalStabilizer
 
 NODE_NAME = "dav2_depth"
 DEFAULT_INPUT_SIZE = 518
@@ -51,6 +52,7 @@ OUTPUTS = {
     "depth/relative": Image,
     "depth/colored": Image,
     "points": PointCloud2,
+    "scan": LaserScan,
 }
 
 
@@ -81,6 +83,10 @@ class DepthNode(Node):
         # Reused messages and buffers of the outputs (one worker thread fills and publishes).
         self.images = {topic: outputs.ImageOutput() for topic, t in OUTPUTS.items() if t is Image}
         self.cloud = outputs.CloudOutput(s.points_stride, s.points_max_range_m)
+        self.scan_out = outputs.ScanOutput(s.scan)
+        self.temporal = TemporalStabilizer(
+            TemporalSettings(**s.temporal), self.loaded.meta.depth_type
+        )
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         image_topic = "image/compressed" if s.image_transport == "compressed" else "image"
         image_type = CompressedImage if s.image_transport == "compressed" else Image
@@ -182,11 +188,17 @@ class DepthNode(Node):
 
     def _publish(self, header: Header, rgb: Any, prediction: Any, clock: FrameClock) -> None:
         """The outputs some subscriber wants: depth first, then depth/camera_info (the pair
-        depth_image_proc synchronises), then points (the largest, built from both)."""
+        depth_image_proc synchronises), then points (the largest, built from both), then
+        scan (from the same depth and lens)."""
         s, values = self.settings, prediction.values
         height, width = values.shape
         depth_m = outputs.metric_depth_m(prediction)  # invalid → NaN, in place
         clock.lap("metric")
+        if s.temporal["mode"] != "none":  # steadier scale: metres, or disparity before scale.*
+            raw = values if depth_m is None else depth_m
+            steady = self.temporal.update(rgb, raw, _stamp_s(header)).values
+            values, depth_m = (steady, None) if depth_m is None else (values, steady)
+            clock.lap("temporal")
         if prediction.depth_type == "relative":
             if self._wanted("depth/relative"):
                 relative = self.images["depth/relative"].fill(values, "32FC1", header)
@@ -208,20 +220,32 @@ class DepthNode(Node):
             )
         if depth_m is None:
             return
-        problem = camera_info.camera_info_problem(self._camera_info, rgb.shape[1], rgb.shape[0])
+        problem = camera_info.camera_info_problem(
+            self._camera_info, rgb.shape[1], rgb.shape[0], s.camera_rectified
+        )
         if problem is not None:
             self.reporter.report(problem.kind, problem.text, error=problem.error, once=problem.once)
             return
         self.reporter.resolve(camera_info.FAMILY)
         points = s.points_enabled and self._wanted("points")
-        if not (points or self._wanted("depth/camera_info")):
+        scan = s.scan_enabled and self._wanted("scan")
+        if not (points or scan or self._wanted("depth/camera_info")):
             return
         depth_info = camera_info.scaled_camera_info(self._camera_info, header, width, height)
         if self._wanted("depth/camera_info"):
             self._send(clock, "depth/camera_info", depth_info)
+        if not (points or scan):
+            return
+        lens = camera_info.lens_of(depth_info, s.camera_rectified)
+        if lens.warning:  # an unknown distortion model: said once (until fixed), a pinhole
+            self.reporter.report("lens:distortion", lens.warning, once=True)
+        else:
+            self.reporter.resolve("lens")
         if points:
             colours = outputs.rgb_at(rgb, height, width) if s.points_color else None
-            self._send(clock, "points", self.cloud.fill(depth_m, depth_info, colours, header))
+            self._send(clock, "points", self.cloud.fill(depth_m, lens.lens, colours, header))
+        if scan:
+            self._send(clock, "scan", self.scan_out.fill(depth_m, lens.lens, header))
 
     def _wanted(self, topic: str) -> bool:
         return self.pub[topic].get_subscription_count() > 0

@@ -13,15 +13,18 @@ gets what was published. One worker thread fills and publishes them.
 
 from __future__ import annotations
 
+import array
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import Image, LaserScan, PointCloud2
 from std_msgs.msg import Float64MultiArray, Header, MultiArrayDimension
 
 from dav2_ros.geometry import ByteBuffer, CloudPacker, RayCache
-from dav2_ros.ros import camera_info, conversions
+from dav2_ros.geometry.laserscan import ScanGeometry, ScanSettings, depth_to_scan, scan_frame_id
+from dav2_ros.geometry.lens import LensModel, rays_for
+from dav2_ros.ros import conversions
 from dav2_ros.scale.source import SCALE_FIELDS, ScaleReading
 
 if TYPE_CHECKING:  # the engines pull in torch; a process that only publishes needs none
@@ -78,8 +81,9 @@ class ImageOutput:
 
 
 class CloudOutput:
-    """``points``: rays per camera and stride (``RayCache``), records written straight
-    into one reused buffer (``CloudPacker``), one ``PointCloud2`` refilled every frame."""
+    """``points``: rays per lens (camera_info) and stride (``RayCache``), records written
+    straight into one reused buffer (``CloudPacker``), one ``PointCloud2`` refilled every
+    frame."""
 
     def __init__(self, stride: int, max_range_m: float) -> None:
         self.stride, self.max_range_m = stride, max_range_m
@@ -88,13 +92,43 @@ class CloudOutput:
         self.msg = PointCloud2()
 
     def fill(
-        self, depth_m: np.ndarray, depth_info: CameraInfo, rgb: np.ndarray | None, header: Header
+        self, depth_m: np.ndarray, lens: LensModel, rgb: np.ndarray | None, header: Header
     ) -> PointCloud2:
-        """The depth_image_proc-style organised cloud of ``depth_m`` (``depth_info``: its
-        camera_info; ``rgb``: colours at its size, or None for xyz only)."""
-        rays = self.rays.rays(camera_info.rays_for(depth_info, self.stride))
+        """The depth_image_proc-style organised cloud of ``depth_m`` (``lens``: its camera,
+        sized as ``depth_m``; ``rgb``: colours at its size, or None for xyz only)."""
+        rays = self.rays.rays(rays_for(lens, self.stride))
         cloud = self.packer.pack(depth_m, rays, self.stride, self.max_range_m, rgb)
         return conversions.fill_cloud(self.msg, cloud, header)
+
+
+class ScanOutput:
+    """``scan``: the LaserScan of the depth's rows around the optical centre; the pixel →
+    bin geometry is computed once per lens (camera_info), one message refilled per frame."""
+
+    def __init__(self, settings: ScanSettings) -> None:
+        self.settings = settings
+        self._lens: LensModel | None = None
+        self._geometry: ScanGeometry | None = None
+        self.msg = LaserScan()
+
+    def fill(self, depth_m: np.ndarray, lens: LensModel, header: Header) -> LaserScan:
+        """The scan of ``depth_m`` (metres, NaN invalid; ``lens`` sized as it), stamped
+        like the depth, in ``scan.output_frame`` (default: the depth's frame without
+        ``_optical``). Raises ValueError when ``scan.height`` does not fit the image."""
+        if self._geometry is None or lens != self._lens:
+            self._geometry = ScanGeometry.for_lens(lens, self.settings.height_px)
+            self._lens = lens
+        scan = depth_to_scan(depth_m, self._geometry, self.settings)
+        msg = self.msg
+        msg.header.stamp = header.stamp
+        msg.header.frame_id = scan_frame_id(header.frame_id, self.settings.output_frame)
+        msg.angle_min, msg.angle_max = scan.angle_min, scan.angle_max
+        msg.angle_increment, msg.time_increment = scan.angle_increment, scan.time_increment
+        msg.scan_time = scan.scan_time
+        msg.range_min, msg.range_max = scan.range_min, scan.range_max
+        # float32 sequence: an array.array takes the bytes as they are (no per-value check)
+        msg.ranges = array.array("f", scan.ranges.astype(np.float32, copy=False).tobytes())
+        return msg
 
 
 def scale_msg(reading: ScaleReading) -> Float64MultiArray:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dav2_ros.geometry.laserscan import ScanSettings
 from dav2_ros.paramspec import ParameterError, ParamSpec, ParamValue, check_values
 from dav2_ros.scale.settings import SCALE_PARAMETERS, ScaleSettings
 
@@ -56,6 +57,25 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
         step=1,
     ),
     ParamSpec(
+        "engine.self_check",
+        True,
+        "check every engine but fp32 torch against fp32 torch on a calibration frame "
+        "when it is built (int8, fp16/bf16, compiled, TensorRT, plugins)",
+    ),
+    ParamSpec(
+        "engine.max_deviation",
+        0.05,
+        "self-check limit: relative L2 deviation from fp32 torch; above it the engine "
+        "is refused (auto: the next backend is tried)",
+        min_value=1e-9,
+        max_value=10.0,
+    ),
+    ParamSpec(
+        "engine.allow_deviation",
+        False,
+        "keep an explicit engine that failed its self-check (still reported as an error)",
+    ),
+    ParamSpec(
         "image_transport",
         "raw",
         "raw: subscribe 'image'; compressed: subscribe 'image/compressed' (JPEG/PNG)",
@@ -84,6 +104,83 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
         max_value=1000.0,
     ),
     ParamSpec("points.color", True, "add the image colour as an 'rgb' field (xyz+rgb layout)"),
+    ParamSpec(
+        "camera.rectified",
+        False,
+        "the image is rectified upstream (image_proc's image_rect): points and scan use P's "
+        "pinhole and ignore D; false: K and D (plumb_bob, rational_polynomial, equidistant)",
+    ),
+    ParamSpec("scan.enabled", True, "publish 'scan' (LaserScan, depthimage_to_laserscan's)"),
+    ParamSpec(
+        "scan.height",
+        1,
+        "depth image rows around the optical centre row; each column's shortest range wins",
+        min_value=1,
+        max_value=4096,
+        step=1,
+    ),
+    ParamSpec(
+        "scan.range_min",
+        0.45,
+        "metres; shorter ranges are dropped (NaN)",
+        min_value=0.0,
+        max_value=1000.0,
+    ),
+    ParamSpec(
+        "scan.range_max",
+        10.0,
+        "metres; longer ranges are dropped (NaN)",
+        min_value=0.0,
+        max_value=1000.0,
+    ),
+    ParamSpec(
+        "scan.output_frame",
+        "",
+        "frame_id of the scan; '' = the depth's frame without '_optical' (REP 103, x forward)",
+    ),
+    ParamSpec(
+        "scan.scan_time",
+        0.033,
+        "LaserScan.scan_time: seconds between scans (the camera's frame period)",
+        min_value=0.0,
+        max_value=10.0,
+    ),
+    ParamSpec(
+        "temporal.mode",
+        "align",
+        "align: damp the frame-to-frame scale flicker of the depth (bench/temporal.py: "
+        "-30 to -36 %, AbsRel unchanged, one frame of lag); none: each frame as predicted",
+        choices=("none", "align"),
+    ),
+    ParamSpec(
+        "temporal.strength",
+        0.5,
+        "share of the alignment to the previous output applied; lag strength/(1-strength) "
+        "frames (0.5: one frame)",
+        min_value=0.0,
+        max_value=0.95,
+    ),
+    ParamSpec(
+        "temporal.static_threshold",
+        0.04,
+        "a pixel is unchanged when its median-normalised brightness moves less than this",
+        min_value=0.001,
+        max_value=1.0,
+    ),
+    ParamSpec(
+        "temporal.min_static_fraction",
+        0.2,
+        "fewer unchanged pixels (fast motion): the frame passes unaligned",
+        min_value=0.01,
+        max_value=1.0,
+    ),
+    ParamSpec(
+        "temporal.max_gap_s",
+        0.5,
+        "frames further apart (stamps) start afresh, as does a change of image size",
+        min_value=0.001,
+        max_value=3600.0,
+    ),
     ParamSpec(
         "qos.input_reliability",
         "best_effort",
@@ -119,15 +216,23 @@ class NodeSettings:
     precision: str
     input_size: int
     threads: int
+    self_check: bool
+    max_deviation: float  # relative L2 of an engine's output against fp32 torch
+    allow_deviation: bool
     image_transport: str
     output_resolution: str
     points_enabled: bool
     points_stride: int
     points_max_range_m: float
     points_color: bool
+    camera_rectified: bool
+    scan_enabled: bool
+    scan: ScanSettings
     input_reliability: str
     output_reliability: str
     scale: ScaleSettings
+    # TemporalSettings keywords (mode, strength, ...): built where the model is (torch)
+    temporal: dict[str, Any]
 
 
 def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
@@ -150,16 +255,40 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
         precision=checked["engine.precision"],
         input_size=checked["engine.input_size"],
         threads=checked["engine.threads"],
+        self_check=checked["engine.self_check"],
+        max_deviation=checked["engine.max_deviation"],
+        allow_deviation=checked["engine.allow_deviation"],
         image_transport=checked["image_transport"],
         output_resolution=checked["output.resolution"],
         points_enabled=checked["points.enabled"],
         points_stride=checked["points.stride"],
         points_max_range_m=checked["points.max_range"],
         points_color=checked["points.color"],
+        camera_rectified=checked["camera.rectified"],
+        scan_enabled=checked["scan.enabled"],
+        scan=_scan_settings(checked),
         input_reliability=checked["qos.input_reliability"],
         output_reliability=checked["qos.output_reliability"],
         scale=ScaleSettings.from_checked(checked),
+        temporal={
+            name.removeprefix("temporal."): value
+            for name, value in checked.items()
+            if name.startswith("temporal.")
+        },
     )
+
+
+def _scan_settings(checked: Mapping[str, Any]) -> ScanSettings:
+    try:
+        return ScanSettings(
+            height_px=checked["scan.height"],
+            range_min_m=checked["scan.range_min"],
+            range_max_m=checked["scan.range_max"],
+            scan_time_s=checked["scan.scan_time"],
+            output_frame=checked["scan.output_frame"],
+        )
+    except ValueError as exc:
+        raise ParameterError(f"parameters 'scan.*': {exc}") from exc
 
 
 def declare_parameters(node: Any) -> dict[str, ParamValue]:

@@ -52,9 +52,19 @@ def depth_estimator(settings: NodeSettings, model: Any, input_size: int) -> Any:
     """The node's ``DepthEstimator`` (engines are built at the first frame); StartupError
     if ``engine.backend`` names no backend or loadable plugin."""
     from dav2_ros.engines import DepthEstimator, EngineSpec
+    from dav2_ros.engines.base import SelfCheckSettings
 
     options = {"threads": settings.threads} if settings.threads else {}
-    spec = EngineSpec(settings.backend, settings.device, settings.precision, options)
+    self_check = None
+    if settings.self_check:
+        self_check = SelfCheckSettings(settings.max_deviation, settings.allow_deviation)
+    spec = EngineSpec(
+        settings.backend,
+        settings.device,
+        settings.precision,
+        options,
+        self_check=self_check,
+    )
     try:
         return DepthEstimator(model, spec, input_size)
     except ValueError as exc:
