@@ -28,8 +28,12 @@ def heldout_object(rng: np.random.Generator, centre: np.ndarray, on_ground: floa
         return torus(scale / 2, minor, (x, y, max(ground, centre[2]) + scale / 2), spin)
     if kind == "arch":  # a standing ring sunk into the floor
         minor = scale * rng.uniform(0.06, 0.15)
-        return torus(scale, minor, (x, y, ground + scale * rng.uniform(0.2, 0.7)),
-                     (np.pi / 2, 0, rng.uniform(0, np.pi)))  # fmt: skip
+        return torus(
+            scale,
+            minor,
+            (x, y, ground + scale * rng.uniform(0.2, 0.7)),
+            (np.pi / 2, 0, rng.uniform(0, np.pi)),
+        )
     if kind == "cone":
         return cone(scale * rng.uniform(0.2, 0.6), scale * rng.uniform(0.6, 2.5), (x, y, ground))
     if kind == "solid":
@@ -70,9 +74,12 @@ def polygon_hall(rng: np.random.Generator, radius_m: float, height_m: float) -> 
         wall = Mesh.create_box(side_len, t, height_m)
         wall.translate((-side_len / 2, 0, 0))
         rot = np.array(
-            [[np.cos(angle - np.pi / 2), -np.sin(angle - np.pi / 2), 0],
-             [np.sin(angle - np.pi / 2), np.cos(angle - np.pi / 2), 0], [0, 0, 1.0]]
-        )  # fmt: skip
+            [
+                [np.cos(angle - np.pi / 2), -np.sin(angle - np.pi / 2), 0],
+                [np.sin(angle - np.pi / 2), np.cos(angle - np.pi / 2), 0],
+                [0, 0, 1.0],
+            ]
+        )
         wall.rotate(rot, center=(0, 0, 0))
         wall.translate((apothem * np.cos(angle), apothem * np.sin(angle), 0))
         meshes.append(wall)

@@ -87,48 +87,57 @@ def _sky(scene: Scene, view: np.ndarray) -> np.ndarray:
     return horizon[None] * (1 - elevation) + zenith[None] * elevation
 
 
+def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", a, b)
+
+
 def _shade(
     scene: Scene, points: np.ndarray, normals: np.ndarray, view: np.ndarray, ids: np.ndarray
 ) -> np.ndarray:
     base = np.empty((len(points), 3))
     specular = np.zeros(len(points))
     shininess = np.ones(len(points))
-    for gid in np.unique(ids):
-        sel = ids == gid
-        material = scene.materials[gid]
+    order = np.argsort(ids, kind="stable")  # one sort, then a slice per geometry
+    bounds = np.flatnonzero(np.diff(ids[order])) + 1
+    for sel in np.split(order, bounds):
+        material = scene.materials[ids[sel[0]]]
         base[sel] = albedo(material, points[sel], normals[sel])
         specular[sel], shininess[sel] = material.specular, material.shininess
+    glossy = np.flatnonzero(specular)
     light_sum = np.broadcast_to(scene.ambient, base.shape).copy()
     highlight = np.zeros_like(base)
     origins = points + normals * _SHADOW_EPS_M
     for light in scene.lights:
         if light.position is not None:
             to_light = light.position[None] - points
-            dist = np.linalg.norm(to_light, axis=1)
+            dist = np.sqrt(_rowdot(to_light, to_light))
             to_light /= dist[:, None]
             falloff = spot_factor(light, -to_light) / (1.0 + 0.15 * dist**2)
         else:
             to_light = np.broadcast_to(light.direction, points.shape)
-            dist = np.full(len(points), np.inf)
             falloff = np.ones(len(points))
-        lambert = np.clip(np.sum(normals * to_light, axis=1), 0, None)
-        # Occlusion rays: to a point light the direction spans the whole segment, so
-        # t in (0, 1) is "between surface and light"; to the sun, any hit occludes.
+        lit = np.clip(_rowdot(normals, to_light), 0, None) * falloff
+        # Occlusion rays only where the light could shine at all. To a point light the
+        # direction spans the whole segment, so t in (0, 1) is "between surface and
+        # light"; to the sun, any hit occludes.
+        facing = np.flatnonzero(lit > 1e-6)
         if light.position is not None:
-            shadow_dirs, t_far = light.position[None] - origins, 1.0 - 1e-4
+            shadow_dirs, t_far = light.position[None] - origins[facing], 1.0 - 1e-4
         else:
-            shadow_dirs, t_far = to_light, 1e4
-        shadow_rays = np.concatenate([origins, shadow_dirs], axis=1).astype(np.float32)
+            shadow_dirs, t_far = to_light[facing], 1e4
+        shadow_rays = np.concatenate([origins[facing], shadow_dirs], axis=1).astype(np.float32)
         occluded = (
             scene.raycaster.test_occlusions(o3d.core.Tensor(shadow_rays), tnear=0.0, tfar=t_far)
             .numpy()
             .astype(bool)
         )
-        lit = (lambert * falloff * ~occluded)[:, None]
-        light_sum += lit * light.colour[None]
-        if specular.any():
-            half = to_light - view
-            half /= np.linalg.norm(half, axis=1, keepdims=True) + 1e-9
-            lobe = np.clip(np.sum(normals * half, axis=1), 0, None) ** shininess
-            highlight += (specular * lobe)[:, None] * lit * light.colour[None]
+        lit[facing[occluded]] = 0.0
+        light_sum += lit[:, None] * light.colour[None]
+        if glossy.size:
+            half = to_light[glossy] - view[glossy]
+            half /= np.sqrt(_rowdot(half, half))[:, None] + 1e-9
+            lobe = np.clip(_rowdot(normals[glossy], half), 0, None) ** shininess[glossy]
+            highlight[glossy] += (specular[glossy] * lobe * lit[glossy])[:, None] * light.colour[
+                None
+            ]
     return base * light_sum * 0.5 + highlight * 0.5

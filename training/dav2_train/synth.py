@@ -5,7 +5,11 @@ Each split is ``count`` frames of one ``style``; frame ``i`` depends only on
 or number of ``torchrun`` ranks. Outputs under ``<run_dir>/data/<split>/``:
 ``shard-XXXXX.npz`` (rgb, depth_m, valid, K) or, for ``format: images``, a PNG
 folder standing in for unlabelled photos; ``da2k: true`` adds a DA-2K style
-``da2k/annotations.json`` with point pairs ordered by true depth.
+``da2k/annotations.json`` with point pairs ordered by true depth; ``split.json``
+records what the split is. A split may set its own ``width``/``height`` (test
+splits at the camera's 640×480, training splits smaller). Held-out styles
+(``dav2_ros.sim.HELD_OUT_STYLES``) render only into splits marked ``held_out: true``,
+which training refuses to read.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from dav2_ros.sim import Frame, make_scene, random_intrinsics, random_pose, render
+from dav2_ros.sim import HELD_OUT_STYLES, Frame, make_scene, random_intrinsics, random_pose, render
 from dav2_train.config import run_dir, section
 from dav2_train.dist import DistContext
 
@@ -32,7 +36,7 @@ def render_frame(
     """Frame ``index`` of the split with ``seed``: new scene, random camera, random view."""
     rng = np.random.default_rng([seed, index])
     scene = make_scene(int(rng.integers(2**31)), style)
-    intrinsics = random_intrinsics(rng, width, height)
+    intrinsics = random_intrinsics(rng, width, height, style)
     pose = random_pose(scene, rng)
     return render(scene, intrinsics, pose, max_depth_m=max_depth_m, noise_seed=index)
 
@@ -118,9 +122,37 @@ def write_da2k(
     os.replace(tmp, folder / "annotations.json")
 
 
+MANIFEST = "split.json"
+
+
+def check_held_out(name: str, split: dict[str, Any]) -> None:
+    """A held-out style renders only into test splits that say so (and never as images)."""
+    held_out = bool(split.get("held_out", False))
+    if split["style"] in HELD_OUT_STYLES and (not held_out or split.get("format") == "images"):
+        raise ValueError(
+            f"synth split {name!r}: style {split['style']!r} is held out from training "
+            f"({HELD_OUT_STYLES}); render it only into a test split with `held_out: true` "
+            "and the default shards format"
+        )
+
+
+def read_manifest(split_dir: Path) -> dict[str, Any]:
+    """What ``synth`` recorded about a split ({} for data it did not render)."""
+    path = Path(split_dir) / MANIFEST
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def refuse_held_out(split_dir: Path) -> None:
+    """Training entry points call this on every split they read."""
+    if read_manifest(split_dir).get("held_out"):
+        raise ValueError(
+            f"{split_dir} is a held-out test split (see its {MANIFEST}); training never "
+            "reads it: point the section's data at a training split"
+        )
+
+
 def run(config: dict[str, Any], ctx: DistContext) -> None:
     cfg = section(config, "synth")
-    width, height = int(config["image"]["width"]), int(config["image"]["height"])
     max_depth_m = float(config["max_depth_m"])
     shard_size = int(cfg.get("shard_size", 100))
     workers = int(cfg.get("workers", 1))
@@ -129,9 +161,16 @@ def run(config: dict[str, Any], ctx: DistContext) -> None:
         fmt = split.get("format", "shards")
         if fmt not in FORMATS:
             raise ValueError(f"synth split {name!r}: format must be one of {FORMATS}, got {fmt!r}")
+        check_held_out(name, split)
+        width = int(split.get("width", config["image"]["width"]))
+        height = int(split.get("height", config["image"]["height"]))
         out = run_dir(config) / "data" / name
         (out / "images" if fmt == "images" else out).mkdir(parents=True, exist_ok=True)
         count, seed = int(split["count"]), int(split["seed"])
+        if ctx.is_main:
+            manifest = {"style": split["style"], "seed": seed, "count": count, "width": width}
+            manifest |= {"height": height, "format": fmt, "held_out": bool(split.get("held_out"))}
+            (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
         for shard, start in enumerate(range(0, count, shard_size)):
             if shard % ctx.world_size != ctx.rank or _shard_done(out, shard, fmt):
                 continue

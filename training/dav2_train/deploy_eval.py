@@ -1,0 +1,323 @@
+"""The deployment table: a model scored as the node runs it, on each test split.
+
+For every test split (in-style and held-out style, rendered at the camera's
+resolution, e.g. 640×480) each frame goes through the node's own path
+(``DepthEstimator``: INTER_CUBIC resize of the shorter side to the model's input
+size, network, bilinear resize back) and is scored with:
+
+- metric AbsRel and δ1, directly in metres (metric models only);
+- AbsRel and δ1 after least-squares scale + shift in inverse depth;
+- ordinal accuracy: point pairs drawn uniformly at random among valid pixels, kept
+  when their true depths differ by a ratio ≥ 1.25; a pair is right when the model
+  orders it as the ground truth does. Uniform pairs favour the layout prior "lower in
+  the image is closer" (the floor: it scores about 0.8-0.9 on them), so the headline
+  number is on *balanced* pairs: as many with the closer point higher in the image as
+  lower, where that prior scores exactly 0.5. Both are reported, each beside the
+  prior's score on the same pairs;
+
+plus ``dav2 bench`` (ONNX Runtime, 2 threads) total milliseconds per 640×480 frame.
+Metrics are means over frames (the paper's protocol: per image, then averaged).
+
+    python -m dav2_train.deploy_eval --model metric=dav2_ros/weights/default.safetensors \\
+        --split runs/default/data/a_test --split runs/default/data/c_test --out table/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from dav2_train.metrics import depth_metrics, relative_metrics
+
+MIN_DEPTH_RATIO = 1.25
+PAIRS_PER_FRAME = 400  # uniform candidates kept per frame; the balanced subset is smaller
+BENCH_ARGS = ("--backend", "onnxruntime", "--image-size", "640x480", "--threads", "2")
+
+
+def iter_frames(split_dir: Path, limit: int | None = None) -> Iterator[dict[str, np.ndarray]]:
+    """Frames (rgb, depth_m, valid) of a split's ``shard-*.npz`` files, one shard in memory."""
+    paths = sorted(Path(split_dir).glob("shard-*.npz"))
+    if not paths:
+        raise FileNotFoundError(f"no shard-*.npz in {split_dir}; render it with `dav2-train synth`")
+    seen = 0
+    for path in paths:
+        with np.load(path) as shard:
+            rgb, depth_m, valid = shard["rgb"], shard["depth_m"], shard["valid"]
+        for i in range(len(rgb)):
+            if limit is not None and seen >= limit:
+                return
+            seen += 1
+            yield {"rgb": rgb[i], "depth_m": depth_m[i], "valid": valid[i]}
+
+
+def ordinal_pairs(
+    depth_m: np.ndarray,
+    valid: np.ndarray,
+    rng: np.random.Generator,
+    pairs: int = PAIRS_PER_FRAME,
+    min_ratio: float = MIN_DEPTH_RATIO,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``pairs`` (closer, farther) flat pixel indices, drawn uniformly among valid pixels.
+
+    Candidate pairs are uniform; only those whose true depth ratio is below
+    ``min_ratio`` are dropped (no other selection).
+    """
+    flat = np.flatnonzero(valid.ravel())
+    if flat.size < 2:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    depth = depth_m.ravel()
+    a = flat[rng.integers(flat.size, size=pairs * 20)]
+    b = flat[rng.integers(flat.size, size=pairs * 20)]
+    da, db = depth[a], depth[b]
+    keep = np.maximum(da, db) / np.minimum(da, db) >= min_ratio
+    a, b, da, db = a[keep][:pairs], b[keep][:pairs], da[keep][:pairs], db[keep][:pairs]
+    closer = np.where(da < db, a, b)
+    farther = np.where(da < db, b, a)
+    return closer, farther
+
+
+def balanced_pairs(
+    closer: np.ndarray, farther: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Equal numbers of pairs whose closer point lies lower / higher in the image.
+
+    Pairs on one row are dropped (the layout prior cannot order them either).
+    """
+    closer_row, farther_row = closer // width, farther // width
+    lower = np.flatnonzero(closer_row > farther_row)
+    higher = np.flatnonzero(closer_row < farther_row)
+    n = min(lower.size, higher.size)
+    keep = np.concatenate([lower[:n], higher[:n]])
+    return closer[keep], farther[keep]
+
+
+def ordinal_accuracy(pred_depth: np.ndarray, closer: np.ndarray, farther: np.ndarray) -> float:
+    """Share of pairs the prediction orders right (ties count as wrong)."""
+    flat = pred_depth.ravel()
+    return float(np.mean(flat[closer] < flat[farther])) if closer.size else float("nan")
+
+
+def lower_is_closer(height: int, width: int) -> np.ndarray:
+    """The layout prior as a depth map: rows further down are nearer."""
+    return np.broadcast_to(np.arange(height, 0, -1, dtype=np.float64)[:, None], (height, width))
+
+
+def frame_metrics(
+    pred: np.ndarray,
+    depth_type: str,
+    gt_m: np.ndarray,
+    valid: np.ndarray,
+    max_depth_m: float,
+    pairs: tuple[np.ndarray, np.ndarray],
+) -> dict[str, float]:
+    """Every number of the table for one frame's prediction (metres or disparity)."""
+    with np.errstate(divide="ignore"):
+        disparity = pred if depth_type == "relative" else 1.0 / np.maximum(pred, 1e-3)
+        pred_depth = 1.0 / np.maximum(pred, 1e-6) if depth_type == "relative" else pred
+    aligned = relative_metrics(disparity, gt_m, valid, max_depth_m)
+    row = {"absrel_aligned": aligned["absrel"], "delta1_aligned": aligned["delta1"]}
+    if depth_type == "metric":
+        row |= depth_metrics(pred, gt_m, valid)
+    prior = lower_is_closer(*gt_m.shape)
+    balanced = balanced_pairs(*pairs, gt_m.shape[1])
+    row["ordinal"] = ordinal_accuracy(pred_depth, *balanced)
+    row["ordinal_prior"] = ordinal_accuracy(prior, *balanced)
+    row["ordinal_pairs"] = float(balanced[0].size)
+    row["ordinal_uniform"] = ordinal_accuracy(pred_depth, *pairs)
+    row["ordinal_uniform_prior"] = ordinal_accuracy(prior, *pairs)
+    return row
+
+
+def evaluate_split(
+    estimator, split_dir: Path, max_depth_m: float, limit: int | None = None
+) -> dict:
+    """Mean of ``frame_metrics`` over the split's frames, plus counts."""
+    rows = []
+    for index, frame in enumerate(iter_frames(split_dir, limit)):
+        valid = frame["valid"] & np.isfinite(frame["depth_m"])
+        if valid.sum() < 2:
+            continue
+        pairs = ordinal_pairs(frame["depth_m"], valid, np.random.default_rng([index, 125]))
+        prediction = estimator.predict(frame["rgb"])
+        rows.append(
+            frame_metrics(
+                prediction.values, estimator.depth_type, frame["depth_m"], valid, max_depth_m, pairs
+            )
+        )
+    if not rows:
+        raise ValueError(f"{split_dir}: no frame with valid depth to evaluate")
+    height, width = frame["rgb"].shape[:2]
+    summary = {key: float(np.nanmean([r[key] for r in rows])) for key in rows[0]}
+    return summary | {"frames": len(rows), "image_size": f"{width}x{height}"}
+
+
+def build_estimator(checkpoint: str, image_hw: tuple[int, int], threads: int):
+    """The node's own inference path for ``checkpoint`` (PyTorch engine, CPU)."""
+    import torch
+
+    from dav2_ros.engines import DepthEstimator, EngineConfig, create_engine
+    from dav2_ros.model.checkpoints import load_model
+    from dav2_ros.model.transforms import model_input_size
+
+    torch.set_num_threads(threads)
+    loaded = load_model(checkpoint)
+    hw = model_input_size(*image_hw, loaded.meta.input_size)
+    engine = create_engine(loaded.model.eval(), EngineConfig(input_hw=hw))
+    return DepthEstimator(engine, loaded.meta.depth_type, loaded.meta.input_size), loaded.meta
+
+
+def bench_total_ms(checkpoint: str, out_json: Path, iterations: int = 30) -> dict:
+    """``dav2 bench`` on ``checkpoint`` at 640×480, 2 threads; its JSON record."""
+    command = [
+        sys.executable,
+        "-m",
+        "dav2_ros.cli",
+        "bench",
+        "--checkpoint",
+        checkpoint,
+        *BENCH_ARGS,
+        "--iterations",
+        str(iterations),
+        "--json",
+        str(out_json),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
+    return json.loads(out_json.read_text()) | {"command": "dav2 " + " ".join(command[3:-2])}
+
+
+ROWS = (
+    ("absrel", "metric AbsRel ↓"),
+    ("delta1", "δ1 (metric) ↑"),
+    ("absrel_aligned", "AbsRel after LS scale + shift in inverse depth ↓"),
+    ("delta1_aligned", "δ1 after LS scale + shift ↑"),
+    ("ordinal", "ordinal accuracy, balanced pairs with depth ratio ≥ 1.25 ↑"),
+    ("ordinal_prior", '(same pairs: prior "lower is closer")'),
+    ("ordinal_pairs", "(balanced pairs per frame)"),
+    ("ordinal_uniform", "ordinal accuracy, uniform pairs with depth ratio ≥ 1.25 ↑"),
+    ("ordinal_uniform_prior", '(same pairs: prior "lower is closer")'),
+)
+
+
+def markdown(results: dict) -> str:
+    """One table per model: rows = the issue's numbers, columns = test splits."""
+    out = []
+    for label, result in results.items():
+        splits = result["splits"]
+        names = list(splits)
+        held = [f"{n} (held-out style)" if splits[n].get("held_out") else n for n in names]
+        out += [
+            f"### {label}: `{result['checkpoint']}` ({result['depth_type']}, "
+            f"input {result['input_size']})",
+            "",
+            "| | " + " | ".join(held) + " |",
+            "|---|" + "---|" * len(names),
+        ]
+        for key, title in ROWS:
+            fmt = "{:.0f}" if key == "ordinal_pairs" else "{:.3f}"
+            cells = [fmt.format(splits[n][key]) if key in splits[n] else "–" for n in names]
+            out.append(f"| {title} | " + " | ".join(cells) + " |")
+        frames = [f"{splits[n]['frames']} × {splits[n]['image_size']}" for n in names]
+        out.append("| frames | " + " | ".join(frames) + " |")
+        if "bench" in result:
+            bench = result["bench"]
+            out.append(
+                f"| `dav2 bench` total, 640×480, 2 threads | {bench['total_ms']:.1f} ms "
+                f"(network {bench['input_hw'][1]}×{bench['input_hw'][0]}, "
+                f"load {bench['machine'].get('loadavg_1m')}) |" + " |" * (len(names) - 1)
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+def run_table(
+    models: dict[str, str],
+    split_dirs: list[Path],
+    out: Path,
+    max_depth_m: float = 20.0,
+    limit: int | None = None,
+    threads: int = 2,
+    bench: bool = True,
+) -> dict:
+    """Score every model on every split; write ``table.json`` and ``table.md`` to ``out``."""
+    from dav2_train.synth import read_manifest
+
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict] = {}
+    for label, checkpoint in models.items():
+        started = time.time()
+        first = next(iter_frames(split_dirs[0], 1))
+        estimator, meta = build_estimator(checkpoint, first["rgb"].shape[:2], threads)
+        splits = {}
+        for split_dir in split_dirs:
+            row = evaluate_split(estimator, split_dir, max_depth_m, limit)
+            splits[Path(split_dir).name] = row | read_manifest(split_dir)
+            print(f"[deploy-eval] {label} {Path(split_dir).name}: {json.dumps(row)}", flush=True)
+        results[label] = {
+            "checkpoint": str(checkpoint),
+            "depth_type": meta.depth_type,
+            "encoder": meta.encoder,
+            "input_size": meta.input_size,
+            "splits": splits,
+            "eval_seconds": round(time.time() - started, 1),
+        }
+        if bench:
+            results[label]["bench"] = bench_total_ms(checkpoint, out / f"bench-{label}.json")
+    (out / "table.json").write_text(json.dumps(results, indent=1))
+    (out / "table.md").write_text(markdown(results))
+    return results
+
+
+def _model_arg(text: str) -> tuple[str, str]:
+    label, sep, path = text.partition("=")
+    if not sep or not label or not path:
+        raise argparse.ArgumentTypeError(f"--model needs LABEL=PATH, got {text!r}")
+    return label, path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model",
+        type=_model_arg,
+        action="append",
+        required=True,
+        metavar="LABEL=PATH",
+        help="a checkpoint load_model reads (repeatable)",
+    )
+    parser.add_argument(
+        "--split",
+        type=Path,
+        action="append",
+        required=True,
+        help="test split directory of shard-*.npz (repeatable)",
+    )
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--max-depth", type=float, default=20.0)
+    parser.add_argument("--limit", type=int, default=None, help="frames per split")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-bench", action="store_true")
+    args = parser.parse_args(argv)
+    results = run_table(
+        dict(args.model),
+        args.split,
+        args.out,
+        args.max_depth,
+        args.limit,
+        args.threads,
+        not args.no_bench,
+    )
+    print(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
