@@ -10,6 +10,6 @@ setup(
     python_requires=">=3.10",
     # Versions are pinned in requirements/{base,train}.txt; dav2_ros brings torch,
     # numpy, opencv, open3d, pyyaml and safetensors.
-    install_requires=["dav2_ros", "tensorboard", "tqdm"],
+    install_requires=["dav2_ros", "tensorboard", "tqdm", "webdataset", "torchdata"],
     entry_points={"console_scripts": ["dav2-train = dav2_train.cli:main"]},
 )

@@ -18,6 +18,7 @@ from dav2_ros.model.dpt import DEPTH_TYPES
 from dav2_ros.model.formats import (
     FormatError,
     detect_layout,
+    dinov2_to_official,
     hf_to_official,
     spec_from_hf_config,
     unwrap_state_dict,
@@ -82,11 +83,31 @@ def read_checkpoint(path: Path) -> FoundCheckpoint:
         return _from_hf(tensors, path.parent / "config.json", path)
     if layout == "official":
         return FoundCheckpoint(state_dict=_to_float32(tensors), format="official")
+    if layout == "dinov2":
+        raise CheckpointError(
+            f"{path}: a DINOv2 encoder checkpoint (no depth head), not a depth model; it can "
+            "initialise a student's encoder (dav2-train `init:`), not predict depth"
+        )
     raise CheckpointError(
         f"{path}: tensor names match no known layout (expected 'pretrained.*'/'depth_head.*' "
         f"or transformers 'backbone.*'/'neck.*'/'head.*'; first names: "
         f"{', '.join(list(tensors)[:3])})"
     )
+
+
+def read_encoder_checkpoint(path: Path) -> dict[str, Tensor] | None:
+    """A DINOv2 encoder file (``.pth``/``.safetensors``) → official ``pretrained.*`` tensors
+    (float32); None when the file is a full model or another layout."""
+    if path.suffix == ".safetensors":
+        tensors = read_safetensors(path)
+    else:
+        tensors = as_state_dict(unwrap_state_dict(read_pickle(path)), path)
+    if detect_layout(tensors) != "dinov2":
+        return None
+    try:
+        return _to_float32(dinov2_to_official(tensors))
+    except FormatError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
 
 
 def _read_hf_dir(directory: Path) -> FoundCheckpoint:

@@ -22,6 +22,19 @@ StateDict = dict[str, Tensor]
 
 OFFICIAL_PREFIXES = ("pretrained.", "depth_head.")
 HF_PREFIXES = ("backbone.", "neck.", "head.")
+# A bare DINOv2 encoder (``dinov2_vit{s,b,l,g}14_pretrain.pth``): the official encoder's
+# tensors without the ``pretrained.`` prefix and without a head.
+DINOV2_PREFIX = "pretrained."
+DINOV2_NAMES = (
+    "cls_token",
+    "pos_embed",
+    "mask_token",
+    "register_tokens",
+    "patch_embed.",
+    "blocks.",
+    "norm.",
+)
+_DINOV2_CHUNKED_BLOCK = re.compile(r"^blocks\.\d+\.(\d+)\.")
 
 # Official name -> transformers name for everything except the attention and SwiGLU
 # tensors (split or merged below). ``{i}`` is a block or stage index kept as is.
@@ -91,13 +104,38 @@ class FormatError(ValueError):
 
 
 def detect_layout(state_dict: Mapping[str, Tensor]) -> str:
-    """``"official"`` (also the own format), ``"hf"``, or ``"unknown"`` from key prefixes."""
+    """``"official"`` (also the own format), ``"hf"``, ``"dinov2"`` (a bare encoder) or
+    ``"unknown"``, from key prefixes."""
     keys = list(state_dict)
     if keys and all(k.startswith(OFFICIAL_PREFIXES) for k in keys):
         return "official"
     if keys and all(k.startswith(HF_PREFIXES) for k in keys):
         return "hf"
+    if "cls_token" in state_dict and all(k.startswith(DINOV2_NAMES) for k in keys):
+        return "dinov2"
     return "unknown"
+
+
+def dinov2_to_official(state_dict: Mapping[str, Tensor]) -> StateDict:
+    """DINOv2 encoder tensors -> the official encoder names (``pretrained.*``).
+
+    Chunked checkpoints (``blocks.<chunk>.<block>.*``, DINOv2's FSDP layout) are
+    flattened; register tokens are refused: Depth Anything V2 uses DINOv2 without them.
+    """
+    if "register_tokens" in state_dict:
+        raise FormatError(
+            "this DINOv2 checkpoint has register tokens (a *_reg variant); Depth Anything V2 "
+            "uses DINOv2 without registers (dinov2_vit*14_pretrain.pth)"
+        )
+    out: StateDict = {}
+    for key, tensor in state_dict.items():
+        if not key.startswith(DINOV2_NAMES):
+            raise FormatError(f"{key!r} is not a DINOv2 encoder tensor name")
+        chunked = _DINOV2_CHUNKED_BLOCK.match(key)
+        if chunked:
+            key = f"blocks.{chunked.group(1)}." + key[chunked.end() :]
+        out[DINOV2_PREFIX + key] = tensor
+    return out
 
 
 def unwrap_state_dict(obj: object) -> object:

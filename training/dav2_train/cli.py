@@ -2,43 +2,47 @@
 
 Every step reads the same YAML config (``--config``); ``--section`` picks the
 config section when it is not named after the step (e.g. ``student --section
-baseline``). Works alone or under ``torchrun --nproc_per_node N``.
+baseline``). Every step is ``run(config, section, ctx)`` of its module, found in
+``STEPS``. Works alone or under ``torchrun --nproc_per_node N``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+from typing import Any
 
 from dav2_train import dist
-from dav2_train.config import ConfigError, load_config
+from dav2_train.config import TRAIN_COMMANDS, ConfigError, load_config, section
 
-STEPS = ("synth", "teacher", "pseudo-label", "student", "finetune-metric", "evaluate", "export")
+# step -> module whose ``run(config, section, ctx)`` performs it
+STEPS: dict[str, str] = {
+    "synth": "dav2_train.synth",
+    "teacher": "dav2_train.train",
+    "student": "dav2_train.train",
+    "finetune-metric": "dav2_train.train",
+    "pseudo-label": "dav2_train.pseudo_label",
+    "rgbd": "dav2_train.rgbd",
+    "evaluate": "dav2_train.evaluate",
+    "export": "dav2_train.export",
+}
 
 
-def run_step(config: dict, command: str, section_name: str, ctx: dist.DistContext) -> None:
-    if command == "synth":
-        from dav2_train import synth
-
-        synth.run(config, ctx)
-    elif command in ("teacher", "student", "finetune-metric"):
-        from dav2_train import train
-
-        train.run(config, section_name, command, ctx)
-    elif command == "pseudo-label":
-        from dav2_train import pseudo_label
-
-        pseudo_label.run(config, ctx, section_name)
-    elif command == "evaluate":
-        from dav2_train import evaluate
-
-        evaluate.run(config, ctx, section_name)
-    elif command == "export":
-        from dav2_train import export
-
-        export.run(config, ctx, section_name)
-    else:
+def run_step(config: dict, command: str, section_name: str, ctx: dist.DistContext) -> Any:
+    if command not in STEPS:
         raise ConfigError(f"unknown step {command!r}; steps: {', '.join(STEPS)}")
+    if command in TRAIN_COMMANDS:
+        # A train section says which loop it runs; `student --section baseline` must agree.
+        values = section(config, section_name)
+        declared = values.setdefault("command", command)
+        if declared != command:
+            raise ConfigError(
+                f"section {section_name!r} is a {declared!r} section; run "
+                f"`dav2-train {declared} --section {section_name}`"
+            )
+    module = importlib.import_module(STEPS[command])
+    return module.run(config, section_name, ctx)
 
 
 def pipeline_steps(config: dict) -> list[tuple[str, str]]:
@@ -69,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="SECTION.KEY=VALUE",
             help="override a config value (YAML syntax), repeatable",
         )
+        p.add_argument(
+            "--force",
+            action="store_true",
+            help="rerun finished steps whose config or inputs changed (otherwise refused)",
+        )
     return parser
 
 
@@ -76,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = load_config(args.config, args.set)
-        ctx = dist.setup(str(config.get("device", "auto")), config.get("threads", "auto"))
+        ctx = dist.setup(
+            str(config.get("device", "auto")), config.get("threads", "auto"), args.force
+        )
         try:
             if args.command == "pipeline":
                 for command, section_name in pipeline_steps(config):

@@ -9,31 +9,48 @@ finetune-metric), so one config can hold several runs of the same command
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+TRAIN_COMMANDS = ("teacher", "student", "finetune-metric")
+
 TRAIN_DEFAULTS: dict[str, Any] = {
+    "command": None,  # teacher | student | finetune-metric
+    "data": None,  # a split under <run_dir>/data (or a list of splits)
     "encoder": "vitt6",
-    "input_size": 168,  # shorter side of the network input, multiple of 14
-    "steps": 100,
-    "batch_size": 8,
+    "input_size": 168,  # shorter side of the network input (the node's resize), multiple of 14
+    "crop_size": None,  # square random crop; None = input_size (the paper: 518 x 518)
+    "steps": 100,  # optimizer steps
+    "batch_size": 8,  # per process and micro-batch
+    "accumulate": 1,  # micro-batches per optimizer step (gradient accumulation)
     "lr_encoder": 2e-4,
     "lr_decoder": 1e-3,
     "weight_decay": 0.05,
     "warmup_steps": 50,
     "poly_power": 0.9,
     "gradient_weight": 2.0,
-    "trim_fraction": 0.0,
+    "trim_fraction": None,  # None: 0.1 on pseudo labels (the paper), 0 on ground truth
     "silog_lambda": 0.5,
+    # Pixels without a valid depth (sky, beyond max_depth_m) in metric ground truth:
+    # "far" teaches them as far (relative: disparity 0; metric: 0.98 x max depth),
+    # "ignore" leaves them out of the loss. None: far for relative, ignore for metric
+    # (the paper's SiLog is on valid pixels only).
+    "sky": None,
+    "init": None,  # a train section, a checkpoint load_model reads, or a DINOv2 encoder file
+    "hflip": True,
+    "strong_augment": "auto",  # colour jitter, blur, CutMix; auto = on pseudo labels only
+    "augment": {},  # StrongAugment parameters (dav2_train.augment)
+    "workers": 2,  # DataLoader worker processes per rank
+    "precision": "auto",  # auto (bf16 on CUDA, fp32 on CPU), fp32, bf16, fp16
+    "activation_checkpointing": False,  # recompute ViT blocks in backward (ViT-L/G memory)
     "checkpoint_every": 100,
     "log_every": 10,
-    "init": None,  # a previous train section whose weights start this one
-    "device": "auto",
-    "amp": True,  # only on CUDA
-    "hflip": True,
 }
+SKY_MODES = ("far", "ignore")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 class ConfigError(ValueError):
@@ -60,10 +77,11 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> dict[st
         for part in parts[:-1]:
             target = target.setdefault(part, {})
         target[parts[-1]] = yaml.safe_load(value)
-    for key in ("run_dir", "max_depth_m", "image"):
+    for key in ("run_dir", "max_depth_m"):
         if key not in config:
             raise ConfigError(f"{path}: missing top-level key {key!r}")
     config["_path"] = str(path)
+    config["_overrides"] = list(overrides or [])
     return config
 
 
@@ -76,11 +94,49 @@ def section(config: dict[str, Any], name: str) -> dict[str, Any]:
     return config[name]
 
 
+def is_train_section(config: dict[str, Any], name: str) -> bool:
+    value = config.get(name)
+    return isinstance(value, dict) and value.get("command") in TRAIN_COMMANDS
+
+
 def train_section(config: dict[str, Any], name: str) -> dict[str, Any]:
-    merged = dict(TRAIN_DEFAULTS)
-    merged.update(section(config, name))
+    """The section merged over ``TRAIN_DEFAULTS``; unknown keys are refused (typos)."""
+    values = section(config, name)
+    unknown = sorted(set(values) - set(TRAIN_DEFAULTS))
+    if unknown:
+        raise ConfigError(
+            f"train section {name!r}: unknown keys {unknown}; known: {sorted(TRAIN_DEFAULTS)}"
+        )
+    merged = copy.deepcopy(TRAIN_DEFAULTS)
+    for key, value in values.items():
+        if isinstance(merged.get(key), dict) and isinstance(value, dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    if merged["command"] not in TRAIN_COMMANDS:
+        raise ConfigError(
+            f"train section {name!r}: command must be one of {TRAIN_COMMANDS}, "
+            f"got {merged['command']!r}"
+        )
+    if not merged["data"]:
+        raise ConfigError(
+            f"train section {name!r}: `data:` (a split under run_dir/data) is missing"
+        )
+    if merged["sky"] not in (None, *SKY_MODES):
+        raise ConfigError(f"train section {name!r}: sky must be one of {SKY_MODES} or null")
+    if merged["precision"] not in PRECISIONS:
+        raise ConfigError(f"train section {name!r}: precision must be one of {PRECISIONS}")
     return merged
+
+
+def data_splits(cfg: dict[str, Any]) -> list[str]:
+    data = cfg["data"]
+    return [str(d) for d in data] if isinstance(data, list) else [str(data)]
 
 
 def run_dir(config: dict[str, Any]) -> Path:
     return Path(config["run_dir"])
+
+
+def split_dir(config: dict[str, Any], split: str) -> Path:
+    return run_dir(config) / "data" / split

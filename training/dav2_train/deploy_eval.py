@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from dav2_train.metrics import depth_metrics, relative_metrics
+from dav2_train.shards import iter_split, read_split
 
 MIN_DEPTH_RATIO = 1.25
 PAIRS_PER_FRAME = 400  # uniform candidates kept per frame; the balanced subset is smaller
@@ -42,19 +43,14 @@ BENCH_ARGS = ("--backend", "onnxruntime", "--image-size", "640x480", "--threads"
 
 
 def iter_frames(split_dir: Path, limit: int | None = None) -> Iterator[dict[str, np.ndarray]]:
-    """Frames (rgb, depth_m, valid) of a split's ``shard-*.npz`` files, one shard in memory."""
-    paths = sorted(Path(split_dir).glob("shard-*.npz"))
-    if not paths:
-        raise FileNotFoundError(f"no shard-*.npz in {split_dir}; render it with `dav2-train synth`")
-    seen = 0
-    for path in paths:
-        with np.load(path) as shard:
-            rgb, depth_m, valid = shard["rgb"], shard["depth_m"], shard["valid"]
-        for i in range(len(rgb)):
-            if limit is not None and seen >= limit:
-                return
-            seen += 1
-            yield {"rgb": rgb[i], "depth_m": depth_m[i], "valid": valid[i]}
+    """Frames (rgb, depth_m with NaN invalid) of a metric split, streamed shard by shard."""
+    split = read_split(Path(split_dir))
+    if split.kind != "depth_m":
+        raise ValueError(f"{split_dir} holds {split.kind} labels; a test split needs depth_m")
+    for index, sample in iter_split(split):
+        if limit is not None and index >= limit:
+            return
+        yield {"rgb": sample.rgb, "depth_m": sample.label}
 
 
 def ordinal_pairs(
@@ -141,7 +137,7 @@ def evaluate_split(
     """Mean of ``frame_metrics`` over the split's frames, plus counts."""
     rows = []
     for index, frame in enumerate(iter_frames(split_dir, limit)):
-        valid = frame["valid"] & np.isfinite(frame["depth_m"])
+        valid = np.isfinite(frame["depth_m"]) & (frame["depth_m"] > 0)
         if valid.sum() < 2:
             continue
         pairs = ordinal_pairs(frame["depth_m"], valid, np.random.default_rng([index, 125]))
@@ -248,8 +244,6 @@ def run_table(
     bench: bool = True,
 ) -> dict:
     """Score every model on every split; write ``table.json`` and ``table.md`` to ``out``."""
-    from dav2_train.synth import read_manifest
-
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
     for label, checkpoint in models.items():
@@ -259,7 +253,7 @@ def run_table(
         splits = {}
         for split_dir in split_dirs:
             row = evaluate_split(estimator, split_dir, max_depth_m, limit)
-            splits[Path(split_dir).name] = row | read_manifest(split_dir)
+            splits[Path(split_dir).name] = row | read_split(Path(split_dir)).provenance
             print(f"[deploy-eval] {label} {Path(split_dir).name}: {json.dumps(row)}", flush=True)
         results[label] = {
             "checkpoint": str(checkpoint),
@@ -298,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         action="append",
         required=True,
-        help="test split directory of shard-*.npz (repeatable)",
+        help="test split directory (dav2-train synth shards, repeatable)",
     )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--max-depth", type=float, default=20.0)

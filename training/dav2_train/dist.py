@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -11,10 +12,13 @@ import torch.distributed as dist
 
 @dataclass(frozen=True)
 class DistContext:
+    """How this process runs a step: its rank, its device, and the run's ``--force``."""
+
     rank: int
     world_size: int
     local_rank: int
     device: torch.device
+    force: bool = False  # rerun finished steps whose config or inputs changed
 
     @property
     def is_main(self) -> bool:
@@ -29,7 +33,7 @@ class DistContext:
             dist.barrier()
 
 
-def setup(device: str = "auto", threads: int | str = "auto") -> DistContext:
+def setup(device: str = "auto", threads: int | str = "auto", force: bool = False) -> DistContext:
     """Join the process group ``torchrun`` describes in the environment (if any).
 
     gloo on CPU, nccl on CUDA. CPU threads are split between local processes so
@@ -54,7 +58,7 @@ def setup(device: str = "auto", threads: int | str = "auto") -> DistContext:
         torch.set_num_threads(int(threads))
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return DistContext(rank, world_size, local_rank, torch_device)
+    return DistContext(rank, world_size, local_rank, torch_device, force)
 
 
 def teardown() -> None:
@@ -68,3 +72,20 @@ def all_reduce_mean(value: torch.Tensor, ctx: DistContext) -> torch.Tensor:
         dist.all_reduce(value)
         value /= ctx.world_size
     return value
+
+
+def all_reduce_sum(values: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    """Element-wise sum over ranks (a copy; the input is left alone)."""
+    values = values.detach().clone()
+    if ctx.distributed:
+        dist.all_reduce(values)
+    return values
+
+
+def all_gather_objects(value: Any, ctx: DistContext) -> list[Any]:
+    """``value`` of every rank, in rank order (picklable objects)."""
+    if not ctx.distributed:
+        return [value]
+    gathered: list[Any] = [None] * ctx.world_size
+    dist.all_gather_object(gathered, value)
+    return gathered

@@ -1,8 +1,10 @@
 """``dav2-train evaluate``: AbsRel / δ1 on held-out shards and DA-2K pair accuracy.
 
 Relative models are scored after least-squares scale and shift in inverse depth;
-metric models directly (and, for comparison, aligned too). Results go to
-``<run_dir>/evaluate/metrics.json`` and a Markdown table ``metrics.md``.
+metric models directly (and, for comparison, aligned too). Every rank scores its
+share of the images and the sums are all-reduced, so no rank idles behind a barrier
+while another evaluates. Results go to ``<run_dir>/<section>/metrics.json`` and a
+Markdown table ``metrics.md``. ``models`` entries are train sections or checkpoints.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from dav2_train.config import run_dir, section
-from dav2_train.data import load_shards, read_rgb
-from dav2_train.dist import DistContext
-from dav2_train.infer import predict
+from dav2_train.config import run_dir, section, split_dir
+from dav2_train.dist import DistContext, all_reduce_sum
+from dav2_train.infer import predict, read_rgb
 from dav2_train.metrics import da2k_correct, depth_metrics, relative_metrics
-from dav2_train.train import load_trained
+from dav2_train.models import load_reference
+from dav2_train.shards import Split, iter_split, read_split
 
 PRIOR_NAME = "prior: lower is closer"
 
@@ -44,71 +46,95 @@ def _as_disparity(prediction: np.ndarray, depth_type: str) -> np.ndarray:
     return prediction if depth_type == "relative" else 1.0 / np.maximum(prediction, 1e-3)
 
 
+def _reduce_means(rows: list[dict], keys: list[str], ctx: DistContext) -> dict:
+    """Means over every rank's rows (sums and counts reduced, no rank waits on another)."""
+    sums = torch.tensor(
+        [[sum(r[k] for r in rows) for k in keys] + [len(rows)]], dtype=torch.float64
+    )
+    total = all_reduce_sum(sums.to(ctx.device), ctx).cpu()[0].tolist()
+    count = int(total[-1])
+    if count == 0:
+        raise ValueError("no evaluable image (each needs two valid depth pixels)")
+    return {k: total[i] / count for i, k in enumerate(keys)} | {"images": count}
+
+
 def evaluate_split(
-    model, meta: dict, split_dir: Path, max_depth_m: float, device, limit: int | None = None
+    model, meta: dict, split: Split, max_depth_m: float, ctx: DistContext, limit: int | None = None
 ) -> dict:
-    arrays = load_shards(split_dir)
+    """AbsRel/δ1 over a split; rank r scores samples r, r + world, … (streamed)."""
     rows = []
-    count = len(arrays["rgb"]) if limit is None else min(limit, len(arrays["rgb"]))
-    for i in range(count):
-        rgb, gt, valid = arrays["rgb"][i], arrays["depth_m"][i], arrays["valid"][i]
+    for index, sample in iter_split(split, ctx.rank, ctx.world_size):
+        if limit is not None and index >= limit:
+            break
+        valid = np.isfinite(sample.label) & (sample.label > 0)
         if valid.sum() < 2:
             continue
-        pred = predict(model, rgb, meta["input_size"], device)
-        row = relative_metrics(_as_disparity(pred, meta["depth_type"]), gt, valid, max_depth_m)
+        pred = predict(model, sample.rgb, meta["input_size"], ctx.device)
+        row = relative_metrics(
+            _as_disparity(pred, meta["depth_type"]), sample.label, valid, max_depth_m
+        )
         if meta["depth_type"] == "metric":
-            row = {f"{k}_aligned": v for k, v in row.items()} | depth_metrics(pred, gt, valid)
+            row = {f"{k}_aligned": v for k, v in row.items()} | depth_metrics(
+                pred, sample.label, valid
+            )
         rows.append(row)
-    return {key: float(np.mean([r[key] for r in rows])) for key in rows[0]} | {"images": len(rows)}
+    keys = ["absrel", "delta1"]
+    if meta["depth_type"] == "metric":
+        keys += ["absrel_aligned", "delta1_aligned"]
+    return _reduce_means(rows, keys, ctx)
 
 
-def evaluate_da2k(model, meta: dict, annotations_path: Path, device) -> dict:
+def evaluate_da2k(model, meta: dict, annotations_path: Path, ctx: DistContext) -> dict:
+    """DA-2K pair accuracy; rank r scores images r, r + world, …"""
     annotations = json.loads(Path(annotations_path).read_text())
     root = Path(annotations_path).parent
-    correct = total = 0
-    for image, pairs in annotations.items():
-        if not pairs:
+    counts = torch.zeros(2, dtype=torch.float64)
+    for index, (image, pairs) in enumerate(sorted(annotations.items())):
+        if not pairs or index % ctx.world_size != ctx.rank:
             continue
-        pred = predict(model, read_rgb(root / image), meta["input_size"], device)
-        c, n = da2k_correct(_as_disparity(pred, meta["depth_type"]), pairs)
-        correct, total = correct + c, total + n
-    return {"da2k_accuracy": correct / max(total, 1), "da2k_pairs": total}
+        pred = predict(model, read_rgb(root / image), meta["input_size"], ctx.device)
+        correct, total = da2k_correct(_as_disparity(pred, meta["depth_type"]), pairs)
+        counts += torch.tensor([correct, total], dtype=torch.float64)
+    correct, total = all_reduce_sum(counts.to(ctx.device), ctx).cpu().tolist()
+    return {"da2k_accuracy": correct / max(total, 1), "da2k_pairs": int(total)}
 
 
-def run(config: dict[str, Any], ctx: DistContext, name: str = "evaluate") -> dict:
+def _score(model, meta: dict, config: dict, cfg: dict, ctx: DistContext) -> dict:
+    results = {}
+    for split_name in cfg["splits"]:
+        split = read_split(split_dir(config, split_name))
+        row = evaluate_split(
+            model, meta, split, float(config["max_depth_m"]), ctx, cfg.get("limit")
+        )
+        da2k = split.directory / "da2k" / "annotations.json"
+        if da2k.exists():
+            row |= evaluate_da2k(model, meta, da2k, ctx)
+        results[split_name] = row
+    for extra in cfg.get("da2k_annotations", []) or []:
+        results[f"da2k:{extra}"] = evaluate_da2k(model, meta, Path(extra), ctx)
+    return results
+
+
+def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
+    """Every rank scores its share of every split; rank 0 writes the reduced metrics."""
     cfg = section(config, name)
     out = run_dir(config) / name
     results: dict[str, dict] = {}
+    for ref in cfg["models"]:
+        source = load_reference(config, ref, f"{name}.models")
+        meta = {
+            "input_size": source.loaded.meta.input_size,
+            "depth_type": source.loaded.meta.depth_type,
+        }
+        model = source.model.to(ctx.device)
+        label = ref if isinstance(ref, str) else str(ref.get("path"))
+        results[label] = _score(model, meta, config, cfg, ctx)
+        if ctx.is_main:
+            print(f"[{name}] {label}: {json.dumps(results[label])}", flush=True)
+    if cfg.get("prior", True):
+        prior_meta = {"input_size": 14 * 6, "depth_type": "relative"}
+        results[PRIOR_NAME] = _score(LowerIsCloser().to(ctx.device), prior_meta, config, cfg, ctx)
     if ctx.is_main:
-        max_depth_m = float(config["max_depth_m"])
-        for model_name in cfg["models"]:
-            model, meta = load_trained(config, model_name)
-            model.to(ctx.device)
-            results[model_name] = {}
-            for split in cfg["splits"]:
-                split_dir = run_dir(config) / "data" / split
-                row = evaluate_split(
-                    model, meta, split_dir, max_depth_m, ctx.device, cfg.get("limit")
-                )
-                da2k = split_dir / "da2k" / "annotations.json"
-                if da2k.exists():
-                    row |= evaluate_da2k(model, meta, da2k, ctx.device)
-                results[model_name][split] = row
-            for extra in cfg.get("da2k_annotations", []) or []:
-                results[model_name][f"da2k:{extra}"] = evaluate_da2k(
-                    model, meta, Path(extra), ctx.device
-                )
-            print(f"[evaluate] {model_name}: {json.dumps(results[model_name])}")
-        if cfg.get("prior", True):
-            prior_meta = {"input_size": 14 * 6, "depth_type": "relative"}
-            results[PRIOR_NAME] = {}
-            for split in cfg["splits"]:
-                split_dir = run_dir(config) / "data" / split
-                row = evaluate_split(LowerIsCloser(), prior_meta, split_dir, max_depth_m, "cpu")
-                da2k = split_dir / "da2k" / "annotations.json"
-                if da2k.exists():
-                    row |= evaluate_da2k(LowerIsCloser(), prior_meta, da2k, "cpu")
-                results[PRIOR_NAME][split] = row
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(results, indent=1))
         (out / "metrics.md").write_text(markdown_table(results))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
 import torch
 
@@ -17,3 +20,11 @@ def predict(
     batch = torch.from_numpy(prepare_input(rgb, input_size)).to(device)
     out = model(batch)[0].float().cpu().numpy()
     return resize_output(out, rgb.shape[0], rgb.shape[1])
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """An image file → HxWx3 uint8 RGB (raises naming the file)."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"cannot read image {path} (not an image or unsupported format)")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

@@ -1,7 +1,8 @@
 """Training losses of Depth Anything V2 (paper §4-7; MiDaS for the relative terms).
 
-All take ``B×H×W`` tensors plus a boolean ``mask`` of pixels that count and
-return a scalar. Relative losses work on inverse depth (disparity).
+All take ``B×H×W`` tensors plus a boolean ``mask`` of pixels that count. Relative
+losses work on inverse depth (disparity) and are computed per sample, then averaged
+over the samples that have valid pixels.
 """
 
 from __future__ import annotations
@@ -29,57 +30,64 @@ def normalise_disparity(disparity: Tensor, mask: Tensor) -> Tensor:
     return out
 
 
-def ssi_loss(
+def trim_largest(residual: Tensor, mask: Tensor, trim_fraction: float) -> Tensor:
+    """``mask`` without each sample's ``trim_fraction`` largest-|residual| pixels."""
+    used = mask.clone()
+    if trim_fraction <= 0:
+        return used
+    for i in range(residual.shape[0]):
+        index = mask[i].flatten().nonzero().squeeze(1)
+        n_drop = int(index.numel() * trim_fraction)
+        if n_drop > 0:
+            errors = residual[i].detach().abs().flatten()[index]
+            used_i = used[i].flatten().clone()
+            used_i[index[errors.topk(n_drop).indices]] = False
+            used[i] = used_i.view_as(used[i])
+    return used
+
+
+def ssi_terms(
     pred_disparity: Tensor,
     target_disparity: Tensor,
     mask: Tensor,
     trim_fraction: float = 0.0,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Scale-and-shift-invariant L1 loss on normalised disparity.
+    """Per-sample scale-and-shift-invariant L1 on normalised disparity.
 
     ``trim_fraction`` > 0 drops that share of each sample's largest-residual pixels
-    from the loss (0.1 for pseudo labels: "ignore the top 10 % largest-loss pixels").
-    Returns (loss, residual map, mask actually used) so the gradient term can use
-    the same normalisation and mask.
+    ("ignore the top 10 % largest-loss pixels" for pseudo labels). Returns (B losses,
+    residual map, mask actually used) so the gradient term shares normalisation and mask.
     """
-    pred_n = normalise_disparity(pred_disparity, mask)
-    target_n = normalise_disparity(target_disparity, mask)
-    residual = pred_n - target_n
-    used = mask.clone()
-    if trim_fraction > 0:
-        for i in range(residual.shape[0]):
-            index = mask[i].flatten().nonzero().squeeze(1)
-            n_drop = int(index.numel() * trim_fraction)
-            if n_drop > 0:
-                errors = residual[i].detach().abs().flatten()[index]
-                dropped = index[errors.topk(n_drop).indices]
-                used_i = used[i].flatten().clone()
-                used_i[dropped] = False
-                used[i] = used_i.view_as(used[i])
+    residual = normalise_disparity(pred_disparity, mask) - normalise_disparity(
+        target_disparity, mask
+    )
+    used = trim_largest(residual, mask, trim_fraction)
     per_sample = (residual.abs() * used).flatten(1).sum(1) / used.flatten(1).sum(1).clamp_min(1)
-    valid_samples = used.flatten(1).any(1)
-    loss = per_sample[valid_samples].mean() if valid_samples.any() else residual.sum() * 0
-    return loss, residual, used
+    return per_sample, residual, used
 
 
-def gradient_matching_loss(residual: Tensor, mask: Tensor, scales: int = 4) -> Tensor:
-    """Multi-scale gradient matching (MiDaS): L1 of the residual's x/y differences.
+def gradient_matching_terms(residual: Tensor, mask: Tensor, scales: int = 4) -> Tensor:
+    """Per-sample multi-scale gradient matching (MiDaS): L1 of the residual's x/y differences.
 
-    At scale k the residual is subsampled by 2^k; a difference counts only where
-    both of its pixels are in ``mask``. Sum over scales of (sum |grad|) / (count).
+    At scale k the residual and mask are subsampled by 2^k; a difference counts where
+    both of its pixels are in the mask, and the sum is divided by the number of valid
+    *pixels* at that scale (MiDaS), not by the number of valid pairs. Summed over scales.
     """
-    total = residual.new_zeros(())
+    total = residual.new_zeros(residual.shape[0])
     for k in range(scales):
         step = 2**k
         r, m = residual[:, ::step, ::step], mask[:, ::step, ::step].to(residual.dtype)
-        mx = m[:, :, 1:] * m[:, :, :-1]
-        my = m[:, 1:, :] * m[:, :-1, :]
-        grad_x = (r[:, :, 1:] - r[:, :, :-1]).abs() * mx
-        grad_y = (r[:, 1:, :] - r[:, :-1, :]).abs() * my
-        count = mx.sum() + my.sum()
-        if count > 0:
-            total = total + (grad_x.sum() + grad_y.sum()) / count
+        pairs_x = m[:, :, 1:] * m[:, :, :-1]
+        pairs_y = m[:, 1:, :] * m[:, :-1, :]
+        grad_x = ((r[:, :, 1:] - r[:, :, :-1]).abs() * pairs_x).flatten(1).sum(1)
+        grad_y = ((r[:, 1:, :] - r[:, :-1, :]).abs() * pairs_y).flatten(1).sum(1)
+        pixels = m.flatten(1).sum(1)
+        total = total + torch.where(pixels > 0, (grad_x + grad_y) / pixels.clamp_min(1), 0.0)
     return total
+
+
+def _mean_over_valid(per_sample: Tensor, valid: Tensor) -> Tensor:
+    return per_sample[valid].mean() if valid.any() else per_sample.sum() * 0
 
 
 def relative_loss(
@@ -88,12 +96,27 @@ def relative_loss(
     mask: Tensor,
     gradient_weight: float = 2.0,
     trim_fraction: float = 0.0,
+    region: Tensor | None = None,
 ) -> Tensor:
-    """SSI + ``gradient_weight`` × gradient matching (1:2 in the paper)."""
-    loss, residual, used = ssi_loss(pred_disparity, target_disparity, mask, trim_fraction)
-    if gradient_weight:
-        loss = loss + gradient_weight * gradient_matching_loss(residual, used)
-    return loss
+    """SSI + ``gradient_weight`` × gradient matching (1:2 in the paper), batch mean.
+
+    ``region`` (CutMix): True where a pixel came from another image, whose label has
+    its own scale and shift. Each region is then normalised and scored on its own,
+    and a sample's loss is the two regions' losses weighted by their valid pixels.
+    """
+    if region is None or not region.any():
+        ssi, residual, used = ssi_terms(pred_disparity, target_disparity, mask, trim_fraction)
+        per_sample = ssi + gradient_weight * gradient_matching_terms(residual, used)
+        return _mean_over_valid(per_sample, used.flatten(1).any(1))
+    weighted = pred_disparity.new_zeros(pred_disparity.shape[0])
+    pixels = pred_disparity.new_zeros(pred_disparity.shape[0])
+    for part in (mask & ~region, mask & region):
+        ssi, residual, used = ssi_terms(pred_disparity, target_disparity, part, trim_fraction)
+        per_sample = ssi + gradient_weight * gradient_matching_terms(residual, used)
+        count = part.flatten(1).sum(1).to(per_sample.dtype)
+        weighted = weighted + per_sample * count
+        pixels = pixels + count
+    return _mean_over_valid(weighted / pixels.clamp_min(1), pixels > 0)
 
 
 def silog_loss(

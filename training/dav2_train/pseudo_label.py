@@ -1,55 +1,211 @@
-"""``dav2-train pseudo-label``: the teacher labels an unlabelled image folder.
+"""``dav2-train pseudo-label``: a teacher labels unlabelled images from folders and rosbags.
 
-Reads every PNG/JPEG below ``images`` (a folder, or a synth split name whose
-``images/`` folder is used), runs the teacher as the node would (shorter side →
-``input_size``) and writes shards with ``rgb`` and ``disparity`` under
-``<run_dir>/data/<out>/``. Ranks split the images; finished shards are kept.
+``teacher`` is a train section or any checkpoint ``load_model`` reads (an official
+``depth_anything_v2_vitl.pth``, a metric Hypersim/VKITTI file, a Hugging Face
+directory, the project's own format). ``images`` is one source or a list: a synth
+split's name, an image folder, or a rosbag2 (directory, ``.db3``, ``.mcap``), each
+optionally ``{path, topic, every}``; ``topic`` / ``every`` at the section level are
+the defaults.
+
+The teacher runs as the node runs it (``prepare_input``: shorter side → input
+size, INTER_CUBIC), in batches of frames with the same network shape, under
+autocast on CUDA. Labels are relative inverse depth: a metric teacher's metres
+become 1/d (the log says so). Frames are numbered over all sources; shard g holds
+frames [g·S, (g+1)·S) and rank g mod world writes it, decoding only its own frames.
+Output: ``<run_dir>/data/<out>/`` WebDataset shards (``dav2_train.shards``).
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from dav2_train.config import run_dir, section
-from dav2_train.data import image_paths, read_rgb
+from dav2_ros.model.transforms import model_input_size, prepare_input, resize_output
+from dav2_train.config import ConfigError, section, split_dir
 from dav2_train.dist import DistContext
-from dav2_train.infer import predict
-from dav2_train.train import load_trained
+from dav2_train.models import load_reference
+from dav2_train.shards import Sample, ShardWriter, sample_key, shard_name, write_manifest
+from dav2_train.sources import SourceRecord, iter_records
+from dav2_train.train import select_autocast
+
+# Metric teachers' metres below this are clamped before inversion (the Sigmoid head
+# never reaches 0, but fp16/bf16 outputs can round to it).
+MIN_DEPTH_M = 1e-3
 
 
-def _images_folder(config: dict[str, Any], images: str) -> Path:
-    split = run_dir(config) / "data" / images / "images"
-    return split if split.is_dir() else Path(images)
+def source_specs(config: dict[str, Any], cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """``images`` → [{path, topic, every}] with the section's defaults filled in."""
+    entries = cfg.get("images")
+    if not entries:
+        raise ConfigError("pseudo_label: `images:` (a folder, a rosbag2, or a list) is missing")
+    specs = []
+    for entry in entries if isinstance(entries, list) else [entries]:
+        spec = dict(entry) if isinstance(entry, dict) else {"path": entry}
+        unknown = set(spec) - {"path", "topic", "every"}
+        if unknown or "path" not in spec:
+            raise ConfigError(f"pseudo_label.images entry {entry!r}: keys are path, topic, every")
+        synth_images = split_dir(config, str(spec["path"])) / "images"
+        path = synth_images if synth_images.is_dir() else Path(str(spec["path"])).expanduser()
+        specs.append(
+            {
+                "path": str(path),
+                "topic": spec.get("topic", cfg.get("topic")),
+                "every": int(spec.get("every", cfg.get("every", 1))),
+            }
+        )
+    return specs
 
 
-def run(config: dict[str, Any], ctx: DistContext, name: str = "pseudo_label") -> Path:
-    from tqdm import tqdm
+def numbered_records(specs: list[dict[str, Any]]) -> Iterator[tuple[int, SourceRecord, str]]:
+    """(global frame index, lazy frame, its source path) over every source in order."""
+    index = 0
+    for spec in specs:
+        for record in iter_records(spec["path"], spec["topic"], spec["every"]):
+            yield index, record, spec["path"]
+            index += 1
 
+
+@torch.no_grad()
+def predict_batch(
+    model: torch.nn.Module,
+    rgbs: list[np.ndarray],
+    input_size: int,
+    device: torch.device,
+    autocast_dtype: torch.dtype | None = None,
+) -> list[np.ndarray]:
+    """Frames of one network shape → the model's output at each frame's own size."""
+    batch = torch.from_numpy(np.concatenate([prepare_input(rgb, input_size) for rgb in rgbs]))
+    batch = batch.to(device)
+    if autocast_dtype is None:
+        out = model(batch)
+    else:
+        with torch.autocast(device.type, dtype=autocast_dtype):
+            out = model(batch)
+    out = out.float().cpu().numpy()
+    return [resize_output(o, rgb.shape[0], rgb.shape[1]) for o, rgb in zip(out, rgbs, strict=True)]
+
+
+def as_relative_label(prediction: np.ndarray, depth_type: str) -> np.ndarray:
+    """Relative inverse depth: a relative output as is, metric metres inverted (near = large)."""
+    if depth_type == "metric":
+        return 1.0 / np.maximum(prediction, MIN_DEPTH_M)
+    return prediction
+
+
+class _ShardLabeller:
+    """Labels one shard's frames in batches of equal network shape, writing as it goes."""
+
+    def __init__(self, writer: ShardWriter, shard: int, labeller: Any) -> None:
+        self.writer, self.shard, self.labeller = writer, shard, labeller
+        self.pending: list[tuple[int, Any, str]] = []
+
+    def add(self, index: int, image: Any, source: str) -> None:
+        shape = model_input_size(*image.rgb.shape[:2], self.labeller.input_size)
+        if self.pending and (
+            len(self.pending) >= self.labeller.batch_size
+            or model_input_size(*self.pending[0][1].rgb.shape[:2], self.labeller.input_size)
+            != shape
+        ):
+            self.flush()
+        self.pending.append((index, image, source))
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        labels = self.labeller.label([image.rgb for _, image, _ in self.pending])
+        for (index, image, source), label in zip(self.pending, labels, strict=True):
+            meta = {"source": image.key, "source_path": source, "stamp_ns": image.stamp_ns}
+            self.writer.write(Sample(sample_key(self.shard, index), image.rgb, label, meta))
+        self.pending = []
+
+    def close(self) -> None:
+        self.flush()
+        self.writer.close()
+
+
+@dataclass
+class _Teacher:
+    model: torch.nn.Module
+    depth_type: str
+    input_size: int
+    batch_size: int
+    device: torch.device
+    autocast_dtype: torch.dtype | None
+
+    def label(self, rgbs: list[np.ndarray]) -> list[np.ndarray]:
+        predictions = predict_batch(
+            self.model, rgbs, self.input_size, self.device, self.autocast_dtype
+        )
+        return [as_relative_label(p, self.depth_type).astype(np.float32) for p in predictions]
+
+
+def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path:
     cfg = section(config, name)
-    out = run_dir(config) / "data" / cfg["out"]
+    if "out" not in cfg or "teacher" not in cfg:
+        raise ConfigError(f"{name}: needs `teacher:` and `out:`")
+    out = split_dir(config, cfg["out"])
     out.mkdir(parents=True, exist_ok=True)
-    teacher, meta = load_trained(config, cfg["teacher"])
-    teacher.to(ctx.device)
-    input_size = int(cfg.get("input_size", meta["input_size"]))
-    paths = image_paths(_images_folder(config, cfg["images"]))
+    teacher = load_reference(config, cfg["teacher"], f"{name}.teacher")
+    meta = teacher.loaded.meta
+    input_size = int(cfg.get("input_size", meta.input_size))
+    if ctx.is_main:
+        where = teacher.record.get("path") or f"section {teacher.record.get('section')}"
+        what = f"{meta.encoder} {meta.depth_type} ({where})"
+        print(f"[{name}] teacher: {what}, input size {input_size}", flush=True)
+        if meta.depth_type == "metric":
+            print(
+                f"[{name}] the teacher is metric (0-{meta.max_depth:g} m): its depth d is "
+                f"stored as the relative label 1/d (inverse depth, near = large; d clamped "
+                f"to >= {MIN_DEPTH_M} m)",
+                flush=True,
+            )
+    labeller = _Teacher(
+        teacher.model.to(ctx.device).eval(),
+        meta.depth_type,
+        input_size,
+        int(cfg.get("batch_size", 8)),
+        ctx.device,
+        select_autocast(str(cfg.get("precision", "auto")), ctx.device),
+    )
     shard_size = int(cfg.get("shard_size", 100))
-    shards = [paths[i : i + shard_size] for i in range(0, len(paths), shard_size)]
-    mine = [s for s in range(len(shards)) if s % ctx.world_size == ctx.rank]
-    for shard in tqdm(mine, desc=f"pseudo-label[rank {ctx.rank}]", unit="shard"):
-        target = out / f"shard-{shard:05d}.npz"
-        if target.exists():
+    specs = source_specs(config, cfg)
+    current: _ShardLabeller | None = None
+    frames = 0
+    for index, record, source in numbered_records(specs):
+        frames = index + 1
+        shard = index // shard_size
+        if shard % ctx.world_size != ctx.rank or (out / shard_name(shard)).exists():
             continue
-        rgbs = [read_rgb(p) for p in shards[shard]]
-        shapes = {rgb.shape for rgb in rgbs}
-        if len(shapes) != 1:
-            raise ValueError(f"pseudo-label shards need one image size; shard {shard} has {shapes}")
-        disparity = np.stack([predict(teacher, rgb, input_size, ctx.device) for rgb in rgbs])
-        tmp = target.with_name(target.name + ".tmp.npz")
-        np.savez_compressed(tmp, rgb=np.stack(rgbs), disparity=disparity.astype(np.float32))
-        os.replace(tmp, target)
+        if current is None or current.shard != shard:
+            if current is not None:
+                current.close()
+            current = _ShardLabeller(
+                ShardWriter(out / shard_name(shard), "disparity"), shard, labeller
+            )
+        current.add(index, record.decode(), source)
+    if current is not None:
+        current.close()
+    ctx.barrier()
+    if ctx.is_main:
+        if frames == 0:
+            raise ValueError(f"{name}: the sources gave no frames: {specs}")
+        names = [shard_name(g) for g in range(-(-frames // shard_size))]
+        provenance = {
+            "source": "pseudo-label",
+            "teacher": teacher.record,
+            "sources": specs,
+            "frames": frames,
+            "input_size": input_size,
+            "label": "inverse depth from a metric teacher (1/d)"
+            if meta.depth_type == "metric"
+            else "relative disparity",
+        }
+        write_manifest(out, "disparity", names, provenance=provenance)
+        print(f"[{name}] {frames} frames labelled into {len(names)} shards in {out}", flush=True)
     ctx.barrier()
     return out

@@ -3,13 +3,13 @@
 Each split is ``count`` frames of one ``style``; frame ``i`` depends only on
 (split seed, i), so a split is identical whatever the shard size, worker count
 or number of ``torchrun`` ranks. Outputs under ``<run_dir>/data/<split>/``:
-``shard-XXXXX.npz`` (rgb, depth_m, valid, K) or, for ``format: images``, a PNG
-folder standing in for unlabelled photos; ``da2k: true`` adds a DA-2K style
-``da2k/annotations.json`` with point pairs ordered by true depth; ``split.json``
-records what the split is. A split may set its own ``width``/``height`` (test
+WebDataset shards (``dav2_train.shards``: rgb, depth_m with NaN invalid, K) and
+their ``manifest.json``, or, for ``format: images``, a PNG folder standing in for
+unlabelled photos; ``da2k: true`` adds a DA-2K style ``da2k/annotations.json`` with
+point pairs ordered by true depth. A split may set its own ``width``/``height`` (test
 splits at the camera's 640×480, training splits smaller). Held-out styles
-(``dav2_ros.sim.HELD_OUT_STYLES``) render only into splits marked ``held_out: true``,
-which training refuses to read.
+(``dav2_ros.sim.HELD_OUT_STYLES``) render only into splits marked ``held_out: true``
+(recorded in the manifest's provenance), which training refuses to read.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ import cv2
 import numpy as np
 
 from dav2_ros.sim import HELD_OUT_STYLES, Frame, make_scene, random_intrinsics, random_pose, render
-from dav2_train.config import run_dir, section
+from dav2_train.config import ConfigError, run_dir, section
 from dav2_train.dist import DistContext
+from dav2_train.shards import Sample, ShardWriter, sample_key, shard_name, write_manifest
 
 FORMATS = ("shards", "images")
 
@@ -41,12 +42,6 @@ def render_frame(
     return render(scene, intrinsics, pose, max_depth_m=max_depth_m, noise_seed=index)
 
 
-def _write_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
-
-
 def _render_shard(job: dict[str, Any]) -> str:
     out = Path(job["out"])
     frames = [
@@ -58,18 +53,15 @@ def _render_shard(job: dict[str, Any]) -> str:
             cv2.imwrite(str(out / "images" / f"{i:06d}.png"), frame.rgb[..., ::-1])
         (out / f".done-{job['shard']:05d}").touch()
     else:
-        _write_npz_atomic(
-            out / f"shard-{job['shard']:05d}.npz",
-            rgb=np.stack([f.rgb for f in frames]),
-            depth_m=np.stack([f.depth_m for f in frames]),
-            valid=np.stack([f.valid for f in frames]),
-            K=np.stack([f.K for f in frames]),
-        )
+        with ShardWriter(out / shard_name(job["shard"]), "depth_m") as writer:
+            for i, frame in zip(range(job["start"], job["stop"]), frames, strict=True):
+                meta = {"source": f"{out.name}/{i:06d}", "K": frame.K.tolist()}
+                writer.write(Sample(sample_key(job["shard"], i), frame.rgb, frame.depth_m, meta))
     return f"{out.name}/{job['shard']}"
 
 
 def _shard_done(out: Path, shard: int, fmt: str) -> bool:
-    name = f".done-{shard:05d}" if fmt == "images" else f"shard-{shard:05d}.npz"
+    name = f".done-{shard:05d}" if fmt == "images" else shard_name(shard)
     return (out / name).exists()
 
 
@@ -122,9 +114,6 @@ def write_da2k(
     os.replace(tmp, folder / "annotations.json")
 
 
-MANIFEST = "split.json"
-
-
 def check_held_out(name: str, split: dict[str, Any]) -> None:
     """A held-out style renders only into test splits that say so (and never as images)."""
     held_out = bool(split.get("held_out", False))
@@ -136,23 +125,19 @@ def check_held_out(name: str, split: dict[str, Any]) -> None:
         )
 
 
-def read_manifest(split_dir: Path) -> dict[str, Any]:
-    """What ``synth`` recorded about a split ({} for data it did not render)."""
-    path = Path(split_dir) / MANIFEST
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def refuse_held_out(split_dir: Path) -> None:
-    """Training entry points call this on every split they read."""
-    if read_manifest(split_dir).get("held_out"):
-        raise ValueError(
-            f"{split_dir} is a held-out test split (see its {MANIFEST}); training never "
-            "reads it: point the section's data at a training split"
+def _frame_size(config: dict[str, Any], split: dict[str, Any]) -> tuple[int, int]:
+    image = config.get("image", {})
+    width, height = split.get("width", image.get("width")), split.get("height", image.get("height"))
+    if width is None or height is None:
+        raise ConfigError(
+            f"{config.get('_path')}: synth needs the top-level `image:` size or the split's "
+            "own width and height"
         )
+    return int(width), int(height)
 
 
-def run(config: dict[str, Any], ctx: DistContext) -> None:
-    cfg = section(config, "synth")
+def run(config: dict[str, Any], name: str, ctx: DistContext) -> None:
+    cfg = section(config, name)
     max_depth_m = float(config["max_depth_m"])
     shard_size = int(cfg.get("shard_size", 100))
     workers = int(cfg.get("workers", 1))
@@ -162,15 +147,10 @@ def run(config: dict[str, Any], ctx: DistContext) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"synth split {name!r}: format must be one of {FORMATS}, got {fmt!r}")
         check_held_out(name, split)
-        width = int(split.get("width", config["image"]["width"]))
-        height = int(split.get("height", config["image"]["height"]))
+        width, height = _frame_size(config, split)
         out = run_dir(config) / "data" / name
         (out / "images" if fmt == "images" else out).mkdir(parents=True, exist_ok=True)
         count, seed = int(split["count"]), int(split["seed"])
-        if ctx.is_main:
-            manifest = {"style": split["style"], "seed": seed, "count": count, "width": width}
-            manifest |= {"height": height, "format": fmt, "held_out": bool(split.get("held_out"))}
-            (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
         for shard, start in enumerate(range(0, count, shard_size)):
             if shard % ctx.world_size != ctx.rank or _shard_done(out, shard, fmt):
                 continue
@@ -191,6 +171,24 @@ def run(config: dict[str, Any], ctx: DistContext) -> None:
         if split.get("da2k") and ctx.is_main and not (out / "da2k" / "annotations.json").exists():
             write_da2k(out, seed, count, split["style"], width, height, max_depth_m)
     _run_jobs(jobs, workers, ctx)
+    ctx.barrier()
+    if ctx.is_main:
+        for name, split in cfg["splits"].items():
+            if split.get("format", "shards") != "shards":
+                continue
+            count = int(split["count"])
+            names = [shard_name(i) for i in range(-(-count // shard_size))]
+            width, height = _frame_size(config, split)
+            provenance = {
+                "source": "synth",
+                "style": split["style"],
+                "seed": int(split["seed"]),
+                "count": count,
+                "width": width,
+                "height": height,
+                "held_out": bool(split.get("held_out", False)),
+            }
+            write_manifest(run_dir(config) / "data" / name, "depth_m", names, provenance=provenance)
     ctx.barrier()
 
 

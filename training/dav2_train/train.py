@@ -1,151 +1,128 @@
 """``teacher``, ``student`` and ``finetune-metric``: one training loop, three targets.
 
-- teacher: relative model on synthetic ground truth (SSI + 2.0 × gradient matching
-  on inverse depth).
-- student: relative model on whatever its ``data`` split holds: teacher pseudo
-  labels (top 10 % largest-loss pixels ignored) or synthetic ground truth (the
-  synthetic-only baseline of the domain comparison).
+- teacher: relative model on metric ground truth (SSI + 2.0 × gradient matching on
+  inverse depth).
+- student: relative model on whatever its ``data`` holds: teacher pseudo labels (top
+  10 % largest-loss pixels ignored, strong perturbations and CutMix) or ground truth
+  (the synthetic-only baseline of the domain comparison).
 - finetune-metric: metric model (Sigmoid × max_depth) initialised from a relative
-  run, SiLog loss (λ 0.5) on valid synthetic depth.
+  model, SiLog loss (λ 0.5) on valid depth.
 
-Runs alone or under ``torchrun`` (DDP + DistributedSampler); rank 0 logs
-(tqdm, TensorBoard, ``history.json``) and writes checkpoints atomically;
-``last.pt`` is picked up again after a kill.
+``run`` = ``build`` (model, optimizer, streaming loader) → ``resume`` (the last
+checkpoint: weights, optimizer, loader position, RNG) → ``loop`` → ``finish``
+(``save_model``). Runs alone or under ``torchrun`` (DDP); rank 0 logs (tqdm,
+TensorBoard, ``history.json``) and writes checkpoints.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import math
-import os
 import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.checkpoint import checkpoint
 
 from dav2_ros.model import DepthAnythingV2
-from dav2_train.config import run_dir, train_section
-from dav2_train.data import DepthShards
-from dav2_train.dist import DistContext, all_reduce_mean
+from dav2_ros.model.checkpoints import ModelMeta, save_model
+from dav2_train import checkpointing
+from dav2_train.augment import StrongAugment, cutmix_batch
+from dav2_train.config import data_splits, run_dir, split_dir, train_section
+from dav2_train.dist import DistContext, all_gather_objects, all_reduce_sum
 from dav2_train.losses import relative_loss, silog_loss
+from dav2_train.models import final_checkpoint, initialise, is_finished
 from dav2_train.provenance import git_revision
-
-COMMANDS = ("teacher", "student", "finetune-metric")
-
-
-def final_weights_path(config: dict[str, Any], name: str) -> Path:
-    return run_dir(config) / name / "final.pt"
+from dav2_train.shards import read_split, refuse_held_out
+from dav2_train.stream import SampleTransform, ShardStream, make_loader
 
 
-def load_trained(
-    config: dict[str, Any], name: str, map_location: str = "cpu"
-) -> tuple[DepthAnythingV2, dict]:
-    """The model a finished train section produced, and its metadata."""
-    path = final_weights_path(config, name)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: run the {name!r} training section first")
-    meta = json.loads(path.with_suffix(".json").read_text())
-    model = DepthAnythingV2(meta["encoder"], meta["depth_type"], meta["max_depth"])
-    model.load_state_dict(torch.load(path, map_location=map_location, weights_only=True))
-    return model.eval(), meta
+@dataclass
+class Trainer:
+    """Everything ``build`` makes and the loop advances."""
+
+    name: str
+    cfg: dict[str, Any]
+    out: Path
+    model: DepthAnythingV2
+    net: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    loader: Any  # StatefulDataLoader
+    kind: str  # label kind of the data: "disparity" or "depth_m"
+    sky: str
+    trim: float
+    cutmix_p: float
+    autocast_dtype: torch.dtype | None
+    max_depth_m: float
+    seed: int
+    record: dict[str, Any]  # provenance of this run (data, init, settings)
+    step: int = 0
+    history: list = field(default_factory=list)  # [step, loss, [batch digest per rank]]
+
+    @property
+    def command(self) -> str:
+        return self.cfg["command"]
+
+    @property
+    def depth_type(self) -> str:
+        return "metric" if self.command == "finetune-metric" else "relative"
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _lr_factor(step: int, warmup: int, total: int, power: float) -> float:
-    if step < warmup:
-        return (step + 1) / warmup
-    return max(0.0, 1 - (step - warmup) / max(1, total - warmup)) ** power
-
-
-def flip_output_for_metric(model: DepthAnythingV2) -> None:
-    """Negate the last 1×1 conv of a head initialised from a relative model.
-
-    The relative head's logit grows with *disparity* (near = large); the metric head's
-    Sigmoid × max_depth must grow with *depth*. Without the flip the fine-tune starts
-    with the ordering inverted and SiLog settles on a near-constant depth.
-    """
-    last = model.depth_head.scratch.output_conv2[2]
-    with torch.no_grad():
-        last.weight.neg_()
-        last.bias.neg_()
-
-
-def loss_targets(
-    kind: str, command: str, target: torch.Tensor, mask: torch.Tensor, cfg: dict, max_depth_m: float
-):
-    """(target tensor, mask) in the space the loss works in."""
-    if command == "finetune-metric":
-        if kind != "depth_m":
-            raise ValueError("finetune-metric needs synthetic shards with metric depth_m")
-        good = mask & torch.isfinite(target) & (target >= 1e-3) & (target <= max_depth_m)
-        depth_m = torch.nan_to_num(target, nan=1.0)
-        if cfg.get("invalid_as_max_depth", True):
-            # sky / beyond range: teach "as far as the model can say", not arbitrary values
-            far = ~good
-            return torch.where(far, 0.98 * max_depth_m, depth_m), torch.ones_like(good)
-        return depth_m, good
-    if kind == "disparity":
-        return target, mask
-    disparity = torch.where(mask, 1.0 / torch.nan_to_num(target, nan=1.0).clamp_min(1e-3), 0.0)
-    if cfg.get("invalid_as_zero_disparity", True):
-        # sky / beyond max depth: disparity 0 (as Depth Anything V1 does for sky)
-        return disparity, torch.ones_like(mask)
-    return disparity, mask
-
-
-def section_loss(
-    command: str,
-    pred: torch.Tensor,
-    target: torch.Tensor,
-    mask: torch.Tensor,
-    cfg: dict,
-    trim: float,
-) -> torch.Tensor:
-    """The loss ``command`` trains with, on targets from ``loss_targets``."""
-    if command == "finetune-metric":
-        return silog_loss(pred, target, mask, float(cfg["silog_lambda"]))
-    return relative_loss(pred, target, mask, float(cfg["gradient_weight"]), trim)
-
-
-def run(config: dict[str, Any], name: str, command: str, ctx: DistContext) -> Path:
-    """Train section ``name`` with ``command``'s target; returns the final weights path."""
-    if command not in COMMANDS:
-        raise ValueError(f"command must be one of {COMMANDS}, got {command!r}")
+def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path:
+    """Train section ``name``; returns the stem of its final checkpoint."""
     cfg = train_section(config, name)
-    out = run_dir(config) / name
-    final = final_weights_path(config, name)
-    if final.exists():
+    final = final_checkpoint(config, name)
+    if is_finished(final):
         if ctx.is_main:
-            print(f"[{name}] already finished: {final}")
+            print(f"[{name}] already finished: {final}.safetensors")
         return final
+    trainer = build(config, name, cfg, ctx)
+    resume(trainer, ctx)
+    loop(trainer, ctx)
+    return finish(trainer, ctx)
+
+
+# --- build -----------------------------------------------------------------------------
+
+
+def build(config: dict[str, Any], name: str, cfg: dict[str, Any], ctx: DistContext) -> Trainer:
+    out = run_dir(config) / name
     out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(int(config.get("seed", 0)) * 1000 + ctx.rank)
+    seed = int(config.get("seed", 0))
+    torch.manual_seed(seed)  # the same initial weights on every rank
     max_depth_m = float(config["max_depth_m"])
+    command = cfg["command"]
     depth_type = "metric" if command == "finetune-metric" else "relative"
 
-    dataset = DepthShards(
-        run_dir(config) / "data" / cfg["data"], bool(cfg["hflip"]), int(cfg["input_size"])
-    )
-    if command == "teacher" and dataset.target_kind != "depth_m":
+    splits = [read_split(split_dir(config, s)) for s in data_splits(cfg)]
+    for split in splits:
+        refuse_held_out(split)
+    kind = splits[0].kind
+    if command in ("teacher", "finetune-metric") and kind != "depth_m":
         raise ValueError(
-            f"[{name}] the teacher trains on synthetic ground truth, got pseudo labels"
+            f"[{name}] {command} trains on metric ground truth (depth_m shards), but "
+            f"{cfg['data']} holds {kind}; use synthetic or RGB-D splits"
         )
-    trim = float(cfg["trim_fraction"] or (0.1 if dataset.target_kind == "disparity" else 0.0))
+    pseudo = kind == "disparity"
+    trim, sky = trim_fraction(cfg, kind), sky_mode(cfg)
+    strong_on = pseudo if cfg["strong_augment"] == "auto" else bool(cfg["strong_augment"])
+    strong = StrongAugment.from_config(cfg["augment"]) if strong_on else None
 
     model = DepthAnythingV2(cfg["encoder"], depth_type, max_depth_m)
+    init_record = None
     if cfg["init"]:
-        init_model, _ = load_trained(config, cfg["init"])
-        model.load_state_dict(init_model.state_dict())  # same keys for relative and metric heads
-        if init_model.depth_type == "relative" and depth_type == "metric":
-            flip_output_for_metric(model)
+        init_record = initialise(model, config, cfg["init"], f"[{name}] init")
+        if ctx.is_main:
+            print(f"[{name}] init: {describe_init(init_record)}", flush=True)
     elif depth_type == "relative":
         # Start the ReLU output in its positive range so no pixel begins with zero gradient.
         torch.nn.init.constant_(model.depth_head.scratch.output_conv2[2].bias, 1.0)
@@ -153,6 +130,8 @@ def run(config: dict[str, Any], name: str, command: str, ctx: DistContext) -> Pa
     # DDP requires every trainable parameter to receive a gradient.
     model.pretrained.mask_token.requires_grad_(False)
     model.depth_head.scratch.refinenet4.resConfUnit1.requires_grad_(False)
+    if cfg["activation_checkpointing"]:
+        enable_activation_checkpointing(model)
     model.to(ctx.device)
     net = DistributedDataParallel(model) if ctx.distributed else model
 
@@ -163,124 +142,339 @@ def run(config: dict[str, Any], name: str, command: str, ctx: DistContext) -> Pa
         ],
         weight_decay=float(cfg["weight_decay"]),
     )
-    total_steps = int(cfg["steps"])
+    warmup, total = int(cfg["warmup_steps"]), int(cfg["steps"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
-        lambda s: _lr_factor(s, int(cfg["warmup_steps"]), total_steps, float(cfg["poly_power"])),
+        functools.partial(lr_factor, warmup=warmup, total=total, power=float(cfg["poly_power"])),
     )
-    use_amp = bool(cfg["amp"]) and ctx.device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    autocast_dtype = select_autocast(cfg["precision"], ctx.device)
+    scaler = torch.amp.GradScaler("cuda", enabled=autocast_dtype == torch.float16)
 
-    step, history = 0, []
-    last = out / "last.pt"
-    if last.exists():
-        state = torch.load(last, map_location=ctx.device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        step, history = int(state["step"]), list(state["history"])
-        if ctx.is_main:
-            print(f"[{name}] resuming from {last} at step {step}/{total_steps}")
-
-    sampler = DistributedSampler(
-        dataset,
-        num_replicas=ctx.world_size,
-        rank=ctx.rank,
-        shuffle=True,
-        seed=int(config.get("seed", 0)),
-        drop_last=True,
+    input_size = int(cfg["input_size"])
+    transform = SampleTransform(
+        kind, input_size, int(cfg["crop_size"] or input_size), bool(cfg["hflip"]), strong
     )
-    batch_size = int(cfg["batch_size"])
-    if len(sampler) < batch_size:
-        raise ValueError(
-            f"[{name}] {len(dataset)} samples over {ctx.world_size} ranks cannot fill a batch "
-            f"of {batch_size}; render more data or lower batch_size"
+    loader = make_loader(
+        ShardStream(splits, transform, seed), int(cfg["batch_size"]), int(cfg["workers"])
+    )
+    record = {
+        "section": name,
+        "command": command,
+        "data": [
+            {
+                "split": s.directory.name,
+                "kind": s.kind,
+                "samples": s.samples,
+                "fingerprint": s.fingerprint.get("digest"),
+                "provenance": s.provenance,
+            }
+            for s in splits
+        ],
+        "init": init_record,
+        "encoder": cfg["encoder"],
+        "input_size": input_size,
+        "crop_size": transform.crop_size,
+        "steps": total,
+        "batch_size": int(cfg["batch_size"]),
+        "accumulate": int(cfg["accumulate"]),
+        "world_size": ctx.world_size,
+        "workers": int(cfg["workers"]),
+        "precision": str(autocast_dtype or torch.float32).replace("torch.", ""),
+        "trim_fraction": trim,
+        "sky": sky,
+        "strong_augment": None if strong is None else strong.__dict__,
+        "config": {k: v for k, v in cfg.items()},
+    }
+    return Trainer(
+        name=name,
+        cfg=cfg,
+        out=out,
+        model=model,
+        net=net,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=scaler,
+        loader=loader,
+        kind=kind,
+        sky=sky,
+        trim=trim,
+        cutmix_p=strong.cutmix_p if strong else 0.0,
+        autocast_dtype=autocast_dtype,
+        max_depth_m=max_depth_m,
+        seed=seed,
+        record=record,
+    )
+
+
+def trim_fraction(cfg: dict[str, Any], kind: str) -> float:
+    """Share of largest-loss pixels ignored: as configured (0 is honoured), else 0.1 on
+    pseudo labels (the paper) and 0 on ground truth."""
+    if cfg["trim_fraction"] is None:
+        return 0.1 if kind == "disparity" else 0.0
+    return float(cfg["trim_fraction"])
+
+
+def sky_mode(cfg: dict[str, Any]) -> str:
+    """As configured, else "far" for relative and "ignore" (valid pixels only) for metric."""
+    return cfg["sky"] or ("ignore" if cfg["command"] == "finetune-metric" else "far")
+
+
+def lr_factor(step: int, warmup: int, total: int, power: float) -> float:
+    """Linear warm-up, then poly decay (power 0.9 in the paper)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, 1 - (step - warmup) / max(1, total - warmup)) ** power
+
+
+def select_autocast(precision: str, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype, None for plain fp32. auto: bf16 on CUDA (fp16 where bf16 is missing)."""
+    if precision == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("precision fp16 needs CUDA; use bf16 or fp32 on the CPU")
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def enable_activation_checkpointing(model: DepthAnythingV2) -> None:
+    """Recompute each ViT block in the backward pass instead of storing its activations.
+
+    The block's ``forward`` is wrapped on the instance, so parameter names (and
+    checkpoints) stay those of the plain model.
+    """
+    for block in model.pretrained.blocks:
+        block.forward = functools.partial(_checkpointed, block.forward)
+
+
+def _checkpointed(forward: Any, tokens: torch.Tensor) -> torch.Tensor:
+    return checkpoint(forward, tokens, use_reentrant=False)
+
+
+def describe_init(record: dict) -> str:
+    if record["kind"] == "dinov2-encoder":
+        missing = f"; not in the file: {', '.join(record['missing'])}" if record["missing"] else ""
+        ignored = f"; ignored: {', '.join(record['ignored'])}" if record["ignored"] else ""
+        return (
+            f"DINOv2 encoder {record['path']}: loaded {record['tensors_loaded']}/"
+            f"{record['tensors_expected']} encoder tensors{missing}{ignored}; the depth head "
+            "starts fresh"
         )
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=True)
+    if record["kind"] == "section":
+        return f"section {record['section']!r} (encoder and head)"
+    return f"{record['format']} checkpoint {record['path']} (encoder and head)"
 
+
+# --- resume ------------------------------------------------------------------------------
+
+
+def resume(trainer: Trainer, ctx: DistContext) -> None:
+    """Continue from ``last/``: weights, optimizer, loader position and RNG of every rank."""
+    found = checkpointing.find_checkpoint(trainer.out / "last")
+    if found is None:
+        return
+    saved_model, state = checkpointing.load_checkpoint(found, ctx.device)
+    if len(state["loaders"]) != ctx.world_size:
+        raise ValueError(
+            f"[{trainer.name}] {found} was written by {len(state['loaders'])} processes, this "
+            f"run has {ctx.world_size}; the sample order depends on it. Resume with "
+            f"--nproc_per_node x nodes = {len(state['loaders'])} or delete {found.parent}"
+        )
+    trainer.model.load_state_dict(saved_model.state_dict())
+    trainer.optimizer.load_state_dict(state["optimizer"])
+    trainer.scheduler.load_state_dict(state["scheduler"])
+    trainer.scaler.load_state_dict(state["scaler"])
+    trainer.loader.load_state_dict(state["loaders"][ctx.rank])
+    checkpointing.restore_rng(state["rng"][ctx.rank])
+    trainer.step, trainer.history = int(state["step"]), list(state["history"])
+    if ctx.is_main:
+        print(
+            f"[{trainer.name}] resuming from {found} at step {trainer.step}/{trainer.cfg['steps']}",
+            flush=True,
+        )
+
+
+def save(trainer: Trainer, ctx: DistContext) -> None:
+    """Every rank contributes its loader position and RNG; rank 0 writes ``last/``."""
+    loaders = all_gather_objects(trainer.loader.state_dict(), ctx)
+    rngs = all_gather_objects(checkpointing.capture_rng(), ctx)
+    if not ctx.is_main:
+        return
+    state = {
+        "optimizer": trainer.optimizer.state_dict(),
+        "scheduler": trainer.scheduler.state_dict(),
+        "scaler": trainer.scaler.state_dict(),
+        "step": trainer.step,
+        "history": trainer.history,
+        "loaders": loaders,
+        "rng": rngs,
+    }
+    meta = model_meta(trainer, {**trainer.record, "checkpoint_step": trainer.step})
+    checkpointing.save_checkpoint(trainer.out / "last", trainer.model, meta, state)
+
+
+# --- loop --------------------------------------------------------------------------------
+
+
+def loss_targets(
+    kind: str,
+    command: str,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    sky: str,
+    max_depth_m: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(target, mask) in the space ``command``'s loss works in.
+
+    Metric ground truth: depth in [1 mm, max_depth_m] is valid. Other pixels (sky,
+    beyond range) are ``sky: far`` → taught as far (disparity 0, or 0.98 × max depth
+    for a metric model), or ``sky: ignore`` → left out of the loss.
+    """
+    if kind == "disparity":
+        if command == "finetune-metric":
+            raise ValueError("finetune-metric needs metric depth (depth_m shards)")
+        return target, mask
+    good = mask & (target >= 1e-3) & (target <= max_depth_m)
+    depth_m = torch.where(good, target, torch.ones_like(target))
+    if command == "finetune-metric":
+        if sky == "far":
+            return torch.where(good, depth_m, 0.98 * max_depth_m), torch.ones_like(good)
+        return depth_m, good
+    disparity = torch.where(good, 1.0 / depth_m, 0.0)
+    return (disparity, torch.ones_like(good)) if sky == "far" else (disparity, good)
+
+
+def section_loss(
+    command: str,
+    cfg: dict[str, Any],
+    trim: float,
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    region: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The loss ``command`` trains with, on targets from ``loss_targets``."""
+    if command == "finetune-metric":
+        return silog_loss(pred, target, mask, float(cfg["silog_lambda"]))
+    return relative_loss(pred, target, mask, float(cfg["gradient_weight"]), trim, region)
+
+
+def batch_digest(keys: list[str]) -> str:
+    """A short fingerprint of the samples of one step (which, and in which order)."""
+    return hashlib.sha1("\n".join(keys).encode()).hexdigest()[:12]
+
+
+def loop(trainer: Trainer, ctx: DistContext) -> None:
+    total = int(trainer.cfg["steps"])
+    accumulate = int(trainer.cfg["accumulate"])
+    checkpoint_every, log_every = (
+        int(trainer.cfg["checkpoint_every"]),
+        int(trainer.cfg["log_every"]),
+    )
     writer = bar = None
     if ctx.is_main:
         from torch.utils.tensorboard import SummaryWriter
         from tqdm import tqdm
 
-        writer = SummaryWriter(str(out / "tb"))
-        bar = tqdm(total=total_steps, initial=step, desc=f"{name} ({command})", unit="it")
-    checkpoint_every, log_every = int(cfg["checkpoint_every"]), int(cfg["log_every"])
+        writer = SummaryWriter(str(trainer.out / "tb"))
+        bar = tqdm(
+            total=total, initial=trainer.step, desc=f"{trainer.name} ({trainer.command})", unit="it"
+        )
     started = time.time()
-    net.train()
-    while step < total_steps:
-        epoch, skip = divmod(step, len(loader))
-        sampler.set_epoch(epoch)
-        for index, (image, target, mask) in enumerate(loader):
-            if index < skip:
-                continue  # resuming mid-epoch: same order as before the kill
-            image, target, mask = (
-                t.to(ctx.device, non_blocking=True) for t in (image, target, mask)
+    batches = iter(trainer.loader)
+    trainer.net.train()
+    while trainer.step < total:
+        trainer.optimizer.zero_grad(set_to_none=True)
+        loss_sum = torch.zeros((), device=ctx.device)
+        keys: list[str] = []
+        for micro in range(accumulate):
+            batch = next(batches)
+            keys += list(batch["key"])
+            last_micro = micro == accumulate - 1
+            sync = nullcontext() if last_micro or not ctx.distributed else trainer.net.no_sync()
+            with sync:
+                loss = micro_step(trainer, batch, micro, ctx) / accumulate
+                trainer.scaler.scale(loss).backward()
+            loss_sum += loss.detach()
+        if not math.isfinite(loss_sum.item()):
+            raise FloatingPointError(
+                f"[{trainer.name}] loss became {loss_sum.item()} at step {trainer.step}; "
+                "lower the learning rates"
             )
-            target, mask = loss_targets(
-                dataset.target_kind, command, target, mask, cfg, max_depth_m
-            )
-            with torch.autocast("cuda", enabled=use_amp):
-                pred = net(image)
-            pred = pred.float()
-            loss = section_loss(command, pred, target, mask, cfg, trim)
-            if not math.isfinite(loss.item()):
-                raise FloatingPointError(
-                    f"[{name}] loss became {loss.item()} at step {step}; lower the lr"
+        trainer.scaler.unscale_(trainer.optimizer)
+        torch.nn.utils.clip_grad_norm_(trainer.model.parameters(), 1.0)
+        trainer.scaler.step(trainer.optimizer)
+        trainer.scaler.update()
+        trainer.scheduler.step()
+        trainer.step += 1
+        loss_mean = float(all_reduce_sum(loss_sum, ctx)) / ctx.world_size
+        digests = all_gather_objects(batch_digest(keys), ctx)
+        if ctx.is_main:
+            trainer.history.append([trainer.step, loss_mean, digests])
+            bar.update()
+            bar.set_postfix(loss=f"{loss_mean:.4f}")
+            if trainer.step % log_every == 0 or trainer.step == total:
+                writer.add_scalar("loss/train", loss_mean, trainer.step)
+                writer.add_scalar(
+                    "lr/encoder", trainer.optimizer.param_groups[0]["lr"], trainer.step
                 )
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            step += 1
-            loss_mean = float(all_reduce_mean(loss.detach(), ctx))
-            if ctx.is_main:
-                history.append([step, loss_mean])
-                bar.update()
-                bar.set_postfix(loss=f"{loss_mean:.4f}")
-                if step % log_every == 0 or step == total_steps:
-                    writer.add_scalar("loss/train", loss_mean, step)
-                    writer.add_scalar("lr/encoder", optimizer.param_groups[0]["lr"], step)
-                if step % checkpoint_every == 0 or step == total_steps:
-                    _atomic_save(
-                        {
-                            "model": model.state_dict(),
-                            "optimizer": optimizer.state_dict(),
-                            "scheduler": scheduler.state_dict(),
-                            "scaler": scaler.state_dict(),
-                            "step": step,
-                            "history": history,
-                        },
-                        last,
-                    )
-            if step >= total_steps:
-                break
+        if trainer.step % checkpoint_every == 0 or trainer.step == total:
+            save(trainer, ctx)
+    trainer.record["train_seconds_last_session"] = round(time.time() - started, 1)
     if ctx.is_main:
         bar.close()
         writer.close()
-        meta = {
-            "encoder": cfg["encoder"],
-            "depth_type": depth_type,
-            "max_depth": max_depth_m,
-            "input_size": int(cfg["input_size"]),
-            "section": name,
-            "command": command,
-            "data": cfg["data"],
-            "init": cfg["init"],
-            "steps": total_steps,
-            "batch_size": batch_size,
-            "world_size": ctx.world_size,
-            "train_seconds_last_session": round(time.time() - started, 1),
+
+
+def micro_step(
+    trainer: Trainer, batch: dict[str, Any], micro: int, ctx: DistContext
+) -> torch.Tensor:
+    """Forward one micro-batch and return its loss (CutMix drawn from (seed, step, rank))."""
+    image, target, mask = (
+        batch[k].to(ctx.device, non_blocking=True) for k in ("image", "target", "mask")
+    )
+    target, mask = loss_targets(
+        trainer.kind, trainer.command, target, mask, trainer.sky, trainer.max_depth_m
+    )
+    region = None
+    if trainer.cutmix_p > 0:
+        rng = np.random.default_rng([trainer.seed, trainer.step, ctx.rank, micro])
+        image, target, mask, region = cutmix_batch(image, target, mask, rng, trainer.cutmix_p)
+    if trainer.autocast_dtype is None:
+        pred = trainer.net(image)
+    else:
+        with torch.autocast(ctx.device.type, dtype=trainer.autocast_dtype):
+            pred = trainer.net(image)
+    return section_loss(
+        trainer.command, trainer.cfg, trainer.trim, pred.float(), target, mask, region
+    )
+
+
+# --- finish ------------------------------------------------------------------------------
+
+
+def model_meta(trainer: Trainer, provenance: dict) -> ModelMeta:
+    return ModelMeta(
+        trainer.model.spec.name,
+        trainer.depth_type,
+        trainer.max_depth_m,
+        int(trainer.cfg["input_size"]),
+        provenance=provenance,
+    )
+
+
+def finish(trainer: Trainer, ctx: DistContext) -> Path:
+    """Rank 0 writes ``history.json`` and the final model (``save_model``; its files mean done)."""
+    final = trainer.out / "final"
+    if ctx.is_main:
+        history = trainer.history
+        provenance = {
+            **trainer.record,
             "git_revision": git_revision(),
             "first_loss": history[0][1] if history else None,
             "last_loss": history[-1][1] if history else None,
         }
-        (out / "history.json").write_text(json.dumps(history))
-        final.with_suffix(".json").write_text(json.dumps(meta, indent=1))
-        _atomic_save(model.state_dict(), final)  # written last: its existence means "done"
+        (trainer.out / "history.json").write_text(json.dumps(history))
+        save_model(trainer.model, model_meta(trainer, provenance), final)
     ctx.barrier()
     return final

@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 import torch
-from dav2_train import deploy_eval, synth
+from dav2_train import deploy_eval, synth, train
 from dav2_train.config import load_config
 from dav2_train.dist import DistContext
+from dav2_train.shards import read_split, refuse_held_out
 
 from dav2_ros.model import DepthAnythingV2
 from dav2_ros.model.checkpoints import ModelMeta, save_model
@@ -78,14 +79,24 @@ def test_held_out_style_renders_only_into_marked_test_splits(tmp_path) -> None:
         {"style": "c", "count": 1, "seed": 1, "held_out": True, "format": "images"},
     ):
         with pytest.raises(ValueError, match="held out from training"):
-            synth.run(_config(tmp_path, {"c_train": split}), ctx)
+            synth.run(_config(tmp_path, {"c_train": split}), "synth", ctx)
     config = _config(tmp_path, {"c_test": {"style": "c", "count": 1, "seed": 1, "held_out": True}})
-    synth.run(config, ctx)
-    split_dir = tmp_path / "run" / "data" / "c_test"
-    assert synth.read_manifest(split_dir)["held_out"] is True
+    synth.run(config, "synth", ctx)
+    split = read_split(tmp_path / "run" / "data" / "c_test")
+    assert split.provenance["held_out"] is True and split.provenance["style"] == "c"
     with pytest.raises(ValueError, match="held-out test split"):
-        synth.refuse_held_out(split_dir)
-    synth.refuse_held_out(tmp_path)  # no manifest: not a held-out split
+        refuse_held_out(split)
+    # A train section pointed at it is refused before any step.
+    config["teacher"] = {
+        "command": "teacher",
+        "data": "c_test",
+        "encoder": "vitt6",
+        "input_size": 28,
+        "steps": 1,
+        "batch_size": 1,
+    }
+    with pytest.raises(ValueError, match="held-out test split"):
+        train.run(config, "teacher", ctx)
 
 
 def test_table_from_a_real_model_on_rendered_splits(tmp_path) -> None:
@@ -101,7 +112,7 @@ def test_table_from_a_real_model_on_rendered_splits(tmp_path) -> None:
             "height": 56,
         },
     }
-    synth.run(_config(tmp_path, splits), ctx)
+    synth.run(_config(tmp_path, splits), "synth", ctx)
     model = DepthAnythingV2("vitt6", "metric", 20.0)
     randomize_weights_(model, seed=0)
     checkpoint = save_model(

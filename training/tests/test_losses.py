@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 from dav2_train.losses import (
-    gradient_matching_loss,
+    gradient_matching_terms,
     normalise_disparity,
     relative_loss,
     silog_loss,
-    ssi_loss,
+    ssi_terms,
 )
 from dav2_train.metrics import align_scale_shift, da2k_correct, depth_metrics, relative_metrics
 
@@ -31,8 +31,8 @@ def test_normalise_disparity_subtracts_median_and_divides_by_mean_abs_deviation(
 def test_ssi_loss_is_zero_for_any_scale_and_shift_of_the_target() -> None:
     target = torch.rand(2, 6, 7, dtype=torch.float64) + 0.1
     mask = torch.ones_like(target, dtype=torch.bool)
-    loss, _, _ = ssi_loss(3.7 * target + 0.25, target, mask)
-    assert float(loss) == pytest.approx(0.0, abs=1e-12)
+    loss, _, _ = ssi_terms(3.7 * target + 0.25, target, mask)
+    assert loss.tolist() == pytest.approx([0.0, 0.0], abs=1e-12)
 
 
 def test_ssi_loss_hand_computed_value() -> None:
@@ -40,10 +40,10 @@ def test_ssi_loss_hand_computed_value() -> None:
     # pred   [1,2,3,4,10] -> median 3, MAD (2+1+0+1+7)/5 = 11/5
     #                      -> [-10/11, -5/11, 0, 5/11, 35/11]
     # |residual| = [25/33, 25/66, 0, 25/66, 50/33], mean = (50+25+0+25+100)/66/5 = 200/330
-    loss, _, _ = ssi_loss(
+    loss, _, _ = ssi_terms(
         _row([1, 2, 3, 4, 10]), _row([1, 2, 3, 4, 5]), torch.ones(1, 1, 5, dtype=torch.bool)
     )
-    assert float(loss) == pytest.approx(200 / 330)
+    assert float(loss[0]) == pytest.approx(200 / 330)
 
 
 def test_trimming_ignores_the_top_ten_percent_largest_residual_pixels() -> None:
@@ -52,32 +52,65 @@ def test_trimming_ignores_the_top_ten_percent_largest_residual_pixels() -> None:
     pred = target.clone()
     pred[0, 0, 3] = 50.0
     mask = torch.ones(1, 1, 10, dtype=torch.bool)
-    _, residual, used = ssi_loss(pred, target, mask, trim_fraction=0.1)
+    _, residual, used = ssi_terms(pred, target, mask, trim_fraction=0.1)
     assert used.sum() == 9
     dropped = (~used).nonzero()[0, 2]
     assert int(dropped) == int(residual.abs().argmax()) == 3
-    full, _, _ = ssi_loss(pred, target, mask)
-    trimmed, _, _ = ssi_loss(pred, target, mask, trim_fraction=0.1)
+    full, _, _ = ssi_terms(pred, target, mask)
+    trimmed, _, _ = ssi_terms(pred, target, mask, trim_fraction=0.1)
     assert float(trimmed) < float(full)
 
 
-def test_gradient_matching_hand_computed_single_scale() -> None:
+def test_gradient_matching_is_normalised_per_valid_pixel() -> None:
     # residual 2x3 [[0, 1, 3], [0, 0, 0]]: x-diffs |1|,|2|,0,0 ; y-diffs 0,|1|,|3|
-    # sum = 1+2+1+3 = 7 over 4 + 3 = 7 pairs -> 1.0
+    # sum = 1+2+1+3 = 7 over 6 valid pixels (MiDaS), not over the 7 valid pairs
     residual = torch.tensor([[[0.0, 1, 3], [0, 0, 0]]])
     mask = torch.ones_like(residual, dtype=torch.bool)
-    assert float(gradient_matching_loss(residual, mask, scales=1)) == pytest.approx(1.0)
-    # masking pixel (0, 2) removes the x pair (1,3) and the y pair (3,0): (1+0+0+1)/(3+2) = 0.4
+    assert float(gradient_matching_terms(residual, mask, scales=1)[0]) == pytest.approx(7 / 6)
+    # masking pixel (0, 2) removes the x pair (1,3) and the y pair (3,0): (1+0+0+1) / 5 pixels
     mask[0, 0, 2] = False
-    assert float(gradient_matching_loss(residual, mask, scales=1)) == pytest.approx(0.4)
+    assert float(gradient_matching_terms(residual, mask, scales=1)[0]) == pytest.approx(2 / 5)
+
+
+def test_gradient_matching_second_scale_subsamples_residual_and_mask() -> None:
+    # 3x3 residual; scale 1 keeps rows and columns 0 and 2: [[0, 4], [2, 0]]
+    residual = torch.tensor([[[0.0, 1, 4], [0, 1, 0], [2, 1, 0]]])
+    mask = torch.ones_like(residual, dtype=torch.bool)
+    # scale 0, x: |1-0|+|4-1| + |1-0|+|0-1| + |1-2|+|0-1| = 4 + 2 + 2 = 8
+    #          y: |0-0|+|1-1|+|0-4| + |2-0|+|1-1|+|0-0| = 4 + 2 = 6 ; (8 + 6) / 9 pixels
+    # scale 1, x: |4-0| + |0-2| = 6 ; y: |2-0| + |0-4| = 6 ; 12 / 4 pixels = 3
+    two_scales = float(gradient_matching_terms(residual, mask, scales=2)[0])
+    assert two_scales == pytest.approx(14 / 9 + 3)
 
 
 def test_relative_loss_weights_gradient_term_by_two() -> None:
     pred, target = torch.rand(1, 8, 8) + 0.1, torch.rand(1, 8, 8) + 0.1
     mask = torch.ones_like(pred, dtype=torch.bool)
-    ssi, residual, used = ssi_loss(pred, target, mask)
-    expected = ssi + 2.0 * gradient_matching_loss(residual, used)
-    assert float(relative_loss(pred, target, mask)) == pytest.approx(float(expected))
+    ssi, residual, used = ssi_terms(pred, target, mask)
+    expected = ssi + 2.0 * gradient_matching_terms(residual, used)
+    assert float(relative_loss(pred, target, mask)) == pytest.approx(float(expected[0]))
+
+
+def test_cutmix_regions_are_normalised_separately_and_weighted_by_area() -> None:
+    # Left 3 pixels from image A (label [1,2,3]), right 2 from image B (label [10, 30]).
+    # The prediction matches each region up to its own scale and shift: loss 0, although
+    # one joint normalisation of the mixed label would not fit it.
+    target = _row([1, 2, 3, 10, 30])
+    pred = _row([5, 7, 9, 0, 1])  # A: 2x+3, B: (x-10)/20
+    mask = torch.ones(1, 1, 5, dtype=torch.bool)
+    region = torch.tensor([[[False, False, False, True, True]]])
+    assert float(relative_loss(pred, target, mask, 0.0, 0.0, region)) == pytest.approx(0, abs=1e-12)
+    assert float(relative_loss(pred, target, mask, 0.0, 0.0)) > 0.1
+    # A fits, B does not: each region is scored alone, weighted by its pixel count.
+    target = _row([1, 2, 3, 1, 2, 3])
+    pred = _row([1, 2, 3, 1, 2, 10])  # B = [1,2,10] vs [1,2,3]
+    region = torch.tensor([[[False, False, False, True, True, True]]])
+    mask = torch.ones(1, 1, 6, dtype=torch.bool)
+    # B: target -> [-1.5, 0, 1.5] (median 2, MAD 2/3); pred [1,2,10] -> median 2,
+    # MAD (1+0+8)/3 = 3 -> [-1/3, 0, 8/3]; |res| = [7/6, 0, 7/6], mean 7/9.
+    # Sample loss = (3 * 0 + 3 * 7/9) / 6 = 7/18
+    value = relative_loss(pred, target, mask, 0.0, 0.0, region)
+    assert float(value) == pytest.approx(7 / 18)
 
 
 def test_silog_hand_computed_value() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from dav2_train.train import flip_output_for_metric
+from dav2_train.models import flip_output_for_metric
 
 from dav2_ros.model import DepthAnythingV2
 from dav2_ros.model.random_weights import randomize_weights_

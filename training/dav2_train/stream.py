@@ -1,0 +1,179 @@
+"""Streaming training data: WebDataset shards → augmented crops, resumable mid-epoch.
+
+``ShardStream`` is an endless ``IterableDataset`` over the shards of one or more
+splits. Each epoch it permutes the shards (seed, epoch), splits them per rank and
+then per DataLoader worker the way WebDataset's ``split_by_node`` /
+``split_by_worker`` do (``order[rank::world][worker::workers]``), and walks each of its
+shards in a seeded permutation. Only the shard being read is in memory.
+
+Its state is two integers per worker (epoch, samples yielded in the epoch), saved by
+torchdata's ``StatefulDataLoader`` with each checkpoint; a resumed loader jumps to
+that position (reading only the current shard) and continues the same order.
+Every random draw of a sample comes from a generator seeded with (seed, epoch,
+shard, index), so augmentations repeat exactly too.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset
+from torchdata.stateful_dataloader import StatefulDataLoader
+from webdataset.utils import pytorch_worker_info
+
+from dav2_ros.model.transforms import prepare_input
+from dav2_train.augment import StrongAugment, color_jitter, crop_origin, gaussian_blur
+from dav2_train.shards import Sample, ShardInfo, Split, decode_sample, read_shard_raw
+
+# torchdata 0.11 calls an API torch 2.13 deprecated; harmless.
+warnings.filterwarnings("ignore", message=".*set_vital.*is deprecated")
+
+
+@dataclass(frozen=True)
+class SampleTransform:
+    """One sample → the network's view: the node's resize, a random crop, flips, perturbations.
+
+    The image goes through ``dav2_ros.model.transforms.prepare_input`` (shorter side →
+    ``input_size``, INTER_CUBIC, ImageNet normalisation), exactly as the node prepares a
+    frame; the label is resized to the same grid (disparity bilinear; metric depth by
+    nearest neighbour, so no depth is invented at edges) and cropped with it.
+    """
+
+    kind: str  # "disparity" or "depth_m"
+    input_size: int
+    crop_size: int
+    hflip: bool = True
+    strong: StrongAugment | None = None
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> dict[str, Any]:
+        rgb = sample.rgb
+        if self.strong is not None:
+            rgb = color_jitter(rgb, rng, self.strong)
+        image = prepare_input(rgb, self.input_size)[0]
+        net_h, net_w = image.shape[1:]
+        interpolation = cv2.INTER_LINEAR if self.kind == "disparity" else cv2.INTER_NEAREST
+        label = cv2.resize(sample.label, (net_w, net_h), interpolation=interpolation)
+        top, left = crop_origin(net_h, net_w, self.crop_size, rng)
+        rows, cols = slice(top, top + self.crop_size), slice(left, left + self.crop_size)
+        image, label = image[:, rows, cols], label[rows, cols]
+        if self.hflip and rng.random() < 0.5:
+            image, label = image[:, :, ::-1], label[:, ::-1]
+        if self.strong is not None and rng.random() < self.strong.blur_p:
+            image = gaussian_blur(np.ascontiguousarray(image), rng.uniform(*self.strong.blur_sigma))
+        mask = np.isfinite(label) & (label > 0 if self.kind == "depth_m" else True)
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)),
+            "target": torch.from_numpy(np.ascontiguousarray(label, dtype=np.float32)),
+            "mask": torch.from_numpy(np.ascontiguousarray(mask)),
+            "key": sample.key,
+        }
+
+
+def consumer_plan(
+    shards: list[ShardInfo], seed: int, epoch: int, consumer: int, consumers: int
+) -> list[tuple[int, list[int]]]:
+    """(shard index, sample indices in reading order) of one consumer for one epoch.
+
+    A consumer is one DataLoader worker of one rank: ``consumer = rank × workers +
+    worker`` of ``consumers = world × workers``. With at least one shard per consumer,
+    whole shards are dealt out (``order[rank::world][worker::workers]``); with fewer
+    shards (tiny sets), samples are dealt out instead so nobody starves.
+    """
+    order = np.random.default_rng([seed, epoch]).permutation(len(shards))
+
+    def within(shard: int) -> list[int]:
+        count = shards[shard].samples
+        return np.random.default_rng([seed, epoch, shard]).permutation(count).tolist()
+
+    if len(shards) >= consumers:
+        world_major = [int(s) for s in order]
+        # rank r takes order[r::world]; its worker w takes that list's [w::workers]
+        return [(s, within(s)) for s in world_major[consumer::consumers]]
+    plan = []
+    position = 0
+    for shard in (int(s) for s in order):
+        indices = within(shard)
+        mine = [i for n, i in enumerate(indices) if (position + n) % consumers == consumer]
+        position += len(indices)
+        if mine:
+            plan.append((shard, mine))
+    return plan
+
+
+class ShardStream(IterableDataset):
+    """Endless, seeded, resumable stream of transformed samples from WebDataset shards."""
+
+    def __init__(self, splits: list[Split], transform: SampleTransform, seed: int) -> None:
+        kinds = {s.kind for s in splits}
+        if len(kinds) != 1:
+            raise ValueError(
+                f"splits {[s.directory.name for s in splits]} mix label kinds {sorted(kinds)}; "
+                "train on disparity or on metric depth, not both"
+            )
+        self.shards = [shard for split in splits for shard in split.shards]
+        self.kind = kinds.pop()
+        self.transform = transform
+        self.seed = seed
+        self.epoch = 0
+        self.position = 0  # samples this consumer yielded in ``epoch``
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+
+    def _consumer(self) -> tuple[int, int]:
+        rank, world, worker, workers = pytorch_worker_info()
+        return rank * workers + worker, world * workers
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        consumer, consumers = self._consumer()
+        total = sum(s.samples for s in self.shards)
+        if total < consumers:
+            raise ValueError(
+                f"{total} samples cannot feed {consumers} consumers (ranks x DataLoader "
+                "workers); add data or lower `workers`"
+            )
+        while True:
+            skip = self.position
+            for shard_index, indices in consumer_plan(
+                self.shards, self.seed, self.epoch, consumer, consumers
+            ):
+                if skip >= len(indices):
+                    skip -= len(indices)  # resuming: this shard was consumed before the stop
+                    continue
+                shard = self.shards[shard_index]
+                raw = read_shard_raw(shard.path)
+                if len(raw) != shard.samples:
+                    raise ValueError(
+                        f"{shard.path} holds {len(raw)} samples, its manifest says "
+                        f"{shard.samples}; the split changed: rerun the step that wrote it"
+                    )
+                for index in indices[skip:]:
+                    sample = decode_sample(raw[index], self.kind)
+                    sample.key = f"{shard.path.parent.name}/{sample.key}"
+                    rng = np.random.default_rng([self.seed, self.epoch, shard_index, index])
+                    item = self.transform(sample, rng)
+                    self.position += 1  # before the yield: the saved state counts this sample
+                    yield item
+                skip = 0
+            self.epoch += 1
+            self.position = 0
+
+
+def make_loader(stream: ShardStream, batch_size: int, workers: int) -> StatefulDataLoader:
+    """A ``StatefulDataLoader`` whose ``state_dict`` is the stream position of every worker."""
+    return StatefulDataLoader(
+        stream,
+        batch_size=batch_size,
+        num_workers=workers,
+        prefetch_factor=2 if workers else None,
+        drop_last=True,
+    )
