@@ -18,6 +18,14 @@ size, network, bilinear resize back) and is scored with:
 plus ``dav2 bench`` (ONNX Runtime, 2 threads) total milliseconds per 640×480 frame.
 Metrics are means over frames (the paper's protocol: per image, then averaged).
 
+As a pipeline step (section ``deploy_eval``: ``models`` maps a label to a train
+section or a checkpoint, ``splits``, optional ``bench`` labels, ``limit``), every rank
+scores its share of the frames; the table lands in ``<run_dir>/<section>/table.md``::
+
+    dav2-train deploy-eval --config training/configs/default.yaml
+
+or on any checkpoints and splits::
+
     python -m dav2_train.deploy_eval --model metric=dav2_ros/weights/default.safetensors \\
         --split runs/default/data/a_test --split runs/default/data/c_test --out table/
 """
@@ -31,10 +39,14 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from dav2_train.config import ConfigError, is_train_section, run_dir, section, split_dir
+from dav2_train.dist import DistContext, all_gather_objects, all_reduce_sum
 from dav2_train.metrics import depth_metrics, relative_metrics
+from dav2_train.models import checkpoint_path, final_checkpoint, is_finished
 from dav2_train.shards import iter_split, read_split
 
 MIN_DEPTH_RATIO = 1.25
@@ -131,12 +143,19 @@ def frame_metrics(
     return row
 
 
-def evaluate_split(
-    estimator, split_dir: Path, max_depth_m: float, limit: int | None = None
-) -> dict:
-    """Mean of ``frame_metrics`` over the split's frames, plus counts."""
+def score_frames(
+    estimator,
+    split_dir: Path,
+    max_depth_m: float,
+    limit: int | None = None,
+    part: int = 0,
+    parts: int = 1,
+) -> list[dict[str, float]]:
+    """``frame_metrics`` of every ``parts``-th frame (from ``part``) of a split."""
     rows = []
     for index, frame in enumerate(iter_frames(split_dir, limit)):
+        if index % parts != part:
+            continue
         valid = np.isfinite(frame["depth_m"]) & (frame["depth_m"] > 0)
         if valid.sum() < 2:
             continue
@@ -147,11 +166,37 @@ def evaluate_split(
                 prediction.values, estimator.depth_type, frame["depth_m"], valid, max_depth_m, pairs
             )
         )
-    if not rows:
-        raise ValueError(f"{split_dir}: no frame with valid depth to evaluate")
-    height, width = frame["rgb"].shape[:2]
-    summary = {key: float(np.nanmean([r[key] for r in rows])) for key in rows[0]}
-    return summary | {"frames": len(rows), "image_size": f"{width}x{height}"}
+    return rows
+
+
+def summarise(sums: dict[str, tuple[float, int]], image_size: str) -> dict:
+    """Means from per-key (sum, count) over frames (NaN frames, e.g. no pairs, left out)."""
+    frames = max(count for _, count in sums.values()) if sums else 0
+    if frames == 0:
+        raise ValueError("no frame with valid depth to evaluate")
+    means = {key: total / count for key, (total, count) in sums.items() if count}
+    return means | {"frames": frames, "image_size": image_size}
+
+
+def row_sums(rows: list[dict[str, float]]) -> dict[str, tuple[float, int]]:
+    keys = sorted({key for row in rows for key in row})
+    finite = {
+        key: [row[key] for row in rows if key in row and np.isfinite(row[key])] for key in keys
+    }
+    return {key: (float(np.sum(values)), len(values)) for key, values in finite.items()}
+
+
+def evaluate_split(
+    estimator, split_dir: Path, max_depth_m: float, limit: int | None = None
+) -> dict:
+    """Mean of ``frame_metrics`` over the split's frames, plus counts."""
+    rows = score_frames(estimator, split_dir, max_depth_m, limit)
+    return summarise(row_sums(rows), _image_size(split_dir))
+
+
+def _image_size(split_dir: Path) -> str:
+    rgb = next(iter_frames(split_dir, 1))["rgb"]
+    return f"{rgb.shape[1]}x{rgb.shape[0]}"
 
 
 def build_estimator(checkpoint: str, image_hw: tuple[int, int], threads: int):
@@ -243,7 +288,7 @@ def run_table(
     threads: int = 2,
     bench: bool = True,
 ) -> dict:
-    """Score every model on every split; write ``table.json`` and ``table.md`` to ``out``."""
+    """Score every model on every split (this process alone); write ``table.json``/``.md``."""
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
     for label, checkpoint in models.items():
@@ -251,23 +296,92 @@ def run_table(
         first = next(iter_frames(split_dirs[0], 1))
         estimator, meta = build_estimator(checkpoint, first["rgb"].shape[:2], threads)
         splits = {}
-        for split_dir in split_dirs:
-            row = evaluate_split(estimator, split_dir, max_depth_m, limit)
-            splits[Path(split_dir).name] = row | read_split(Path(split_dir)).provenance
-            print(f"[deploy-eval] {label} {Path(split_dir).name}: {json.dumps(row)}", flush=True)
-        results[label] = {
-            "checkpoint": str(checkpoint),
-            "depth_type": meta.depth_type,
-            "encoder": meta.encoder,
-            "input_size": meta.input_size,
-            "splits": splits,
-            "eval_seconds": round(time.time() - started, 1),
-        }
+        for split_dir_ in split_dirs:
+            row = evaluate_split(estimator, split_dir_, max_depth_m, limit)
+            splits[Path(split_dir_).name] = row | read_split(Path(split_dir_)).provenance
+            print(f"[deploy-eval] {label} {Path(split_dir_).name}: {json.dumps(row)}", flush=True)
+        results[label] = _model_record(checkpoint, meta, splits, started)
         if bench:
             results[label]["bench"] = bench_total_ms(checkpoint, out / f"bench-{label}.json")
     (out / "table.json").write_text(json.dumps(results, indent=1))
     (out / "table.md").write_text(markdown(results))
     return results
+
+
+def _checkpoint_of(config: dict[str, Any], ref: str) -> str:
+    """A train section's saved model, or the path itself."""
+    if is_train_section(config, ref):
+        stem = final_checkpoint(config, ref)
+        if not is_finished(stem):
+            raise FileNotFoundError(f"{stem}.safetensors does not exist: run section {ref!r} first")
+        return str(stem.with_suffix(".safetensors"))
+    if checkpoint_path(ref) is None:
+        raise FileNotFoundError(f"deploy_eval.models: {ref!r} is neither a section nor a file")
+    return ref
+
+
+def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
+    """The pipeline step: every rank scores its share of the frames, rank 0 writes the table."""
+    cfg = section(config, name)
+    unknown = set(cfg) - {"models", "splits", "bench", "limit", "threads", "out"}
+    if unknown:
+        raise ConfigError(f"{name}: unknown keys {sorted(unknown)}")
+    models = {label: _checkpoint_of(config, str(ref)) for label, ref in cfg["models"].items()}
+    split_dirs = [split_dir(config, s) for s in cfg["splits"]]
+    bench = cfg.get("bench", True)
+    bench_labels = list(models) if bench is True else list(bench or [])
+    out = Path(cfg.get("out") or run_dir(config) / name)
+    max_depth_m, threads = float(config["max_depth_m"]), int(cfg.get("threads", 2))
+    results: dict[str, dict] = {}
+    for label, checkpoint in models.items():
+        started = time.time()
+        first = next(iter_frames(split_dirs[0], 1))
+        estimator, meta = build_estimator(checkpoint, first["rgb"].shape[:2], threads)
+        splits = {}
+        for directory in split_dirs:
+            rows = score_frames(
+                estimator, directory, max_depth_m, cfg.get("limit"), ctx.rank, ctx.world_size
+            )
+            reduced = _reduce_sums(row_sums(rows), ctx)
+            row = summarise(reduced, _image_size(directory))
+            splits[directory.name] = row | read_split(directory).provenance
+            if ctx.is_main:
+                print(f"[{name}] {label} {directory.name}: {json.dumps(row)}", flush=True)
+        results[label] = _model_record(checkpoint, meta, splits, started)
+        if ctx.is_main and label in bench_labels:
+            out.mkdir(parents=True, exist_ok=True)
+            results[label]["bench"] = bench_total_ms(checkpoint, out / f"bench-{label}.json")
+        ctx.barrier()
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "table.json").write_text(json.dumps(results, indent=1))
+        (out / "table.md").write_text(markdown(results))
+        print(f"[{name}] wrote {out / 'table.md'}", flush=True)
+    ctx.barrier()
+    return results
+
+
+def _reduce_sums(sums: dict[str, tuple[float, int]], ctx: DistContext) -> dict:
+    """Every rank's (sum, count) per key added up (the key set is the same on every rank)."""
+    if not ctx.distributed:
+        return sums
+    import torch
+
+    keys = sorted(set().union(*all_gather_objects(sorted(sums), ctx)))
+    local = torch.tensor([list(sums.get(k, (0.0, 0))) for k in keys], dtype=torch.float64)
+    total = all_reduce_sum(local.to(ctx.device), ctx).cpu().tolist()
+    return {k: (total[i][0], int(total[i][1])) for i, k in enumerate(keys)}
+
+
+def _model_record(checkpoint: str, meta, splits: dict, started: float) -> dict:
+    return {
+        "checkpoint": str(checkpoint),
+        "depth_type": meta.depth_type,
+        "encoder": meta.encoder,
+        "input_size": meta.input_size,
+        "splits": splits,
+        "eval_seconds": round(time.time() - started, 1),
+    }
 
 
 def _model_arg(text: str) -> tuple[str, str]:
