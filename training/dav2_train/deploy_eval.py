@@ -186,14 +186,6 @@ def row_sums(rows: list[dict[str, float]]) -> dict[str, tuple[float, int]]:
     return {key: (float(np.sum(values)), len(values)) for key, values in finite.items()}
 
 
-def evaluate_split(
-    estimator, split_dir: Path, max_depth_m: float, limit: int | None = None
-) -> dict:
-    """Mean of ``frame_metrics`` over the split's frames, plus counts."""
-    rows = score_frames(estimator, split_dir, max_depth_m, limit)
-    return summarise(row_sums(rows), _image_size(split_dir))
-
-
 def _image_size(split_dir: Path) -> str:
     rgb = next(iter_frames(split_dir, 1))["rgb"]
     return f"{rgb.shape[1]}x{rgb.shape[0]}"
@@ -286,25 +278,43 @@ def run_table(
     max_depth_m: float = 20.0,
     limit: int | None = None,
     threads: int = 2,
-    bench: bool = True,
+    bench: bool | list[str] = True,
+    ctx: DistContext | None = None,
+    tag: str = "deploy-eval",
 ) -> dict:
-    """Score every model on every split (this process alone); write ``table.json``/``.md``."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Score every model on every split and write ``table.json`` / ``table.md`` to ``out``.
+
+    Under ``ctx`` (a torchrun group) every rank scores its share of the frames and rank 0
+    writes; ``bench`` is True (every model), False or the labels to time with dav2 bench.
+    """
+    if ctx is None:
+        import torch
+
+        ctx = DistContext(0, 1, 0, torch.device("cpu"))
+    bench_labels = list(models) if bench is True else list(bench or [])
     results: dict[str, dict] = {}
     for label, checkpoint in models.items():
         started = time.time()
         first = next(iter_frames(split_dirs[0], 1))
         estimator, meta = build_estimator(checkpoint, first["rgb"].shape[:2], threads)
         splits = {}
-        for split_dir_ in split_dirs:
-            row = evaluate_split(estimator, split_dir_, max_depth_m, limit)
-            splits[Path(split_dir_).name] = row | read_split(Path(split_dir_)).provenance
-            print(f"[deploy-eval] {label} {Path(split_dir_).name}: {json.dumps(row)}", flush=True)
+        for directory in map(Path, split_dirs):
+            rows = score_frames(estimator, directory, max_depth_m, limit, ctx.rank, ctx.world_size)
+            row = summarise(_reduce_sums(row_sums(rows), ctx), _image_size(directory))
+            splits[directory.name] = row | read_split(directory).provenance
+            if ctx.is_main:
+                print(f"[{tag}] {label} {directory.name}: {json.dumps(row)}", flush=True)
         results[label] = _model_record(checkpoint, meta, splits, started)
-        if bench:
+        if ctx.is_main and label in bench_labels:
+            out.mkdir(parents=True, exist_ok=True)
             results[label]["bench"] = bench_total_ms(checkpoint, out / f"bench-{label}.json")
-    (out / "table.json").write_text(json.dumps(results, indent=1))
-    (out / "table.md").write_text(markdown(results))
+        ctx.barrier()
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "table.json").write_text(json.dumps(results, indent=1))
+        (out / "table.md").write_text(markdown(results))
+        print(f"[{tag}] wrote {out / 'table.md'}", flush=True)
+    ctx.barrier()
     return results
 
 
@@ -328,37 +338,18 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
         raise ConfigError(f"{name}: unknown keys {sorted(unknown)}")
     models = {label: _checkpoint_of(config, str(ref)) for label, ref in cfg["models"].items()}
     split_dirs = [split_dir(config, s) for s in cfg["splits"]]
-    bench = cfg.get("bench", True)
-    bench_labels = list(models) if bench is True else list(bench or [])
     out = Path(cfg.get("out") or run_dir(config) / name)
-    max_depth_m, threads = float(config["max_depth_m"]), int(cfg.get("threads", 2))
-    results: dict[str, dict] = {}
-    for label, checkpoint in models.items():
-        started = time.time()
-        first = next(iter_frames(split_dirs[0], 1))
-        estimator, meta = build_estimator(checkpoint, first["rgb"].shape[:2], threads)
-        splits = {}
-        for directory in split_dirs:
-            rows = score_frames(
-                estimator, directory, max_depth_m, cfg.get("limit"), ctx.rank, ctx.world_size
-            )
-            reduced = _reduce_sums(row_sums(rows), ctx)
-            row = summarise(reduced, _image_size(directory))
-            splits[directory.name] = row | read_split(directory).provenance
-            if ctx.is_main:
-                print(f"[{name}] {label} {directory.name}: {json.dumps(row)}", flush=True)
-        results[label] = _model_record(checkpoint, meta, splits, started)
-        if ctx.is_main and label in bench_labels:
-            out.mkdir(parents=True, exist_ok=True)
-            results[label]["bench"] = bench_total_ms(checkpoint, out / f"bench-{label}.json")
-        ctx.barrier()
-    if ctx.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "table.json").write_text(json.dumps(results, indent=1))
-        (out / "table.md").write_text(markdown(results))
-        print(f"[{name}] wrote {out / 'table.md'}", flush=True)
-    ctx.barrier()
-    return results
+    return run_table(
+        models,
+        split_dirs,
+        out,
+        float(config["max_depth_m"]),
+        cfg.get("limit"),
+        int(cfg.get("threads", 2)),
+        cfg.get("bench", True),
+        ctx,
+        tag=name,
+    )
 
 
 def _reduce_sums(sums: dict[str, tuple[float, int]], ctx: DistContext) -> dict:
