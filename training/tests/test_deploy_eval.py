@@ -118,20 +118,24 @@ def test_table_from_a_real_model_on_rendered_splits(tmp_path) -> None:
     checkpoint = save_model(
         model, ModelMeta("vitt6", "metric", 20.0, input_size=28), tmp_path / "m"
     )
-    data = tmp_path / "run" / "data"
-    results = deploy_eval.run_table(
-        {"metric": str(checkpoint)},
-        [data / "a_test", data / "c_test"],
-        tmp_path / "table",
-        threads=1,
-        bench=False,
-    )
+    config = _config(tmp_path, splits)
+    config["deploy_eval"] = {
+        "models": {"metric": str(checkpoint)},
+        "splits": ["a_test", "c_test"],
+        "bench": False,
+        "threads": 1,
+    }
+    results = deploy_eval.run(config, "deploy_eval", ctx)
     rows = results["metric"]["splits"]
     assert rows["a_test"]["frames"] == 3 and rows["c_test"]["frames"] == 2
     assert rows["a_test"]["image_size"] == "84x56" and rows["c_test"]["held_out"] is True
     for row in rows.values():
         assert row["absrel"] > 0 and 0 <= row["delta1"] <= 1 and 0 <= row["ordinal"] <= 1
         assert row["ordinal_prior"] == 0.5
-    table = (tmp_path / "table" / "table.md").read_text()
+    out = tmp_path / "run" / "deploy_eval"
+    table = (out / "table.md").read_text()
     assert "c_test (held-out style)" in table and "| metric AbsRel ↓ |" in table
-    assert json.loads((tmp_path / "table" / "table.json").read_text()) == results
+    assert json.loads((out / "table.json").read_text()) == results
+    config["deploy_eval"]["models"] = {"missing": "no_such_section_or_file"}
+    with pytest.raises(FileNotFoundError, match="neither a section nor a file"):
+        deploy_eval.run(config, "deploy_eval", ctx)
