@@ -75,10 +75,16 @@ def run_case(model, chosen, args, input_size: int, frame: np.ndarray) -> tuple[l
     print(f"  {model.encoder_name} @ {input_size}: engines ready", file=sys.stderr, flush=True)
     times = measure({k: v[0] for k, v in estimators.items()}, frame, args.iterations, args.warmup)
     records = [
-        record(label, est, setup_s, times[label], chosen,
-               {"image_hw": args.image_size, "warmup": args.warmup})
+        record(
+            label,
+            est,
+            setup_s,
+            times[label],
+            chosen,
+            {"image_hw": args.image_size, "warmup": args.warmup},
+        )
         for label, (est, setup_s) in estimators.items()
-    ]  # fmt: skip
+    ]
     outputs = {label: est.predict(frame).values for label, (est, _) in estimators.items()}
     checks = {}
     if "torch" in outputs:

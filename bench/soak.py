@@ -65,8 +65,13 @@ def tiny_checkpoint(directory: Path, input_size: int) -> Path:
     from dav2_ros.model.random_weights import randomize_weights_
 
     model = randomize_weights_(DepthAnythingV2("vitt", "metric", 10.0), seed=0)
-    meta = ModelMeta(encoder="vitt", depth_type="metric", max_depth=10.0, input_size=input_size,
-                     provenance={"note": "random weights for the soak run"})  # fmt: skip
+    meta = ModelMeta(
+        encoder="vitt",
+        depth_type="metric",
+        max_depth=10.0,
+        input_size=input_size,
+        provenance={"note": "random weights for the soak run"},
+    )
     with torch.no_grad():
         return save_model(model, meta, directory / "soak_tiny")
 
@@ -78,7 +83,7 @@ def write_params(path: Path, args: argparse.Namespace, checkpoint: str) -> Path:
             "backend": args.backend,
             "input_size": args.input_size,
             "threads": args.threads,
-        },  # fmt: skip
+        },
         "output": {"resolution": "input"},
         "points": {"stride": 2},
     }
@@ -110,8 +115,9 @@ class Camera:
         self.width, self.height = width, height
         self.node = rclpy.create_node("dav2_soak_camera")
         self.image_pub = self.node.create_publisher(Image, "image", qos_profile_sensor_data)
-        self.info_pub = self.node.create_publisher(CameraInfo, "camera_info",
-                                                   qos_profile_sensor_data)  # fmt: skip
+        self.info_pub = self.node.create_publisher(
+            CameraInfo, "camera_info", qos_profile_sensor_data
+        )
         self.sent_at: dict[int, float] = {}
         self.latencies_s: list[float] = []
         self.depth_count = 0
@@ -140,8 +146,13 @@ class Camera:
 
     def publish(self, rgb: np.ndarray, stamp_ns: int, encoding: str = "rgb8") -> None:
         header_sec, header_nsec = divmod(stamp_ns, 1_000_000_000)
-        image = self._Image(height=rgb.shape[0], width=rgb.shape[1], encoding=encoding,
-                            step=rgb.shape[1] * 3, data=rgb.tobytes())  # fmt: skip
+        image = self._Image(
+            height=rgb.shape[0],
+            width=rgb.shape[1],
+            encoding=encoding,
+            step=rgb.shape[1] * 3,
+            data=rgb.tobytes(),
+        )
         image.header.stamp.sec, image.header.stamp.nanosec = header_sec, header_nsec
         image.header.frame_id = "soak_camera_optical_frame"
         info = self._CameraInfo(width=self.width, height=self.height)
@@ -181,8 +192,12 @@ def run(args: argparse.Namespace) -> dict:
     log_path = work / "node.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1", RCUTILS_LOGGING_BUFFERED_STREAM="0")
     with open(log_path, "wb") as log:
-        node = subprocess.Popen([str(DEPTH_NODE), "--ros-args", "--params-file", str(params)],
-                                env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        node = subprocess.Popen(
+            [str(DEPTH_NODE), "--ros-args", "--params-file", str(params)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     import rclpy
 
     rclpy.init()

@@ -75,12 +75,12 @@ def find_checkpoint(directory: Path) -> Path | None:
     return None
 
 
-def load_checkpoint(
-    directory: Path, map_location: torch.device | str = "cpu"
-) -> tuple[DepthAnythingV2, dict[str, Any]]:
-    """(model as saved, trainer state); pickles only with ``weights_only=True``."""
+def load_checkpoint(directory: Path) -> tuple[DepthAnythingV2, dict[str, Any]]:
+    """(model as saved, trainer state), both on the CPU (RNG states must stay CPU
+    tensors; the optimizer moves its own state to its parameters' device). Pickles only
+    with ``weights_only=True``."""
     loaded = load_model(directory / f"{MODEL_STEM}.safetensors")
-    state = torch.load(directory / STATE_FILE, map_location=map_location, weights_only=True)
+    state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=True)
     return loaded.model, state
 
 

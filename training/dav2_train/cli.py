@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="rerun finished steps whose config or inputs changed (otherwise refused)",
         )
+        p.add_argument(
+            "--adopt",
+            action="store_true",
+            help="keep outputs made before fingerprints existed, recording the current one",
+        )
     return parser
 
 
@@ -87,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config, args.set)
         ctx = dist.setup(
-            str(config.get("device", "auto")), config.get("threads", "auto"), args.force
+            str(config.get("device", "auto")), config.get("threads", "auto"), args.force, args.adopt
         )
         try:
             if args.command == "pipeline":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ class DistContext:
     local_rank: int
     device: torch.device
     force: bool = False  # rerun finished steps whose config or inputs changed
+    adopt: bool = False  # keep outputs that predate fingerprints, recording the current one
 
     @property
     def is_main(self) -> bool:
@@ -33,7 +35,9 @@ class DistContext:
             dist.barrier()
 
 
-def setup(device: str = "auto", threads: int | str = "auto", force: bool = False) -> DistContext:
+def setup(
+    device: str = "auto", threads: int | str = "auto", force: bool = False, adopt: bool = False
+) -> DistContext:
     """Join the process group ``torchrun`` describes in the environment (if any).
 
     gloo on CPU, nccl on CUDA. CPU threads are split between local processes so
@@ -57,8 +61,12 @@ def setup(device: str = "auto", threads: int | str = "auto", force: bool = False
             threads = max(1, (os.cpu_count() or 1) // local_world)
         torch.set_num_threads(int(threads))
     if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return DistContext(rank, world_size, local_rank, torch_device, force)
+        # Ranks wait for each other at step ends (a resumed labelling run may leave one
+        # rank a few shards behind): an hour, not NCCL's default 10 minutes.
+        dist.init_process_group(
+            backend="nccl" if use_cuda else "gloo", timeout=datetime.timedelta(hours=1)
+        )
+    return DistContext(rank, world_size, local_rank, torch_device, force, adopt)
 
 
 def teardown() -> None:

@@ -17,11 +17,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from dav2_train import fingerprint
 from dav2_train.config import run_dir, section, split_dir
 from dav2_train.dist import DistContext, all_reduce_sum
 from dav2_train.infer import predict, read_rgb
 from dav2_train.metrics import da2k_correct, depth_metrics, relative_metrics
-from dav2_train.models import load_reference
+from dav2_train.models import load_reference, reference_input
 from dav2_train.shards import Split, iter_split, read_split
 
 PRIOR_NAME = "prior: lower is closer"
@@ -119,6 +120,19 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
     """Every rank scores its share of every split; rank 0 writes the reduced metrics."""
     cfg = section(config, name)
     out = run_dir(config) / name
+    settings = {k: cfg.get(k) for k in ("models", "splits", "limit", "da2k_annotations", "prior")}
+    inputs = {
+        "models": [reference_input(config, ref, f"{name}.models") for ref in cfg["models"]],
+        "splits": {
+            s: read_split(split_dir(config, s)).fingerprint.get("digest") for s in cfg["splits"]
+        },
+    }
+    made_by = fingerprint.make(settings, inputs)
+    kept = fingerprint.guard_folder(out, made_by, f"[{name}]", ctx)
+    if kept and (out / "metrics.json").is_file():
+        if ctx.is_main:
+            print(f"[{name}] already evaluated with the same models and splits: {out}")
+        return json.loads((out / "metrics.json").read_text())
     results: dict[str, dict] = {}
     for ref in cfg["models"]:
         source = load_reference(config, ref, f"{name}.models")

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from dav2_ros.model.checkpoints import ModelMeta, load_model, save_model
+from dav2_train import fingerprint
 from dav2_train.config import run_dir, section
 from dav2_train.dist import DistContext
 from dav2_train.lineage import Lineage, trace
-from dav2_train.models import load_reference
+from dav2_train.models import load_reference, reference_input
 from dav2_train.provenance import git_revision
 
 
@@ -35,6 +36,13 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path | None:
     all_metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     label = cfg["model"] if isinstance(cfg["model"], str) else str(cfg["model"].get("path"))
     lineage = trace(source.record)
+    made_by = fingerprint.make(
+        {k: v for k, v in cfg.items() if k != "card"},
+        {
+            "model": reference_input(config, cfg["model"], f"{name}.model"),
+            "metrics": fingerprint.digest(all_metrics),
+        },
+    )
     public_config = {k: v for k, v in config.items() if not k.startswith("_")}
     provenance = {
         "produced_by": "dav2_train (training/ in this repository)",
@@ -50,6 +58,7 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path | None:
         "steps": lineage.steps,
         "licence": cfg.get("licence", "Apache-2.0"),
         "input_licences": lineage.licences,
+        "fingerprint": made_by,
     }
     extra = cfg.get("card", {}) or {}
     metrics = {"held_out": all_metrics.get(label, {}), "speed": extra.get("speed", {})}

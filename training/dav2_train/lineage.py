@@ -54,7 +54,7 @@ def _loss(value: Any) -> str:
 
 def _describe_source(spec: dict) -> str:
     topic = f", topic `{spec['topic']}`" if spec.get("topic") else ""
-    every = f", every {spec['every']}th frame" if int(spec.get("every", 1) or 1) > 1 else ""
+    every = f", 1 frame in {spec['every']}" if int(spec.get("every", 1) or 1) > 1 else ""
     return f"`{spec.get('path')}`{topic}{every}"
 
 
@@ -118,15 +118,15 @@ def _walk_model(record: dict | None, lineage: Lineage) -> None:
 def trace(record: dict | None) -> Lineage:
     """The lineage of a model given its reference record (``models.ModelRef.record``)."""
     lineage = Lineage()
+    if record and record.get("kind") != "section":
+        _add(lineage.initialisation, f"exported from {describe_model(record)}")
     current = record
-    while current:  # the init chain of the exported model itself
-        run = (current.get("provenance") or {}) if current.get("kind") == "section" else {}
-        name = current.get("section") or current.get("path")
-        if current.get("kind") == "section":
-            _add(lineage.initialisation, f"`{name}` started from {describe_model(run.get('init'))}")
-            current = run.get("init")
-        else:
-            _add(lineage.initialisation, f"exported from {describe_model(current)}")
-            current = None
+    while current and current.get("kind") == "section":  # the exported model's init chain
+        run = current.get("provenance") or {}
+        _add(
+            lineage.initialisation,
+            f"`{current.get('section')}` started from {describe_model(run.get('init'))}",
+        )
+        current = run.get("init")
     _walk_model(record, lineage)
     return lineage

@@ -16,6 +16,7 @@ Everything is read through ``load_model`` (or, for a bare encoder,
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,23 @@ def load_trained(config: dict[str, Any], name: str) -> ModelRef:
     return ModelRef(loaded, record)
 
 
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
 def file_digest(path: Path) -> str:
-    """sha256 of a file, or of a directory's files (name + content), in 1 MiB reads."""
+    """sha256 of a file, or of a directory's files (name + content), in 1 MiB reads.
+
+    Cached per process by (path, size, mtime): a teacher is hashed once per run.
+    """
+    path = Path(path).resolve()
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = _sha256(path)
+    return _DIGESTS[key]
+
+
+def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for file in files:
@@ -103,6 +119,32 @@ def checkpoint_path(ref: str) -> Path | None:
     return None
 
 
+def _weights_file(path: Path) -> Path:
+    """The file (or directory) holding the tensors a checkpoint path names."""
+    if path.exists():
+        return path
+    return path.with_name(path.name + ".safetensors")
+
+
+def reference_input(config: dict[str, Any], ref: Any, what: str) -> dict[str, Any]:
+    """What a reference is, for fingerprints: a section's own fingerprint or a file's sha256."""
+    name, options = _parse_ref(ref, what)
+    if not options and is_train_section(config, name):
+        stem = final_checkpoint(config, name)
+        if not is_finished(stem):
+            raise FileNotFoundError(
+                f"{what}: section {name!r} has not finished ({stem}.safetensors is missing); "
+                "run it first"
+            )
+        provenance = json.loads(stem.with_suffix(".json").read_text()).get("provenance", {})
+        return {"section": name, "fingerprint": provenance.get("fingerprint", {}).get("digest")}
+    path = checkpoint_path(name)
+    if path is None:
+        load_reference(config, ref, what)  # raises the explanatory error
+    weights = _weights_file(path)
+    return {"path": str(weights.resolve()), "sha256": file_digest(weights), **options}
+
+
 def load_reference(config: dict[str, Any], ref: Any, what: str) -> ModelRef:
     """A section name or a checkpoint file/directory → the model and its record."""
     name, options = _parse_ref(ref, what)
@@ -119,7 +161,7 @@ def load_reference(config: dict[str, Any], ref: Any, what: str) -> ModelRef:
     record = {
         "kind": "file",
         "path": str(path.resolve()),
-        "sha256": file_digest(Path(loaded.meta.source) if path.is_file() else path),
+        "sha256": file_digest(_weights_file(path)),
         "format": loaded.meta.format,
         "encoder": loaded.meta.encoder,
         "depth_type": loaded.meta.depth_type,

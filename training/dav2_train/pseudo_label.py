@@ -26,11 +26,12 @@ import numpy as np
 import torch
 
 from dav2_ros.model.transforms import model_input_size, prepare_input, resize_output
+from dav2_train import fingerprint
 from dav2_train.config import ConfigError, section, split_dir
 from dav2_train.dist import DistContext
-from dav2_train.models import load_reference
-from dav2_train.shards import Sample, ShardWriter, sample_key, shard_name, write_manifest
-from dav2_train.sources import SourceRecord, iter_records
+from dav2_train.models import load_reference, reference_input
+from dav2_train.shards import MANIFEST, RankShards, Sample, sample_key, write_manifest
+from dav2_train.sources import SourceImage, SourceRecord, iter_records, source_listing
 from dav2_train.train import select_autocast
 
 # Metric teachers' metres below this are clamped before inversion (the Sigmoid head
@@ -97,19 +98,19 @@ def as_relative_label(prediction: np.ndarray, depth_type: str) -> np.ndarray:
     return prediction
 
 
-class _ShardLabeller:
-    """Labels one shard's frames in batches of equal network shape, writing as it goes."""
+class _BatchedLabels:
+    """Frames of one shard, labelled in batches of equal network shape, written in order."""
 
-    def __init__(self, writer: ShardWriter, shard: int, labeller: Any) -> None:
-        self.writer, self.shard, self.labeller = writer, shard, labeller
-        self.pending: list[tuple[int, Any, str]] = []
+    def __init__(self, shards: RankShards, teacher: _Teacher) -> None:
+        self.shards, self.teacher = shards, teacher
+        self.pending: list[tuple[int, SourceImage, str]] = []
 
-    def add(self, index: int, image: Any, source: str) -> None:
-        shape = model_input_size(*image.rgb.shape[:2], self.labeller.input_size)
+    def add(self, index: int, image: SourceImage, source: str) -> None:
+        shape = model_input_size(*image.rgb.shape[:2], self.teacher.input_size)
         if self.pending and (
-            len(self.pending) >= self.labeller.batch_size
-            or model_input_size(*self.pending[0][1].rgb.shape[:2], self.labeller.input_size)
-            != shape
+            len(self.pending) >= self.teacher.batch_size
+            or index // self.shards.shard_size != self.pending[0][0] // self.shards.shard_size
+            or model_input_size(*self.pending[0][1].rgb.shape[:2], self.teacher.input_size) != shape
         ):
             self.flush()
         self.pending.append((index, image, source))
@@ -117,15 +118,16 @@ class _ShardLabeller:
     def flush(self) -> None:
         if not self.pending:
             return
-        labels = self.labeller.label([image.rgb for _, image, _ in self.pending])
+        labels = self.teacher.label([image.rgb for _, image, _ in self.pending])
         for (index, image, source), label in zip(self.pending, labels, strict=True):
             meta = {"source": image.key, "source_path": source, "stamp_ns": image.stamp_ns}
-            self.writer.write(Sample(sample_key(self.shard, index), image.rgb, label, meta))
+            writer = self.shards.writer_for(index)
+            writer.write(Sample(sample_key(self.shards.shard, index), image.rgb, label, meta))
         self.pending = []
 
     def close(self) -> None:
         self.flush()
-        self.writer.close()
+        self.shards.close()
 
 
 @dataclass
@@ -149,10 +151,29 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path:
     if "out" not in cfg or "teacher" not in cfg:
         raise ConfigError(f"{name}: needs `teacher:` and `out:`")
     out = split_dir(config, cfg["out"])
-    out.mkdir(parents=True, exist_ok=True)
     teacher = load_reference(config, cfg["teacher"], f"{name}.teacher")
     meta = teacher.loaded.meta
     input_size = int(cfg.get("input_size", meta.input_size))
+    shard_size = int(cfg.get("shard_size", 100))
+    precision = str(cfg.get("precision", "auto"))
+    specs = source_specs(config, cfg)
+    made_by = fingerprint.make(
+        {
+            "input_size": input_size,
+            "shard_size": shard_size,
+            "precision": precision,
+            "sources": [{"topic": s["topic"], "every": s["every"]} for s in specs],
+        },
+        {
+            "teacher": reference_input(config, cfg["teacher"], f"{name}.teacher"),
+            "sources": [source_listing(Path(s["path"])) for s in specs],
+        },
+    )
+    kept = fingerprint.guard_folder(out, made_by, f"[{name}]", ctx)
+    if kept and (out / MANIFEST).is_file():
+        if ctx.is_main:
+            print(f"[{name}] already labelled with the same teacher and sources: {out}")
+        return out
     if ctx.is_main:
         where = teacher.record.get("path") or f"section {teacher.record.get('section')}"
         what = f"{meta.encoder} {meta.depth_type} ({where})"
@@ -170,42 +191,36 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path:
         input_size,
         int(cfg.get("batch_size", 8)),
         ctx.device,
-        select_autocast(str(cfg.get("precision", "auto")), ctx.device),
+        select_autocast(precision, ctx.device),
     )
-    shard_size = int(cfg.get("shard_size", 100))
-    specs = source_specs(config, cfg)
-    current: _ShardLabeller | None = None
+    shards = RankShards(out, "disparity", shard_size, ctx.rank, ctx.world_size)
+    batches = _BatchedLabels(shards, labeller)
     frames = 0
+    per_source = {spec["path"]: 0 for spec in specs}
     for index, record, source in numbered_records(specs):
         frames = index + 1
-        shard = index // shard_size
-        if shard % ctx.world_size != ctx.rank or (out / shard_name(shard)).exists():
-            continue
-        if current is None or current.shard != shard:
-            if current is not None:
-                current.close()
-            current = _ShardLabeller(
-                ShardWriter(out / shard_name(shard), "disparity"), shard, labeller
-            )
-        current.add(index, record.decode(), source)
-    if current is not None:
-        current.close()
+        per_source[source] += 1
+        if shards.wants(index):
+            batches.add(index, record.decode(), source)
+    batches.close()
+    if frames == 0:  # every rank read the same sources: all stop here together
+        raise ValueError(f"{name}: the sources gave no frames: {specs}")
     ctx.barrier()
     if ctx.is_main:
-        if frames == 0:
-            raise ValueError(f"{name}: the sources gave no frames: {specs}")
-        names = [shard_name(g) for g in range(-(-frames // shard_size))]
+        names = shards.names(frames)
         provenance = {
             "source": "pseudo-label",
             "teacher": teacher.record,
             "sources": specs,
             "frames": frames,
+            "frames_per_source": per_source,
             "input_size": input_size,
             "label": "inverse depth from a metric teacher (1/d)"
             if meta.depth_type == "metric"
             else "relative disparity",
         }
-        write_manifest(out, "disparity", names, provenance=provenance)
-        print(f"[{name}] {frames} frames labelled into {len(names)} shards in {out}", flush=True)
+        write_manifest(out, "disparity", names, fingerprint=made_by, provenance=provenance)
+        counts = ", ".join(f"{Path(p).name}: {n}" for p, n in per_source.items())
+        print(f"[{name}] {frames} frames ({counts}) labelled into {len(names)} shards in {out}")
     ctx.barrier()
     return out

@@ -21,14 +21,14 @@ import io
 import json
 import os
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
-from webdataset.tariterators import tarfile_samples
+from webdataset.tariterators import base_plus_ext, tarfile_samples
 from webdataset.writer import TarWriter
 
 LABEL_KINDS = ("disparity", "depth_m")
@@ -152,9 +152,40 @@ def iter_shard(path: Path, kind: str) -> Iterator[Sample]:
         yield decode_sample(raw, kind)
 
 
-def read_shard_raw(path: Path) -> list[dict[str, Any]]:
-    """Every sample of one shard as undecoded bytes (one shard in memory, not the split)."""
-    return list(tarfile_samples([{"url": str(path)}]))
+class ShardReader:
+    """Random access to the samples of one shard: an index of tar members, then one
+    sample's bytes at a time (a reader never holds a shard, let alone a split)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._tar = tarfile.open(self.path, "r:")  # noqa: SIM115 - closed in close()
+        self._members: dict[str, list[tarfile.TarInfo]] = {}
+        for member in self._tar.getmembers():
+            key, _ = base_plus_ext(member.name)
+            if key is not None and member.isreg():
+                self._members.setdefault(key, []).append(member)
+        self.keys = list(self._members)  # stored order
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def raw(self, index: int) -> dict[str, Any]:
+        """Sample ``index`` (stored order) as WebDataset's member dict of bytes."""
+        key = self.keys[index]
+        sample: dict[str, Any] = {"__key__": key, "__url__": str(self.path)}
+        for member in self._members[key]:
+            _, extension = base_plus_ext(member.name)
+            sample[extension] = self._tar.extractfile(member).read()
+        return sample
+
+    def close(self) -> None:
+        self._tar.close()
+
+    def __enter__(self) -> ShardReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def count_samples(path: Path) -> int:
@@ -244,3 +275,49 @@ def iter_split(split: Split, part: int = 0, parts: int = 1) -> Iterator[tuple[in
             if index % parts == part:
                 yield index, sample
             index += 1
+
+
+class RankShards:
+    """Writes the shards one rank owns while a numbered stream goes by.
+
+    Frame ``index`` belongs to shard ``index // shard_size``, and shard g to rank
+    ``g % world``. A shard already on disk (an earlier, killed run with the same
+    fingerprint) is skipped, so callers decode only frames that still need writing.
+    """
+
+    def __init__(self, directory: Path, kind: str, shard_size: int, rank: int, world: int) -> None:
+        self.directory, self.kind, self.shard_size = Path(directory), kind, shard_size
+        self.rank, self.world = rank, world
+        self.writer: ShardWriter | None = None
+        self.shard = -1
+
+    def wants(self, index: int) -> bool:
+        shard = index // self.shard_size
+        if shard % self.world != self.rank:
+            return False
+        return shard == self.shard or not (self.directory / shard_name(shard)).exists()
+
+    def writer_for(
+        self, index: int, before_switch: Callable[[], None] | None = None
+    ) -> ShardWriter:
+        """The open writer of ``index``'s shard; ``before_switch`` runs before a shard closes."""
+        shard = index // self.shard_size
+        if shard != self.shard:
+            if before_switch is not None:
+                before_switch()
+            self.close()
+            self.writer, self.shard = (
+                ShardWriter(self.directory / shard_name(shard), self.kind),
+                shard,
+            )
+        assert self.writer is not None
+        return self.writer
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def names(self, frames: int) -> list[str]:
+        """Every shard name of a stream of ``frames`` frames (all ranks together)."""
+        return [shard_name(g) for g in range(-(-frames // self.shard_size))]

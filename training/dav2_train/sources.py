@@ -18,6 +18,7 @@ skipped (a rank labelling its share of a long recording).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,14 @@ def is_bag(path: Path) -> bool:
     if path.is_file():
         return path.suffix in BAG_SUFFIXES
     return (path / "metadata.yaml").is_file()
+
+
+def source_listing(path: Path) -> dict[str, Any]:
+    """Names and sizes of a source's files (its fingerprint input; contents are not read)."""
+    from dav2_train.fingerprint import listing
+
+    path = Path(path).expanduser()
+    return listing(path, None if is_bag(path) else IMAGE_SUFFIXES)
 
 
 def open_image_source(
@@ -149,13 +158,19 @@ def bag_topics(reader: Any) -> dict[str, str]:
 
 
 def pick_topic(
-    path: Path, reader: Any, topic: str | None, wanted: tuple[str, ...], role: str
+    path: Path,
+    reader: Any,
+    topic: str | None,
+    wanted: tuple[str, ...],
+    role: str,
+    exclude: tuple[str, ...] = (),
 ) -> list:
-    """The connections of ``topic`` (checked to be of a ``wanted`` type)."""
+    """The connections of ``topic`` (checked to be of a ``wanted`` type); without a
+    topic, the only one of a wanted type (``exclude`` left out)."""
     topics = bag_topics(reader)
     found = ", ".join(f"{t} ({m})" for t, m in sorted(topics.items())) or "no topics"
     if topic is None:
-        candidates = [t for t, m in topics.items() if m in wanted]
+        candidates = [t for t, m in topics.items() if m in wanted and t not in exclude]
         if len(candidates) != 1:
             raise SourceError(
                 f"{path}: {len(candidates)} {role} topics ({' or '.join(wanted)}) in the bag; "
@@ -213,5 +228,158 @@ def _bag_records(path: Path, topic: str | None, every: int) -> Iterator[SourceRe
             yield SourceRecord(f"{path.name}{name}@{log_time_ns}", decode)
         if count == 0:
             raise SourceError(f"{path}: topic {name!r} has no messages")
+    finally:
+        reader.close()
+
+
+# --- RGB-D recordings ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceRGBD:
+    key: str
+    rgb: np.ndarray  # HxWx3 uint8 RGB
+    depth_m: np.ndarray  # HxW float32 metres at the image's size, NaN where the sensor had none
+    stamp_ns: int  # the image's header stamp
+
+
+@dataclass(frozen=True)
+class RGBDRecord:
+    index: int  # pair number, in image-stamp order
+    key: str
+    decode: Callable[[], SourceRGBD]
+
+
+def depth_to_metres(msg: Any, path: Path, topic: str) -> np.ndarray:
+    """A depth ``Image`` (32FC1 metres or 16UC1 millimetres, 0 = none) → float32 metres, NaN."""
+    from rosbags.image import message_to_cvimage
+
+    from dav2_ros.scale import depth_image_to_metres
+
+    if msg.encoding not in ("32FC1", "16UC1"):
+        raise SourceError(
+            f"{path}: depth topic {topic!r} has encoding {msg.encoding!r}; expected 32FC1 "
+            "(metres) or 16UC1 (millimetres), as REP 118 depth images are"
+        )
+    return depth_image_to_metres(message_to_cvimage(msg), msg.encoding).astype(np.float32)
+
+
+def register_depth(depth_m: np.ndarray, height: int, width: int, where: str) -> np.ndarray:
+    """Depth at the image's size: nearest neighbour from a registered depth image of the
+    same field of view (the same aspect ratio), so no depth is invented."""
+    if depth_m.shape == (height, width):
+        return depth_m
+    if abs(depth_m.shape[1] / depth_m.shape[0] - width / height) > 0.01 * width / height:
+        raise SourceError(
+            f"{where}: depth is {depth_m.shape[1]}x{depth_m.shape[0]}, the image {width}x{height}"
+            ": not the same field of view. Record the depth registered to the colour camera "
+            "(e.g. aligned_depth_to_color)"
+        )
+    return cv2.resize(depth_m, (width, height), interpolation=cv2.INTER_NEAREST)
+
+
+def pair_by_stamp(
+    image_stamps: list[int], depth_stamps: list[int], max_offset_ns: int
+) -> list[tuple[int, int]]:
+    """(image index, depth index): each image with the depth nearest in stamp, if close enough."""
+    order = sorted(range(len(depth_stamps)), key=depth_stamps.__getitem__)
+    sorted_stamps = [depth_stamps[i] for i in order]
+    pairs = []
+    for image_index, stamp in enumerate(image_stamps):
+        at = bisect.bisect_left(sorted_stamps, stamp)
+        candidates = [c for c in (at - 1, at) if 0 <= c < len(sorted_stamps)]
+        if not candidates:
+            continue
+        best = min(candidates, key=lambda c: abs(sorted_stamps[c] - stamp))
+        if abs(sorted_stamps[best] - stamp) <= max_offset_ns:
+            pairs.append((image_index, order[best]))
+    return pairs
+
+
+def iter_rgbd_records(
+    path: str | Path,
+    image_topic: str | None,
+    depth_topic: str,
+    max_offset_ns: int = 20_000_000,
+    every: int = 1,
+) -> Iterator[RGBDRecord]:
+    """Image + depth pairs of a rosbag2, matched by header stamp, lazily decoded.
+
+    Pass 1 reads the stamps; pass 2 keeps the raw bytes of a message until its
+    partner arrives, so memory holds only messages within the pairing offset.
+    """
+    path = Path(path).expanduser()
+    if not is_bag(path):
+        raise SourceError(f"{path}: not a rosbag2 (a directory with metadata.yaml, .db3 or .mcap)")
+    decoders, decode_errors = _decoders(), _decode_error_types()
+    reader = open_bag(path)
+    try:
+        depths = pick_topic(path, reader, depth_topic, (DEPTH_TYPE,), "depth image")
+        images = pick_topic(path, reader, image_topic, IMAGE_TYPES, "camera image", (depth_topic,))
+        image_name, depth_name = images[0].topic, depths[0].topic
+        stamps: dict[str, list[int]] = {image_name: [], depth_name: []}
+        for index, (connection, _, raw) in enumerate(reader.messages(images + depths)):
+            msg = deserialize(reader, path, connection, raw, index)
+            stamps[connection.topic].append(header_stamp_ns(msg))
+        pairs = pair_by_stamp(stamps[image_name], stamps[depth_name], max_offset_ns)
+        if not pairs:
+            raise SourceError(
+                f"{path}: no {image_name!r} frame has a {depth_name!r} frame within "
+                f"{max_offset_ns / 1e6:g} ms ({len(stamps[image_name])} images, "
+                f"{len(stamps[depth_name])} depth images); raise max_offset_ms"
+            )
+        pairs = pairs[:: int(every)]
+        wanted_image = {i: n for n, (i, _) in enumerate(pairs)}
+        wanted_depth: dict[int, list[int]] = {}
+        for n, (_, d) in enumerate(pairs):
+            wanted_depth.setdefault(d, []).append(n)
+        pending: dict[int, dict[str, tuple[Any, bytes]]] = {}
+        complete: dict[int, RGBDRecord] = {}  # finished pairs waiting for their turn
+        next_pair = 0
+        seen = {image_name: 0, depth_name: 0}
+        for connection, _, raw in reader.messages(images + depths):
+            index = seen[connection.topic]
+            seen[connection.topic] += 1
+            if connection.topic == image_name:
+                targets = [wanted_image[index]] if index in wanted_image else []
+            else:
+                targets = wanted_depth.get(index, [])
+            for n in targets:
+                parts = pending.setdefault(n, {})
+                parts[connection.topic] = (connection, raw)
+                if len(parts) < 2:
+                    continue
+                del pending[n]
+                (image_conn, image_raw), (depth_conn, depth_raw) = (
+                    parts[image_name],
+                    parts[depth_name],
+                )
+                key = f"{path.name}{image_name}@{stamps[image_name][pairs[n][0]]}"
+
+                def decode(
+                    key=key,
+                    image_conn=image_conn,
+                    image_raw=image_raw,
+                    depth_conn=depth_conn,
+                    depth_raw=depth_raw,
+                    n=n,
+                ) -> SourceRGBD:
+                    image_msg = deserialize(reader, path, image_conn, image_raw, pairs[n][0])
+                    depth_msg = deserialize(reader, path, depth_conn, depth_raw, pairs[n][1])
+                    try:
+                        rgb = decoders[image_conn.msgtype](image_msg)
+                    except decode_errors as err:
+                        raise SourceError(f"{path}: topic {image_name!r}: {err}") from None
+                    depth_m = depth_to_metres(depth_msg, path, depth_name)
+                    where = f"{path} {image_name} + {depth_name}"
+                    depth_m = register_depth(depth_m, rgb.shape[0], rgb.shape[1], where)
+                    return SourceRGBD(
+                        key, np.ascontiguousarray(rgb), depth_m, header_stamp_ns(image_msg)
+                    )
+
+                complete[n] = RGBDRecord(n, key, decode)
+            while next_pair in complete:  # in pair order, whatever order partners arrived in
+                yield complete.pop(next_pair)
+                next_pair += 1
     finally:
         reader.close()

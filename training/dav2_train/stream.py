@@ -4,11 +4,13 @@
 splits. Each epoch it permutes the shards (seed, epoch), splits them per rank and
 then per DataLoader worker the way WebDataset's ``split_by_node`` /
 ``split_by_worker`` do (``order[rank::world][worker::workers]``), and walks each of its
-shards in a seeded permutation. Only the shard being read is in memory.
+shards in a seeded permutation.
 
-Its state is two integers per worker (epoch, samples yielded in the epoch), saved by
-torchdata's ``StatefulDataLoader`` with each checkpoint; a resumed loader jumps to
-that position (reading only the current shard) and continues the same order.
+A worker reads one sample at a time from its current shard (``ShardReader``: the tar's
+member index, then random access), so memory does not grow with the split or the shard
+size. Its state is two integers per worker (epoch, samples yielded in the epoch), saved
+by torchdata's ``StatefulDataLoader`` with each checkpoint; a resumed loader jumps to
+that position (opening only the current shard) and continues the same order.
 Every random draw of a sample comes from a generator seeded with (seed, epoch,
 shard, index), so augmentations repeat exactly too.
 """
@@ -29,7 +31,7 @@ from webdataset.utils import pytorch_worker_info
 
 from dav2_ros.model.transforms import prepare_input
 from dav2_train.augment import StrongAugment, color_jitter, crop_origin, gaussian_blur
-from dav2_train.shards import Sample, ShardInfo, Split, decode_sample, read_shard_raw
+from dav2_train.shards import Sample, ShardInfo, ShardReader, Split, decode_sample
 
 # torchdata 0.11 calls an API torch 2.13 deprecated; harmless.
 warnings.filterwarnings("ignore", message=".*set_vital.*is deprecated")
@@ -76,28 +78,28 @@ class SampleTransform:
 
 
 def consumer_plan(
-    shards: list[ShardInfo], seed: int, epoch: int, consumer: int, consumers: int
+    shards: list[ShardInfo], seed: int, epoch: int, rank: int, world: int, worker: int, workers: int
 ) -> list[tuple[int, list[int]]]:
-    """(shard index, sample indices in reading order) of one consumer for one epoch.
+    """(shard index, sample indices in reading order) of one DataLoader worker of one rank.
 
-    A consumer is one DataLoader worker of one rank: ``consumer = rank × workers +
-    worker`` of ``consumers = world × workers``. With at least one shard per consumer,
-    whole shards are dealt out (``order[rank::world][worker::workers]``); with fewer
-    shards (tiny sets), samples are dealt out instead so nobody starves.
+    With at least one shard per worker of every rank, whole shards are dealt out as
+    WebDataset's ``split_by_node`` then ``split_by_worker`` do: ``order[rank::world]
+    [worker::workers]``. With fewer shards (tiny sets), samples are dealt out instead,
+    so nobody starves.
     """
-    order = np.random.default_rng([seed, epoch]).permutation(len(shards))
+    order = [int(s) for s in np.random.default_rng([seed, epoch]).permutation(len(shards))]
 
     def within(shard: int) -> list[int]:
         count = shards[shard].samples
         return np.random.default_rng([seed, epoch, shard]).permutation(count).tolist()
 
+    consumers = world * workers
     if len(shards) >= consumers:
-        world_major = [int(s) for s in order]
-        # rank r takes order[r::world]; its worker w takes that list's [w::workers]
-        return [(s, within(s)) for s in world_major[consumer::consumers]]
+        return [(s, within(s)) for s in order[rank::world][worker::workers]]
+    consumer = rank * workers + worker
     plan = []
     position = 0
-    for shard in (int(s) for s in order):
+    for shard in order:
         indices = within(shard)
         mine = [i for n, i in enumerate(indices) if (position + n) % consumers == consumer]
         position += len(indices)
@@ -129,40 +131,35 @@ class ShardStream(IterableDataset):
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
 
-    def _consumer(self) -> tuple[int, int]:
-        rank, world, worker, workers = pytorch_worker_info()
-        return rank * workers + worker, world * workers
-
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        consumer, consumers = self._consumer()
+        rank, world, worker, workers = pytorch_worker_info()  # WebDataset's view of both
         total = sum(s.samples for s in self.shards)
-        if total < consumers:
+        if total < world * workers:
             raise ValueError(
-                f"{total} samples cannot feed {consumers} consumers (ranks x DataLoader "
-                "workers); add data or lower `workers`"
+                f"{total} samples cannot feed {world} ranks x {workers} DataLoader workers; "
+                "add data or lower `workers`"
             )
         while True:
             skip = self.position
-            for shard_index, indices in consumer_plan(
-                self.shards, self.seed, self.epoch, consumer, consumers
-            ):
+            plan = consumer_plan(self.shards, self.seed, self.epoch, rank, world, worker, workers)
+            for shard_index, indices in plan:
                 if skip >= len(indices):
                     skip -= len(indices)  # resuming: this shard was consumed before the stop
                     continue
                 shard = self.shards[shard_index]
-                raw = read_shard_raw(shard.path)
-                if len(raw) != shard.samples:
-                    raise ValueError(
-                        f"{shard.path} holds {len(raw)} samples, its manifest says "
-                        f"{shard.samples}; the split changed: rerun the step that wrote it"
-                    )
-                for index in indices[skip:]:
-                    sample = decode_sample(raw[index], self.kind)
-                    sample.key = f"{shard.path.parent.name}/{sample.key}"
-                    rng = np.random.default_rng([self.seed, self.epoch, shard_index, index])
-                    item = self.transform(sample, rng)
-                    self.position += 1  # before the yield: the saved state counts this sample
-                    yield item
+                with ShardReader(shard.path) as reader:
+                    if len(reader) != shard.samples:
+                        raise ValueError(
+                            f"{shard.path} holds {len(reader)} samples, its manifest says "
+                            f"{shard.samples}; the split changed: rerun the step that wrote it"
+                        )
+                    for index in indices[skip:]:
+                        sample = decode_sample(reader.raw(index), self.kind)
+                        sample.key = f"{shard.path.parent.name}/{sample.key}"
+                        rng = np.random.default_rng([self.seed, self.epoch, shard_index, index])
+                        item = self.transform(sample, rng)
+                        self.position += 1  # before the yield: the saved state counts it
+                        yield item
                 skip = 0
             self.epoch += 1
             self.position = 0

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from dav2_ros.sim import HELD_OUT_STYLES, Frame, make_scene, random_intrinsics, random_pose, render
+from dav2_train import fingerprint
 from dav2_train.config import ConfigError, run_dir, section
 from dav2_train.dist import DistContext
 from dav2_train.shards import Sample, ShardWriter, sample_key, shard_name, write_manifest
@@ -141,14 +142,25 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> None:
     max_depth_m = float(config["max_depth_m"])
     shard_size = int(cfg.get("shard_size", 100))
     workers = int(cfg.get("workers", 1))
-    jobs = []
-    for name, split in cfg["splits"].items():
+    jobs, made_by = [], {}
+    for split_name, split in cfg["splits"].items():
         fmt = split.get("format", "shards")
         if fmt not in FORMATS:
-            raise ValueError(f"synth split {name!r}: format must be one of {FORMATS}, got {fmt!r}")
-        check_held_out(name, split)
+            raise ValueError(
+                f"synth split {split_name!r}: format must be one of {FORMATS}, got {fmt!r}"
+            )
+        check_held_out(split_name, split)
         width, height = _frame_size(config, split)
-        out = run_dir(config) / "data" / name
+        out = run_dir(config) / "data" / split_name
+        settings = {
+            **split,
+            "width": width,
+            "height": height,
+            "max_depth_m": max_depth_m,
+            "shard_size": shard_size,
+        }
+        made_by[split_name] = fingerprint.make(settings, {})
+        fingerprint.guard_folder(out, made_by[split_name], f"[{name}] split {split_name!r}", ctx)
         (out / "images" if fmt == "images" else out).mkdir(parents=True, exist_ok=True)
         count, seed = int(split["count"]), int(split["seed"])
         for shard, start in enumerate(range(0, count, shard_size)):
@@ -173,11 +185,10 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> None:
     _run_jobs(jobs, workers, ctx)
     ctx.barrier()
     if ctx.is_main:
-        for name, split in cfg["splits"].items():
+        for split_name, split in cfg["splits"].items():
             if split.get("format", "shards") != "shards":
                 continue
             count = int(split["count"])
-            names = [shard_name(i) for i in range(-(-count // shard_size))]
             width, height = _frame_size(config, split)
             provenance = {
                 "source": "synth",
@@ -188,7 +199,13 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> None:
                 "height": height,
                 "held_out": bool(split.get("held_out", False)),
             }
-            write_manifest(run_dir(config) / "data" / name, "depth_m", names, provenance=provenance)
+            write_manifest(
+                run_dir(config) / "data" / split_name,
+                "depth_m",
+                [shard_name(i) for i in range(-(-count // shard_size))],
+                fingerprint=made_by[split_name],
+                provenance=provenance,
+            )
     ctx.barrier()
 
 

@@ -33,14 +33,14 @@ from torch.utils.checkpoint import checkpoint
 
 from dav2_ros.model import DepthAnythingV2
 from dav2_ros.model.checkpoints import ModelMeta, save_model
-from dav2_train import checkpointing
+from dav2_train import checkpointing, fingerprint
 from dav2_train.augment import StrongAugment, cutmix_batch
 from dav2_train.config import data_splits, run_dir, split_dir, train_section
 from dav2_train.dist import DistContext, all_gather_objects, all_reduce_sum
 from dav2_train.losses import relative_loss, silog_loss
-from dav2_train.models import final_checkpoint, initialise, is_finished
+from dav2_train.models import final_checkpoint, initialise, is_finished, reference_input
 from dav2_train.provenance import git_revision
-from dav2_train.shards import read_split, refuse_held_out
+from dav2_train.shards import Split, read_split, refuse_held_out
 from dav2_train.stream import SampleTransform, ShardStream, make_loader
 
 
@@ -77,15 +77,39 @@ class Trainer:
         return "metric" if self.command == "finetune-metric" else "relative"
 
 
+# Settings that do not change what is learnt: not part of the fingerprint. (The
+# process and worker counts change the sample order; a resume checks them itself.)
+UNFINGERPRINTED = ("checkpoint_every", "log_every", "workers")
+
+
+def train_fingerprint(config: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+    """The section's settings plus its inputs: data splits' and init's own fingerprints."""
+    settings = {k: v for k, v in cfg.items() if k not in UNFINGERPRINTED}
+    settings |= {"seed": int(config.get("seed", 0)), "max_depth_m": float(config["max_depth_m"])}
+    inputs: dict[str, Any] = {
+        "data": {
+            split: read_split(split_dir(config, split)).fingerprint.get("digest")
+            for split in data_splits(cfg)
+        }
+    }
+    if cfg["init"]:
+        inputs["init"] = reference_input(config, cfg["init"], "init")
+    return fingerprint.make(settings, inputs)
+
+
 def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path:
     """Train section ``name``; returns the stem of its final checkpoint."""
     cfg = train_section(config, name)
+    out = run_dir(config) / name
     final = final_checkpoint(config, name)
-    if is_finished(final):
+    made_by = train_fingerprint(config, cfg)
+    kept = fingerprint.guard_folder(out, made_by, f"[{name}]", ctx)
+    if kept and is_finished(final):
         if ctx.is_main:
-            print(f"[{name}] already finished: {final}.safetensors")
+            print(f"[{name}] already finished with the same config and inputs: {final}")
         return final
     trainer = build(config, name, cfg, ctx)
+    trainer.record["fingerprint"] = made_by
     resume(trainer, ctx)
     loop(trainer, ctx)
     return finish(trainer, ctx)
@@ -95,28 +119,94 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path:
 
 
 def build(config: dict[str, Any], name: str, cfg: dict[str, Any], ctx: DistContext) -> Trainer:
+    """Data, model (with its init), optimizer and streaming loader of a section."""
     out = run_dir(config) / name
     out.mkdir(parents=True, exist_ok=True)
     seed = int(config.get("seed", 0))
     torch.manual_seed(seed)  # the same initial weights on every rank
     max_depth_m = float(config["max_depth_m"])
-    command = cfg["command"]
-    depth_type = "metric" if command == "finetune-metric" else "relative"
+    splits = read_data(name, cfg, config)
+    kind = splits[0].kind
+    strong_on = kind == "disparity" if cfg["strong_augment"] == "auto" else cfg["strong_augment"]
+    strong = StrongAugment.from_config(cfg["augment"]) if strong_on else None
+    model, init_record = build_model(config, name, cfg, max_depth_m, ctx)
+    net = DistributedDataParallel(model) if ctx.distributed else model
+    optimizer, scheduler = build_optimizer(model, cfg)
+    autocast_dtype = select_autocast(cfg["precision"], ctx.device)
+    input_size = int(cfg["input_size"])
+    transform = SampleTransform(
+        kind, input_size, int(cfg["crop_size"] or input_size), bool(cfg["hflip"]), strong
+    )
+    loader = make_loader(
+        ShardStream(splits, transform, seed), int(cfg["batch_size"]), int(cfg["workers"])
+    )
+    record = {
+        "section": name,
+        "command": cfg["command"],
+        "data": [
+            {
+                "split": s.directory.name,
+                "kind": s.kind,
+                "samples": s.samples,
+                "fingerprint": s.fingerprint.get("digest"),
+                "provenance": s.provenance,
+            }
+            for s in splits
+        ],
+        "init": init_record,
+        "encoder": cfg["encoder"],
+        "input_size": input_size,
+        "crop_size": transform.crop_size,
+        "steps": int(cfg["steps"]),
+        "batch_size": int(cfg["batch_size"]),
+        "accumulate": int(cfg["accumulate"]),
+        "world_size": ctx.world_size,
+        "workers": int(cfg["workers"]),
+        "precision": str(autocast_dtype or torch.float32).replace("torch.", ""),
+        "trim_fraction": trim_fraction(cfg, kind),
+        "sky": sky_mode(cfg),
+        "strong_augment": None if strong is None else strong.__dict__,
+        "config": dict(cfg),
+    }
+    return Trainer(
+        name=name,
+        cfg=cfg,
+        out=out,
+        model=model,
+        net=net,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=torch.amp.GradScaler("cuda", enabled=autocast_dtype == torch.float16),
+        loader=loader,
+        kind=kind,
+        sky=sky_mode(cfg),
+        trim=trim_fraction(cfg, kind),
+        cutmix_p=strong.cutmix_p if strong else 0.0,
+        autocast_dtype=autocast_dtype,
+        max_depth_m=max_depth_m,
+        seed=seed,
+        record=record,
+    )
 
+
+def read_data(name: str, cfg: dict[str, Any], config: dict[str, Any]) -> list[Split]:
+    """The section's splits (manifests only), checked against what its command trains on."""
     splits = [read_split(split_dir(config, s)) for s in data_splits(cfg)]
     for split in splits:
         refuse_held_out(split)
-    kind = splits[0].kind
-    if command in ("teacher", "finetune-metric") and kind != "depth_m":
+    if cfg["command"] in ("teacher", "finetune-metric") and splits[0].kind != "depth_m":
         raise ValueError(
-            f"[{name}] {command} trains on metric ground truth (depth_m shards), but "
-            f"{cfg['data']} holds {kind}; use synthetic or RGB-D splits"
+            f"[{name}] {cfg['command']} trains on metric ground truth (depth_m shards), but "
+            f"{cfg['data']} holds {splits[0].kind}; use synthetic or RGB-D splits"
         )
-    pseudo = kind == "disparity"
-    trim, sky = trim_fraction(cfg, kind), sky_mode(cfg)
-    strong_on = pseudo if cfg["strong_augment"] == "auto" else bool(cfg["strong_augment"])
-    strong = StrongAugment.from_config(cfg["augment"]) if strong_on else None
+    return splits
 
+
+def build_model(
+    config: dict[str, Any], name: str, cfg: dict[str, Any], max_depth_m: float, ctx: DistContext
+) -> tuple[DepthAnythingV2, dict | None]:
+    """The section's network, initialised from ``init`` (or fresh), on the device."""
+    depth_type = "metric" if cfg["command"] == "finetune-metric" else "relative"
     model = DepthAnythingV2(cfg["encoder"], depth_type, max_depth_m)
     init_record = None
     if cfg["init"]:
@@ -132,9 +222,13 @@ def build(config: dict[str, Any], name: str, cfg: dict[str, Any], ctx: DistConte
     model.depth_head.scratch.refinenet4.resConfUnit1.requires_grad_(False)
     if cfg["activation_checkpointing"]:
         enable_activation_checkpointing(model)
-    model.to(ctx.device)
-    net = DistributedDataParallel(model) if ctx.distributed else model
+    return model.to(ctx.device), init_record
 
+
+def build_optimizer(
+    model: DepthAnythingV2, cfg: dict[str, Any]
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW with encoder / decoder learning rates, linear warm-up then poly decay."""
     optimizer = torch.optim.AdamW(
         [
             {"params": model.pretrained.parameters(), "lr": float(cfg["lr_encoder"])},
@@ -142,68 +236,13 @@ def build(config: dict[str, Any], name: str, cfg: dict[str, Any], ctx: DistConte
         ],
         weight_decay=float(cfg["weight_decay"]),
     )
-    warmup, total = int(cfg["warmup_steps"]), int(cfg["steps"])
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        functools.partial(lr_factor, warmup=warmup, total=total, power=float(cfg["poly_power"])),
+    schedule = functools.partial(
+        lr_factor,
+        warmup=int(cfg["warmup_steps"]),
+        total=int(cfg["steps"]),
+        power=float(cfg["poly_power"]),
     )
-    autocast_dtype = select_autocast(cfg["precision"], ctx.device)
-    scaler = torch.amp.GradScaler("cuda", enabled=autocast_dtype == torch.float16)
-
-    input_size = int(cfg["input_size"])
-    transform = SampleTransform(
-        kind, input_size, int(cfg["crop_size"] or input_size), bool(cfg["hflip"]), strong
-    )
-    loader = make_loader(
-        ShardStream(splits, transform, seed), int(cfg["batch_size"]), int(cfg["workers"])
-    )
-    record = {
-        "section": name,
-        "command": command,
-        "data": [
-            {
-                "split": s.directory.name,
-                "kind": s.kind,
-                "samples": s.samples,
-                "fingerprint": s.fingerprint.get("digest"),
-                "provenance": s.provenance,
-            }
-            for s in splits
-        ],
-        "init": init_record,
-        "encoder": cfg["encoder"],
-        "input_size": input_size,
-        "crop_size": transform.crop_size,
-        "steps": total,
-        "batch_size": int(cfg["batch_size"]),
-        "accumulate": int(cfg["accumulate"]),
-        "world_size": ctx.world_size,
-        "workers": int(cfg["workers"]),
-        "precision": str(autocast_dtype or torch.float32).replace("torch.", ""),
-        "trim_fraction": trim,
-        "sky": sky,
-        "strong_augment": None if strong is None else strong.__dict__,
-        "config": {k: v for k, v in cfg.items()},
-    }
-    return Trainer(
-        name=name,
-        cfg=cfg,
-        out=out,
-        model=model,
-        net=net,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        scaler=scaler,
-        loader=loader,
-        kind=kind,
-        sky=sky,
-        trim=trim,
-        cutmix_p=strong.cutmix_p if strong else 0.0,
-        autocast_dtype=autocast_dtype,
-        max_depth_m=max_depth_m,
-        seed=seed,
-        record=record,
-    )
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
 
 
 def trim_fraction(cfg: dict[str, Any], kind: str) -> float:
@@ -273,12 +312,18 @@ def resume(trainer: Trainer, ctx: DistContext) -> None:
     found = checkpointing.find_checkpoint(trainer.out / "last")
     if found is None:
         return
-    saved_model, state = checkpointing.load_checkpoint(found, ctx.device)
+    saved_model, state = checkpointing.load_checkpoint(found)
     if len(state["loaders"]) != ctx.world_size:
         raise ValueError(
             f"[{trainer.name}] {found} was written by {len(state['loaders'])} processes, this "
             f"run has {ctx.world_size}; the sample order depends on it. Resume with "
             f"--nproc_per_node x nodes = {len(state['loaders'])} or delete {found.parent}"
+        )
+    workers = int(trainer.cfg["workers"])
+    if state.get("workers", workers) != workers:
+        raise ValueError(
+            f"[{trainer.name}] {found} was written with workers: {state['workers']} per process; "
+            f"each worker's position is saved, so resume with workers: {state['workers']}"
         )
     trainer.model.load_state_dict(saved_model.state_dict())
     trainer.optimizer.load_state_dict(state["optimizer"])
@@ -307,6 +352,7 @@ def save(trainer: Trainer, ctx: DistContext) -> None:
         "step": trainer.step,
         "history": trainer.history,
         "loaders": loaders,
+        "workers": int(trainer.cfg["workers"]),
         "rng": rngs,
     }
     meta = model_meta(trainer, {**trainer.record, "checkpoint_step": trainer.step})

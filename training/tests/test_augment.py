@@ -143,3 +143,25 @@ def test_metric_labels_are_resized_by_nearest_neighbour_and_nan_is_masked() -> N
     values = set(out["target"][out["mask"]].unique().tolist())
     assert values <= {1.0, 2.5, 7.0}  # no depth invented between neighbours
     assert torch.equal(out["mask"], torch.isfinite(out["target"]))
+
+
+def test_horizontal_flip_mirrors_image_and_label_together() -> None:
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (28, 56, 3), dtype=np.uint8)
+    disparity = rng.random((28, 56)).astype(np.float32)
+    transform = SampleTransform("disparity", input_size=28, crop_size=28, hflip=True)
+    flipped = next(s for s in range(50) if _draws_flip(s))  # a seed whose flip coin says yes
+    out = transform(Sample("k", rgb, disparity), np.random.default_rng(flipped))
+    top, left = crop_origin(28, 56, 28, np.random.default_rng(flipped))
+    node = prepare_input(rgb, 28)[0][:, top : top + 28, left : left + 28]
+    np.testing.assert_array_equal(out["image"].numpy(), node[:, :, ::-1])
+    label = cv2.resize(disparity, (56, 28), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(
+        out["target"].numpy(), label[top : top + 28, left : left + 28][:, ::-1]
+    )
+
+
+def _draws_flip(seed: int) -> bool:
+    rng = np.random.default_rng(seed)
+    crop_origin(28, 56, 28, rng)
+    return rng.random() < 0.5

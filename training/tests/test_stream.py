@@ -62,16 +62,21 @@ def test_shards_store_fp16_labels_and_mixed_sizes(split_dir: Path) -> None:
 
 def test_every_sample_is_read_once_per_epoch_over_ranks_and_workers(split_dir: Path) -> None:
     shards = list(read_split(split_dir).shards)
-    for consumers in (1, 2, 4, 8):  # 8 > 5 shards: samples are dealt out instead of shards
+    # (world, workers); 4 x 2 > 5 shards: samples are dealt out instead of shards
+    for world, workers in ((1, 1), (2, 1), (2, 2), (4, 2)):
         seen = [
             (shard, index)
-            for consumer in range(consumers)
-            for shard, indices in consumer_plan(shards, 3, 0, consumer, consumers)
+            for rank in range(world)
+            for worker in range(workers)
+            for shard, indices in consumer_plan(shards, 3, 0, rank, world, worker, workers)
             for index in indices
         ]
-        assert sorted(seen) == [(s, i) for s in range(5) for i in range(6)], consumers
+        assert sorted(seen) == [(s, i) for s in range(5) for i in range(6)], (world, workers)
+    # whole shards as WebDataset deals them: order[rank::world][worker::workers]
+    order = [s for s, _ in consumer_plan(shards, 3, 0, 0, 1, 0, 1)]
+    assert [s for s, _ in consumer_plan(shards, 3, 0, 1, 2, 1, 2)] == order[1::2][1::2]
     # epochs reshuffle
-    assert consumer_plan(shards, 3, 0, 0, 1) != consumer_plan(shards, 3, 1, 0, 1)
+    assert consumer_plan(shards, 3, 0, 0, 1, 0, 1) != consumer_plan(shards, 3, 1, 0, 1, 0, 1)
 
 
 def test_ranks_read_disjoint_shards(split_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,10 +122,15 @@ def test_resume_reads_no_earlier_shard(split_dir: Path, monkeypatch: pytest.Monk
     import dav2_train.stream as stream_module
 
     opened = []
-    real = stream_module.read_shard_raw
-    monkeypatch.setattr(stream_module, "read_shard_raw", lambda p: opened.append(p.name) or real(p))
+    real = stream_module.ShardReader
+
+    def spy(path: Path) -> object:
+        opened.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(stream_module, "ShardReader", spy)
     stream = _stream(split_dir)
-    plan = consumer_plan(stream.shards, 0, 0, 0, 1)
+    plan = consumer_plan(stream.shards, 0, 0, 0, 1, 0, 1)
     stream.load_state_dict({"epoch": 0, "position": 13})
     first = next(iter(stream))
     third_shard, indices = plan[2]

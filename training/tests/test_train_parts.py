@@ -147,3 +147,15 @@ def test_bf16_autocast_on_cuda_trains_a_step(run_dir: Path) -> None:
     assert trainer.autocast_dtype == torch.bfloat16
     loop(trainer, ctx)
     assert len(trainer.history) == 2 and np.isfinite(trainer.history[-1][1])
+
+
+def test_the_robot_example_config_is_a_valid_run() -> None:
+    from dav2_train.cli import pipeline_steps
+    from dav2_train.config import is_train_section, load_config
+
+    config = load_config(Path(__file__).parents[1] / "configs" / "robot.yaml")
+    steps = pipeline_steps(config)
+    assert ("rgbd", "rgbd_test") in steps and steps[-1] == ("export", "export")
+    for name in [n for n in config if is_train_section(config, n)]:
+        cfg = train_section(config, name)  # refuses unknown keys
+        assert cfg["encoder"] == "vits" and cfg["input_size"] % 14 == 0
