@@ -43,10 +43,11 @@ from typing import Any
 
 import numpy as np
 
+from dav2_train import fingerprint
 from dav2_train.config import ConfigError, is_train_section, run_dir, section, split_dir
 from dav2_train.dist import DistContext, all_gather_objects, all_reduce_sum
 from dav2_train.metrics import depth_metrics, relative_metrics
-from dav2_train.models import checkpoint_path, final_checkpoint, is_finished
+from dav2_train.models import checkpoint_path, final_checkpoint, is_finished, reference_input
 from dav2_train.shards import iter_split, read_split
 
 MIN_DEPTH_RATIO = 1.25
@@ -331,7 +332,11 @@ def _checkpoint_of(config: dict[str, Any], ref: str) -> str:
 
 
 def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
-    """The pipeline step: every rank scores its share of the frames, rank 0 writes the table."""
+    """The pipeline step: every rank scores its share of the frames, rank 0 writes the table.
+
+    Like every step it records a fingerprint (settings, models, splits) and keeps a table
+    made from the same inputs instead of scoring again.
+    """
     cfg = section(config, name)
     unknown = set(cfg) - {"models", "splits", "bench", "limit", "threads", "out"}
     if unknown:
@@ -339,6 +344,19 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
     models = {label: _checkpoint_of(config, str(ref)) for label, ref in cfg["models"].items()}
     split_dirs = [split_dir(config, s) for s in cfg["splits"]]
     out = Path(cfg.get("out") or run_dir(config) / name)
+    settings = {k: cfg.get(k) for k in ("models", "splits", "bench", "limit")}
+    inputs = {
+        "models": {
+            label: reference_input(config, str(ref), f"{name}.models")
+            for label, ref in cfg["models"].items()
+        },
+        "splits": {d.name: read_split(d).fingerprint.get("digest") for d in split_dirs},
+    }
+    kept = fingerprint.guard_folder(out, fingerprint.make(settings, inputs), f"[{name}]", ctx)
+    if kept and (out / "table.json").is_file():
+        if ctx.is_main:
+            print(f"[{name}] already scored with the same models and splits: {out}", flush=True)
+        return json.loads((out / "table.json").read_text())
     return run_table(
         models,
         split_dirs,

@@ -136,6 +136,8 @@ def test_table_from_a_real_model_on_rendered_splits(tmp_path) -> None:
     table = (out / "table.md").read_text()
     assert "c_test (held-out style)" in table and "| metric AbsRel ↓ |" in table
     assert json.loads((out / "table.json").read_text()) == results
+    # Same models and splits: the table stands; another model is a changed step.
+    assert deploy_eval.run(config, "deploy_eval", ctx) == results
     config["deploy_eval"]["models"] = {"missing": "no_such_section_or_file"}
     with pytest.raises(FileNotFoundError, match="neither a section nor a file"):
         deploy_eval.run(config, "deploy_eval", ctx)
