@@ -192,19 +192,18 @@ def _image_size(split_dir: Path) -> str:
     return f"{rgb.shape[1]}x{rgb.shape[0]}"
 
 
-def build_estimator(checkpoint: str, image_hw: tuple[int, int], threads: int):
-    """The node's own inference path for ``checkpoint`` (PyTorch engine, CPU)."""
+def build_estimator(checkpoint: str, threads: int):
+    """The node's own inference path for ``checkpoint`` (PyTorch engine, CPU; the engine
+    for the split's frame size is built at its first frame)."""
     import torch
 
-    from dav2_ros.engines import DepthEstimator, EngineConfig, create_engine
+    from dav2_ros.engines import DepthEstimator, EngineSpec
     from dav2_ros.model.checkpoints import load_model
-    from dav2_ros.model.transforms import model_input_size
 
     torch.set_num_threads(threads)
     loaded = load_model(checkpoint)
-    hw = model_input_size(*image_hw, loaded.meta.input_size)
-    engine = create_engine(loaded.model.eval(), EngineConfig(input_hw=hw))
-    return DepthEstimator(engine, loaded.meta.depth_type, loaded.meta.input_size), loaded.meta
+    spec = EngineSpec(backend="torch", device="cpu")
+    return DepthEstimator(loaded.model.eval(), spec, loaded.meta.input_size), loaded.meta
 
 
 def bench_total_ms(checkpoint: str, out_json: Path, iterations: int = 30) -> dict:
@@ -296,8 +295,7 @@ def run_table(
     results: dict[str, dict] = {}
     for label, checkpoint in models.items():
         started = time.time()
-        first = next(iter_frames(split_dirs[0], 1))
-        estimator, meta = build_estimator(checkpoint, first["rgb"].shape[:2], threads)
+        estimator, meta = build_estimator(checkpoint, threads)
         splits = {}
         for directory in map(Path, split_dirs):
             rows = score_frames(estimator, directory, max_depth_m, limit, ctx.rank, ctx.world_size)
