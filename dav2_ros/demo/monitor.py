@@ -207,6 +207,7 @@ class DemoMonitor(Node):
             caption,
             model_alone_m=model_m if metric_model else None,
             sparse_m=self.sparse_by_stamp.get(stamp) if self.sparse else None,
+            pred_title="with sparse fit" if self.sparse else "predicted depth",
         )
         cv2.imwrite(str(path), panel)
         self.panels.append(path.name)

@@ -70,14 +70,15 @@ def make_panel(
     depth_max_m: float | None = None,
     model_alone_m: np.ndarray | None = None,
     sparse_m: np.ndarray | None = None,
+    pred_title: str = "predicted depth",
 ) -> np.ndarray:
     """Tiles side by side as a BGR uint8 image ready for ``cv2.imwrite``.
 
     ``depth_max_m`` fixes the depth colour scale; by default the ground truth's
     98th percentile, so one far pixel does not wash out the picture. ``model_alone_m``
-    (the model's metres before the sparse fit) adds a tile before ``pred_m``, which is
-    then titled "with sparse fit"; ``sparse_m`` (NaN but at the LiDAR's returns) is
-    drawn on the camera tile in the depth colours.
+    (the model's metres before the sparse fit) adds a tile before ``pred_m``;
+    ``sparse_m`` (NaN but at the LiDAR's returns) is drawn on the camera tile in the
+    depth colours.
     """
     extras = [a for a in (model_alone_m, sparse_m) if a is not None]
     if not all(a.shape == gt_m.shape for a in (rgb[..., 0], pred_m, *extras)):
@@ -99,12 +100,10 @@ def make_panel(
     if sparse_m is not None:
         _draw_returns(camera_bgr, sparse_m, depth_max_m, depth_cmap)
         camera_title = "camera + LiDAR returns"
-    pred_title = "predicted depth"
     tiles = [_tile(camera_bgr, camera_title, None)]
     if model_alone_m is not None:
         model_tile = _colour_tile(model_alone_m, 0.0, depth_max_m, depth_cmap)
         tiles.append(_tile(model_tile, "model alone", depth_bar))
-        pred_title = "with sparse fit"
     tiles += [
         _tile(_colour_tile(pred_m, 0.0, depth_max_m, depth_cmap), pred_title, depth_bar),
         _tile(_colour_tile(gt_m, 0.0, depth_max_m, depth_cmap), "ground truth depth", depth_bar),
