@@ -44,8 +44,14 @@ test: $(STAMP) lint
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m ""
 
+# One run of the node with scale.mode sparse: the summary and the panels show the model's
+# own metric depth and the depth fitted to the camera's LiDAR, side by side on the same
+# frames. DEMO_CHECKPOINT: the model for it (empty = the bundled default), e.g.
+# make demo DEMO_CHECKPOINT=dav2_ros/weights/relative.safetensors
+DEMO_CHECKPOINT ?=
 demo: $(STAMP)
-	$(BIN)/dav2 demo --duration 60 --out demo_out
+	$(BIN)/dav2 demo --sparse --duration 60 --rate 15 --out demo_out \
+	  $(if $(DEMO_CHECKPOINT),--checkpoint $(DEMO_CHECKPOINT))
 
 # The bundled model (training/README.md). Extra options, e.g. on a busy machine:
 # make weights WEIGHTS_ARGS="--set threads=1"

@@ -1,4 +1,5 @@
-"""The demo's pure parts: metrics, pairing, playback order, panels, PLY files, processes."""
+"""The demo's pure parts: metrics, pairing, playback order, LiDAR pattern, panels, PLY
+files, processes."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import open3d as o3d
 import psutil
 import pytest
 
-from dav2_ros.demo.metrics import depth_errors, overhead_pct, percentile
-from dav2_ros.demo.pairing import StampPairer
+from dav2_ros.demo.lidar import BeamPattern, beam_pixels, sparse_depth_image
+from dav2_ros.demo.metrics import DepthErrors, depth_errors, overhead_pct, percentile
+from dav2_ros.demo.pairing import StampJoiner
 from dav2_ros.demo.panels import TILE_W, make_panel
 from dav2_ros.demo.processes import (
     ChildProcesses,
@@ -27,6 +29,7 @@ from dav2_ros.demo.report import (
     CameraWindow,
     RunStats,
     engine_ms_from_diagnostics,
+    sparse_summary,
     summary_table,
 )
 from dav2_ros.demo.scene import ping_pong_index
@@ -110,17 +113,77 @@ def test_engine_time_rebuilds_the_engine_the_node_reported_field_by_field():
     assert stages.infer_ms > 0 and stages.preprocess_ms > 0 and stages.postprocess_ms > 0
 
 
-def test_stamp_pairer_pairs_either_order_and_evicts_oldest():
-    pairer: StampPairer[str, str] = StampPairer(capacity=2)
-    assert pairer.add_left(1, "d1") is None
-    assert pairer.add_right(1, "g1") == ("d1", "g1")
-    assert pairer.add_right(2, "g2") is None
-    assert pairer.add_left(2, "d2") == ("d2", "g2")
+def test_stamp_joiner_joins_in_any_order_and_counts_what_evicted_stamps_held():
+    joiner = StampJoiner(("gt", "depth", "relative"), capacity=2)
+    assert joiner.add("depth", 1, "d1") is None and joiner.add("gt", 1, "g1") is None
+    assert joiner.add("relative", 1, "r1") == {"gt": "g1", "depth": "d1", "relative": "r1"}
     for stamp in (3, 4, 5):
-        pairer.add_right(stamp, f"g{stamp}")
-    assert pairer.evicted == 1
-    assert pairer.add_left(3, "d3") is None  # g3 was evicted
-    assert pairer.add_left(5, "d5") == ("d5", "g5")
+        joiner.add("gt", stamp, f"g{stamp}")
+        joiner.add("relative", stamp, f"r{stamp}")
+    assert joiner.evicted == 1 and joiner.evicted_with[frozenset(("gt", "relative"))] == 1
+    assert joiner.evicted_having("gt") == 1 and joiner.evicted_having("depth") == 0
+    assert joiner.pending_with(frozenset(("gt", "relative")), before_ns=5) == 1  # stamp 4
+    assert joiner.add("depth", 3, "d3") is None  # stamp 3 was evicted: a new, lone entry
+    assert joiner.add("depth", 5, "d5") == {"gt": "g5", "relative": "r5", "depth": "d5"}
+    with pytest.raises(ValueError, match="unknown part"):
+        joiner.add("points", 6, None)
+
+
+def test_beam_pattern_lands_on_its_elevations_one_return_per_pixel():
+    pattern = BeamPattern(beams=16, vfov_deg=30.0, azimuth_step_deg=0.4)
+    fx = 0.5 * 640 / np.tan(np.radians(35.0))
+    K = np.array([[fx, 0, 320], [0, fx, 240], [0, 0, 1.0]])
+    pixels = beam_pixels(pattern, K, 480, 640)
+    assert len(set(zip(pixels.rows, pixels.cols, strict=True))) == pixels.rows.size
+    assert np.bincount(pixels.beam).tolist() == [175] * 16  # ±35° of azimuth at 0.4°
+    x, y = (pixels.cols + 0.5 - 320) / fx, (pixels.rows + 0.5 - 240) / fx
+    elevation = np.degrees(np.arctan2(-y, np.hypot(x, 1.0)))
+    expected = np.linspace(-15.0, 15.0, 16)[pixels.beam]
+    assert np.abs(elevation - expected).max() < 0.12  # within a pixel (0.11°) of its beam
+    np.testing.assert_allclose(pixels.z_per_range, 1 / np.sqrt(x * x + y * y + 1), atol=2e-3)
+
+
+def test_sparse_depth_has_noise_outliers_and_nan_off_the_pattern():
+    pattern = BeamPattern(range_noise_m=0.05, outlier_ratio=0.05)
+    K = np.array([[100.0, 0, 80], [0, 100.0, 60], [0, 0, 1]])
+    pixels = beam_pixels(pattern, K, 120, 160)
+    gt = np.full((120, 160), 4.0, np.float32)
+    gt[:, :20] = np.nan  # sky: no return
+    image = sparse_depth_image(gt, pixels, pattern, np.random.default_rng(0))
+    on_pattern = np.zeros_like(gt, dtype=bool)
+    on_pattern[pixels.rows, pixels.cols] = True
+    assert not np.isfinite(image[~on_pattern]).any() and not np.isfinite(image[:, :20]).any()
+    rows, cols = np.nonzero(np.isfinite(image))
+    assert rows.size == (on_pattern[:, 20:]).sum()
+    range_error_m = (image[rows, cols] - 4.0) / pixels.z_per_range[
+        np.searchsorted(pixels.rows * 160 + pixels.cols, rows * 160 + cols)
+    ]
+    outliers = np.abs(range_error_m) > 0.25
+    assert 0.02 < outliers.mean() < 0.09
+    assert np.std(range_error_m[~outliers]) == pytest.approx(0.05, rel=0.15)
+    again = sparse_depth_image(gt, pixels, pattern, np.random.default_rng(0))
+    np.testing.assert_array_equal(image, again)  # deterministic per generator state
+    with pytest.raises(ValueError, match="were made for 160x120"):
+        sparse_depth_image(gt[:-1], pixels, pattern, np.random.default_rng(0))
+
+
+def test_sparse_summary_and_table_show_both_figures_on_the_same_frames():
+    stats = RunStats(frames_in=3)
+    for i in range(3):
+        stats.add_output(now_s=i * 0.1, latency_ms=50.0)
+        stats.add_errors(DepthErrors(0.1, 0.9, 100), DepthErrors(0.4 + i / 10, 0.3, 100))
+    scale = {"fits_accepted": "3", "fits_rejected": "1", "model_depth_type": "metric"}
+    summary = stats.summary(window_s=0.3)
+    summary["sparse"] = sparse_summary(stats, "metric", scale, withheld=1)
+    summary["node_diagnostics"] = {"work_ms_p50": "40.00"}
+    assert summary["sparse"]["model_alone"]["abs_rel"] == pytest.approx(0.5)
+    assert summary["sparse"]["with_sparse_fit"] == {"abs_rel": 0.1, "delta1": 0.9}
+    table = summary_table(summary)
+    assert "| metric AbsRel: model alone | with sparse fit (3 frames) | 0.500 | 0.100 |" in table
+    assert "| 0.300 | 0.900 |" in table and "1 (fits accepted 3, rejected 1)" in table
+    assert "40.0 ms → 25.0" in table  # the node's own frames/s
+    relative = sparse_summary(stats, "relative", scale, withheld=0)["model_alone"]
+    assert relative["abs_rel"] is None and "relative" in relative["note"]
 
 
 def test_ping_pong_playback_never_repeats_an_end_frame():
@@ -149,6 +212,20 @@ def test_panel_has_four_tiles_and_marks_invalid_pixels():
     assert panel.dtype == np.uint8 and panel.shape[1] == 4 * TILE_W
     with pytest.raises(ValueError, match="one size"):
         make_panel(rgb, gt[:-1], gt)
+
+
+def test_sparse_panel_adds_the_model_alone_and_draws_the_lidar_returns():
+    rgb = np.zeros((60, 80, 3), np.uint8)
+    gt = np.full((60, 80), 3.0, np.float32)
+    sparse = np.full_like(gt, np.nan)
+    sparse[30, ::4] = 3.0
+    plain = make_panel(rgb, gt, gt, model_alone_m=gt * 2)
+    drawn = make_panel(rgb, gt, gt, model_alone_m=gt * 2, sparse_m=sparse)
+    assert plain.shape[1] == drawn.shape[1] == 5 * TILE_W
+    captioned = make_panel(rgb, gt, gt, "a caption on its own strip", model_alone_m=gt)
+    assert captioned.shape[0] > plain.shape[0]
+    camera_tile = (slice(26, -46), slice(0, TILE_W))  # below the title, above the bar
+    assert plain[camera_tile].max() == 0 and drawn[camera_tile].max() > 0  # dots on black
 
 
 def test_domain_in_use_sees_a_bound_discovery_port():

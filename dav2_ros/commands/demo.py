@@ -52,6 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="model file or directory for the node (default: the bundled weights)",
     )
     parser.add_argument(
+        "--sparse",
+        action="store_true",
+        help="the camera also publishes sparse_depth (a 16-beam LiDAR's returns, with noise "
+        "and outliers) and the node runs with scale.mode sparse; the summary and panels show "
+        "the model alone and with the sparse fit on the same frames",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=Path("demo_out"),
@@ -138,5 +145,6 @@ def run(args: argparse.Namespace) -> int:
             clip_frames=args.clip_frames,
             startup_timeout_s=args.startup_timeout,
             panel_every=args.panel_every,
+            sparse=args.sparse,
         )
     )

@@ -2,19 +2,23 @@
 
 Renders a short clip at start-up (see ``scene``), then plays it back at ``rate_hz``,
 publishing with one shared header (stamp = publication time, standing in for
-acquisition): ``image`` (rgb8), ``camera_info`` and ``ground_truth/depth`` (32FC1
-metres along the optical axis, NaN where invalid). A thin ROS shell over ``scene``.
+acquisition): ``image`` (rgb8), ``camera_info``, ``ground_truth/depth`` (32FC1
+metres along the optical axis, NaN where invalid) and, while someone subscribes,
+``sparse_depth``: a low-resolution LiDAR's returns registered to the camera (32FC1 m,
+NaN elsewhere; see ``lidar``). A thin ROS shell over ``scene`` and ``lidar``.
 """
 
 from __future__ import annotations
 
 import sys
 
+import numpy as np
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
+from dav2_ros.demo.lidar import BeamPattern, beam_pixels, sparse_depth_image
 from dav2_ros.demo.lifecycle import run_node
 from dav2_ros.demo.scene import ping_pong_index, render_clip
 from dav2_ros.ros.conversions import array_to_image
@@ -55,6 +59,12 @@ PARAMETERS: dict[str, object] = {
     "scene": "room",  # room | street | clutter (dav2_ros.sim)
     "clip_frames": 30,
     "frame_id": "camera_optical_frame",  # what config/depth.rviz uses as fixed frame
+    # sparse_depth: a VLP-16-like LiDAR at the camera (dav2_ros.demo.lidar.BeamPattern)
+    "sparse_beams": 16,
+    "sparse_vfov_deg": 30.0,
+    "sparse_azimuth_step_deg": 0.4,
+    "sparse_range_noise_m": 0.03,
+    "sparse_outlier_ratio": 0.01,
 }
 
 
@@ -73,11 +83,26 @@ class DemoCamera(Node):
             width, height, n_frames, hfov_deg, seed, kind, progress=self._progress
         )
         self.tick = 0
+        self.pattern = BeamPattern(
+            int(p["sparse_beams"]),
+            float(p["sparse_vfov_deg"]),
+            float(p["sparse_azimuth_step_deg"]),
+            float(p["sparse_range_noise_m"]),
+            float(p["sparse_outlier_ratio"]),
+        )
+        self.beams = beam_pixels(self.pattern, self.frames[0].K, height, width)
+        self.rng = np.random.default_rng(seed)
         self.pub_image = self.create_publisher(Image, "image", CAMERA_QOS)
         self.pub_info = self.create_publisher(CameraInfo, "camera_info", CAMERA_QOS)
         self.pub_gt = self.create_publisher(Image, "ground_truth/depth", GROUND_TRUTH_QOS)
+        # A LiDAR driver's QoS too (best effort), which the node's sparse_depth expects.
+        self.pub_sparse = self.create_publisher(Image, "sparse_depth", CAMERA_QOS)
         self.create_timer(1.0 / rate_hz, self._tick)
-        log.info(f"publishing 'image', 'camera_info', 'ground_truth/depth' at {rate_hz:g} Hz")
+        log.info(
+            f"publishing 'image', 'camera_info', 'ground_truth/depth' at {rate_hz:g} Hz and "
+            f"'sparse_depth' ({len(self.beams.rows)} returns of {self.pattern.beams} beams per "
+            "frame) while subscribed"
+        )
 
     def _progress(self, done: int, total: int, elapsed_s: float) -> None:
         if done == total or done % 10 == 0:
@@ -90,6 +115,9 @@ class DemoCamera(Node):
         image = array_to_image(frame.rgb, "rgb8", header)  # stamp: acquisition time
         depth = array_to_image(frame.depth_m, "32FC1", header)
         self.pub_gt.publish(depth)  # first, so the monitor holds it when depth comes back
+        if self.pub_sparse.get_subscription_count():  # else its cost is spared
+            sparse = sparse_depth_image(frame.depth_m, self.beams, self.pattern, self.rng)
+            self.pub_sparse.publish(array_to_image(sparse, "32FC1", header))
         self.pub_info.publish(camera_info_for(frame, header))
         self.pub_image.publish(image)
 

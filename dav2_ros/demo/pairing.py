@@ -1,46 +1,52 @@
-"""Pairs messages of two streams that carry the same header stamp (exact match).
+"""Joins messages of several streams that carry the same header stamp (exact match).
 
-The demo's camera stamps image, camera_info and ground truth identically and the
-depth node copies the image's stamp (REP: outputs carry acquisition time), so an
-exact-time match is correct; bounded buffers keep memory flat when one side drops.
+The demo's camera stamps image, camera_info, ground truth and sparse depth identically
+and the depth node copies the image's stamp (REP: outputs carry acquisition time), so
+an exact-time match is correct; a bounded buffer keeps memory flat when a stream drops.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from typing import Generic, TypeVar
-
-A = TypeVar("A")
-B = TypeVar("B")
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from typing import Any
 
 
-class StampPairer(Generic[A, B]):
-    """Holds up to ``capacity`` unmatched items per side; oldest are evicted first."""
+class StampJoiner:
+    """Collects one item per part for each stamp; holds up to ``capacity`` incomplete
+    stamps, evicting the oldest first and counting which parts they had."""
 
-    def __init__(self, capacity: int = 60) -> None:
+    def __init__(self, parts: Sequence[str], capacity: int = 60) -> None:
+        if len(set(parts)) != len(parts) or len(parts) < 2:
+            raise ValueError(f"a join needs at least two distinct parts, got {list(parts)}")
+        self.parts = tuple(parts)
         self.capacity = capacity
-        self._left: OrderedDict[int, A] = OrderedDict()
-        self._right: OrderedDict[int, B] = OrderedDict()
+        self._pending: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self.evicted = 0
+        self.evicted_with: Counter[frozenset[str]] = Counter()  # parts an evicted stamp had
 
-    def add_left(self, stamp_ns: int, item: A) -> tuple[A, B] | None:
-        """Keep ``item`` unless its right partner is here: then return the pair."""
-        match = self._add(stamp_ns, item, self._left, self._right)
-        return None if match is None else (item, match)
+    def add(self, part: str, stamp_ns: int, item: Any) -> dict[str, Any] | None:
+        """Keep ``item``; when it completes its stamp, return ``{part: item}`` for all parts."""
+        if part not in self.parts:
+            raise ValueError(f"unknown part {part!r}; this join has {self.parts}")
+        held = self._pending.setdefault(stamp_ns, {})
+        held[part] = item
+        if len(held) == len(self.parts):
+            return self._pending.pop(stamp_ns)
+        while len(self._pending) > self.capacity:
+            _, dropped = self._pending.popitem(last=False)
+            self.evicted += 1
+            self.evicted_with[frozenset(dropped)] += 1
+        return None
 
-    def add_right(self, stamp_ns: int, item: B) -> tuple[A, B] | None:
-        """Keep ``item`` unless its left partner is here: then return the pair."""
-        match = self._add(stamp_ns, item, self._right, self._left)
-        return None if match is None else (match, item)
+    def pending_with(self, parts: frozenset[str], before_ns: int) -> int:
+        """Incomplete stamps older than ``before_ns`` holding exactly ``parts``: at the end
+        of a run, frames whose missing part was never coming."""
+        return sum(1 for s, held in self._pending.items() if s < before_ns and held.keys() == parts)
 
-    def _add(self, stamp_ns: int, item, own: OrderedDict, other: OrderedDict):
-        match = other.pop(stamp_ns, None)
-        if match is None:
-            own[stamp_ns] = item
-            while len(own) > self.capacity:
-                own.popitem(last=False)
-                self.evicted += 1
-        return match
+    def evicted_having(self, part: str) -> int:
+        """Stamps evicted incomplete that held ``part`` (e.g. ground truth never matched)."""
+        return sum(n for parts, n in self.evicted_with.items() if part in parts)
 
 
 def stamp_ns(header) -> int:

@@ -84,6 +84,9 @@ class RunStats:
     delta1: list[float] = field(default_factory=list)
     engine_ms: list[float] = field(default_factory=list)
     engine_source: str = ""
+    # --sparse: the model's own metres on the same frames as abs_rel/delta1 (with the fit)
+    abs_rel_model: list[float] = field(default_factory=list)
+    delta1_model: list[float] = field(default_factory=list)
     first_out_s: float | None = None
     last_out_s: float | None = None
 
@@ -94,9 +97,14 @@ class RunStats:
             self.first_out_s = now_s
         self.last_out_s = now_s
 
-    def add_errors(self, errors: DepthErrors) -> None:
+    def add_errors(self, errors: DepthErrors, model_alone: DepthErrors | None = None) -> None:
+        """Errors of the published depth; ``model_alone``: of the model's own metres on
+        the same frame, before the sparse fit."""
         self.abs_rel.append(errors.abs_rel)
         self.delta1.append(errors.delta1)
+        if model_alone is not None:
+            self.abs_rel_model.append(model_alone.abs_rel)
+            self.delta1_model.append(model_alone.delta1)
 
     def add_engine_ms(self, value_ms: float, source: str) -> None:
         self.engine_ms.append(value_ms)
@@ -126,8 +134,8 @@ class RunStats:
                 "p95": _round(percentile(self.latency_ms, 95)),
                 "mean": _round(float(np.mean(self.latency_ms)) if self.latency_ms else None),
             },
-            "abs_rel": _round(float(np.mean(self.abs_rel)) if self.abs_rel else None, 4),
-            "delta1": _round(float(np.mean(self.delta1)) if self.delta1 else None, 4),
+            "abs_rel": _mean(self.abs_rel),
+            "delta1": _mean(self.delta1),
             "engine_ms": {"p50": _round(engine_p50), "source": self.engine_source or None},
             "overhead_ms": _round(
                 latency_p50 - engine_p50 if None not in (latency_p50, engine_p50) else None
@@ -166,6 +174,14 @@ def summary_table(summary: dict) -> str:
         ("AbsRel vs ground truth", _fmt(summary["abs_rel"], ".3f")),
         ("δ1 vs ground truth", _fmt(summary["delta1"], ".3f")),
     ]
+    work_ms = _float_or_none(summary.get("node_diagnostics", {}).get("work_ms_p50"))
+    if work_ms:
+        rows.insert(
+            2, ("node's own work p50 → frames/s", f"{work_ms:.1f} ms → {1000 / work_ms:.1f}")
+        )
+    sparse = summary.get("sparse")
+    if sparse:
+        rows += _sparse_rows(sparse)
     stages = summary.get("node_stages_ms")
     if stages:
         rows.insert(
@@ -188,6 +204,61 @@ def summary_table(summary: dict) -> str:
     lines = [f"| {'metric'.ljust(width)} | value |", f"|{'-' * (width + 2)}|-------|"]
     lines += [f"| {name.ljust(width)} | {value} |" for name, value in rows]
     return "\n".join(lines)
+
+
+def sparse_summary(
+    stats: RunStats, model_depth_type: str, scale_values: dict[str, str], withheld: int
+) -> dict:
+    """The --sparse block of summary.json: metric errors without and with the sparse fit
+    on the same frames (the model alone has no metres if it is relative)."""
+    metric = model_depth_type == "metric"
+    return {
+        "model_depth_type": model_depth_type or "unknown",
+        "frames_compared": len(stats.abs_rel),
+        "model_alone": {
+            "abs_rel": _mean(stats.abs_rel_model) if metric else None,
+            "delta1": _mean(stats.delta1_model) if metric else None,
+            "note": "the model's own metres"
+            if metric
+            else "a relative model has no metres without a scale",
+        },
+        "with_sparse_fit": {"abs_rel": _mean(stats.abs_rel), "delta1": _mean(stats.delta1)},
+        "frames_withheld": withheld,
+        "fits_accepted": _int_or_none(scale_values.get("fits_accepted")),
+        "fits_rejected": _int_or_none(scale_values.get("fits_rejected")),
+    }
+
+
+def _mean(values: list[float]) -> float | None:
+    return _round(float(np.mean(values)) if values else None, 4)
+
+
+def _int_or_none(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() else None
+
+
+def _sparse_rows(sparse: dict) -> list[tuple[str, str]]:
+    alone, fitted = sparse["model_alone"], sparse["with_sparse_fit"]
+    fits = f"fits accepted {sparse['fits_accepted']}, rejected {sparse['fits_rejected']}"
+    return [
+        (
+            f"metric AbsRel: model alone | with sparse fit ({sparse['frames_compared']} frames)",
+            f"{_fmt(alone['abs_rel'], '.3f')} | {_fmt(fitted['abs_rel'], '.3f')}",
+        ),
+        (
+            "metric δ1: model alone | with sparse fit",
+            f"{_fmt(alone['delta1'], '.3f')} | {_fmt(fitted['delta1'], '.3f')}",
+        ),
+        ("frames withheld by the fit (no metric depth)", f"{sparse['frames_withheld']} ({fits})"),
+    ]
+
+
+def _float_or_none(text: object) -> float | None:
+    try:
+        value = float(str(text))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value > 0 else None
 
 
 def _round(value: float | None, digits: int = 2) -> float | None:

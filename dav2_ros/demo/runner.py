@@ -42,6 +42,7 @@ class DemoOptions:
     startup_timeout_s: float = 180.0
     panel_every: int = 25
     measure_engine: bool = True
+    sparse: bool = False  # the node fits its depth to the camera's sparse_depth (LiDAR)
 
 
 def default_params_file() -> Path:
@@ -105,7 +106,9 @@ def run_demo(options: DemoOptions) -> int:
     children = ChildProcesses()
     print(
         f"dav2 demo: {options.width}x{options.height} at {options.rate_hz:g} Hz for "
-        f"{options.duration_s:g} s after the first depth image; ROS_DOMAIN_ID={domain_id} "
+        f"{options.duration_s:g} s after the first depth image"
+        f"{'; the node fits sparse_depth (scale.mode sparse)' if options.sparse else ''}; "
+        f"ROS_DOMAIN_ID={domain_id} "
         f"(loopback only); logs in {logs}",
         flush=True,
     )
@@ -118,6 +121,8 @@ def run_demo(options: DemoOptions) -> int:
         node_params["engine.backend"] = options.backend
     if options.input_size:
         node_params["engine.input_size"] = options.input_size
+    if options.sparse:
+        node_params["scale.mode"] = "sparse"  # sparse_depth: 32FC1 image, the default type
     node_argv = [*depth_node_command(), "--ros-args", "--params-file", str(params_file)]
     node_argv += _ros_params(node_params)[1:]
     camera_argv = [sys.executable, "-m", "dav2_ros.demo.camera"] + _ros_params(
@@ -134,6 +139,7 @@ def run_demo(options: DemoOptions) -> int:
             "duration_s": float(options.duration_s),
             "startup_timeout_s": float(options.startup_timeout_s),
             "panel_every": options.panel_every,
+            "sparse": options.sparse,
         }
     )
     config = _config_record(options, params_file, domain_id)
@@ -260,6 +266,7 @@ def _config_record(options: DemoOptions, params_file: Path, domain_id: int) -> d
         "duration_s": options.duration_s,
         "backend": options.backend or "from params file",
         "checkpoint": options.checkpoint or "bundled default",
+        "scale_mode": "sparse" if options.sparse else "from params file",
         "params_file": str(params_file),
         "ros_domain_id": domain_id,
     }

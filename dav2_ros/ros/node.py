@@ -3,9 +3,10 @@
 The wiring diagram of the node, and the only owner of its ROS handles (publishers,
 subscriptions, timer, TF listener, logger). The work is done by plain logic it calls:
 ``conversions`` (messages ↔ arrays), ``EngineSupervisor`` (engine per input size, failure
-back-off), ``ScaleSource`` (metres for relative models), ``outputs`` and ``camera_info``,
-all saying problems through one ``Reporter``. Subscription callbacks only park the
-newest frame in a depth-1 mailbox; one worker thread runs the model and publishes.
+back-off), ``ScaleSource`` (metres for relative models, re-fitted ones for metric models),
+``outputs`` and ``camera_info``, all saying problems through one ``Reporter``.
+Subscription callbacks only park the newest frame in a depth-1 mailbox; one worker
+thread runs the model and publishes.
 """
 
 from __future__ import annotations
@@ -103,12 +104,10 @@ class DepthNode(Node):
         )
 
     def _wire_scale(self, in_qos: Any) -> ScaleSource | None:
-        """``scale.*`` for relative models: depth/scale out, sparse_depth in (sparse mode)."""
+        """``scale.*``: depth/scale out, sparse_depth in (sparse mode). A metric model's
+        inverse depth is re-scaled as a relative model's disparity would be."""
         scale = self.settings.scale
         if scale.mode == "none":
-            return None
-        if self.loaded.meta.depth_type != "relative":
-            self.reporter.warn(f"scale.mode '{scale.mode}' ignored: the model is metric")
             return None
         lookup, points = None, scale.mode == "sparse" and scale.sparse_type == "points"
         if points and scale.use_tf and find_spec("tf2_ros"):  # ROS installs; else extrinsic.*
@@ -117,7 +116,7 @@ class DepthNode(Node):
             buffer = tf2_ros.Buffer()
             self._tf_listener = tf2_ros.TransformListener(buffer, self)
             lookup = tf_lookup(buffer)
-        source = ScaleSource(scale, self.reporter, lookup)
+        source = ScaleSource(scale, self.reporter, lookup, self.loaded.meta.depth_type)
         self.pub_scale = self.create_publisher(Float64MultiArray, "depth/scale", 10)
         if scale.mode == "sparse":
             # A LiDAR or depth camera is a sensor stream: same QoS choice as the camera.
@@ -199,14 +198,16 @@ class DepthNode(Node):
             steady = self.temporal.update(rgb, raw, _stamp_s(header)).values
             values, depth_m = (steady, None) if depth_m is None else (values, steady)
             clock.lap("temporal")
-        if prediction.depth_type == "relative":
+        if prediction.depth_type == "relative" or self.scale is not None:
+            # What scale.* turns into metres: a metric model's own inverse depth (1/m).
+            disparity = values if depth_m is None else outputs.inverse_depth(depth_m)
             if self._wanted("depth/relative"):
-                relative = self.images["depth/relative"].fill(values, "32FC1", header)
+                relative = self.images["depth/relative"].fill(disparity, "32FC1", header)
                 self._send(clock, "depth/relative", relative)
             if self.scale is not None:
                 now_s = self.get_clock().now().nanoseconds * 1e-9
                 scaled = self.scale.to_metres(
-                    values, self._camera_info, _stamp_s(header), header.frame_id, now_s
+                    disparity, self._camera_info, _stamp_s(header), header.frame_id, now_s
                 )
                 self.pub_scale.publish(outputs.scale_msg(scaled.reading))
                 depth_m = scaled.depth_m

@@ -47,6 +47,14 @@ def metric_depth_m(prediction: Prediction) -> np.ndarray | None:
     return depth_m
 
 
+def inverse_depth(depth_m: np.ndarray) -> np.ndarray:
+    """1/depth (1/m), NaN where depth is NaN or 0: a metric model's disparity for ``scale.*``."""
+    with np.errstate(divide="ignore"):
+        inverse = np.reciprocal(depth_m, dtype=np.float32)
+    inverse[~np.isfinite(inverse)] = np.nan
+    return inverse
+
+
 def nan_where_invalid(depth_m: np.ndarray) -> None:
     """Negative and infinite depths → NaN, in place (NaN stays NaN).
 

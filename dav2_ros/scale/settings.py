@@ -28,8 +28,8 @@ SCALE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "scale.mode",
         "none",
-        "relative models: none (depth/relative only), fixed (scale.a, scale.b) or sparse "
-        "(fit against the sparse_depth topic)",
+        "none (relative models: depth/relative only), fixed (scale.a, scale.b) or sparse "
+        "(fit against the sparse_depth topic); a metric model's inverse depth is re-scaled",
         choices=SCALE_MODES,
     ),
     ParamSpec("scale.a", 0.0, "fixed mode: metric inverse depth (1/m) = a * disparity + b"),

@@ -3,7 +3,8 @@
 Modes (``scale.mode``): ``fixed`` applies metric inverse depth = a·disparity + b from a
 calibration; ``sparse`` fits a and b on every frame against the sparse metric depth
 paired with it by stamp (an image registered to the camera, or a point cloud in any
-frame) and falls back as ``tracker`` describes. Metric models never come here.
+frame) and falls back as ``tracker`` describes. A metric model comes here only when
+``scale.mode`` is set: its inverse depth (1/m) is then the disparity that is re-fitted.
 
 Plain logic, no ROS: the node hands in sparse depth (decoded on demand), the
 prediction, the latest camera_info and the time; it gets back the depth in metres (or
@@ -98,12 +99,14 @@ class ScaleSource:
         settings: ScaleSettings,
         reporter: Reporter,
         lookup_transform: TransformLookup | None = None,
+        model_depth_type: str = "relative",
     ) -> None:
         if settings.mode not in (FIXED, "sparse"):
             raise ValueError(f"ScaleSource needs scale.mode fixed or sparse, got {settings.mode!r}")
         self.settings = settings
         self.reporter = reporter
         self.lookup_transform = lookup_transform
+        self.model_depth_type = model_depth_type  # metric: its inverse depth is the disparity
         self.tracker = ScaleTracker(settings.timeout_s, settings.smoothing_tau_s)
         self._lock = threading.Lock()
         # Recent sparse_depth messages: inference lags the camera, so the one that pairs
@@ -242,6 +245,7 @@ class ScaleSource:
         s = self.settings
         if s.mode == FIXED:
             values = {"mode": "fixed", "a": f"{s.a:.6g}", "b": f"{s.b:.6g}"}
+            values["model_depth_type"] = self.model_depth_type
             return ScaleStatus(OK, f"fixed a={s.a:g} b={s.b:g}", values)
         with self._lock:
             estimate = self.tracker.estimate(now_s)
@@ -273,6 +277,7 @@ class ScaleSource:
             "fits_accepted": str(accepted),
             "fits_rejected": str(rejected),
             "sparse_msgs_received": str(self.sparse_received),
+            "model_depth_type": self.model_depth_type,
         }
         return ScaleStatus(level, message, values)
 

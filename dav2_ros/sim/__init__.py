@@ -13,9 +13,10 @@ from dav2_ros.sim.camera import (
     smooth_trajectory,
 )
 from dav2_ros.sim.render import Frame, render
-from dav2_ros.sim.scene import SCENE_KINDS, STYLES, Scene, make_scene
+from dav2_ros.sim.scene import HELD_OUT_STYLES, SCENE_KINDS, STYLES, Scene, make_scene
 
 __all__ = [
+    "HELD_OUT_STYLES",
     "SCENE_KINDS",
     "STYLES",
     "Frame",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dav2_ros.geometry.intrinsics import CameraIntrinsics
-from dav2_ros.sim.scene import Scene
+from dav2_ros.sim.scene import CAMERA_HEIGHT_M, HELD_OUT_STYLES, Scene
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,18 @@ class Intrinsics(CameraIntrinsics):
         return cls(fx, fx, width / 2, height / 2, width, height)
 
 
-def random_intrinsics(rng: np.random.Generator, width: int, height: int) -> Intrinsics:
-    """Horizontal FOV 45-90 deg, principal point jittered by up to 3 % of the size."""
-    hfov_deg = rng.uniform(45.0, 90.0)
+def random_intrinsics(
+    rng: np.random.Generator, width: int, height: int, style: str = "a"
+) -> Intrinsics:
+    """A random pinhole camera for ``style``.
+
+    Training styles: horizontal FOV 40-100 deg (most often about 65), principal point
+    jittered by up to 3 % of the size, slightly non-square pixels. The held-out style
+    "c" is another camera model: FOV 50-80 deg, exactly centred, square pixels.
+    """
+    if style in HELD_OUT_STYLES:
+        return Intrinsics.from_fov(width, height, rng.uniform(50.0, 80.0))
+    hfov_deg = rng.triangular(40.0, 65.0, 100.0)
     base = Intrinsics.from_fov(width, height, hfov_deg)
     aspect = rng.uniform(0.98, 1.02)  # slightly non-square pixels, as real calibrations give
     return Intrinsics(
@@ -87,16 +96,19 @@ def random_pose(
 ) -> np.ndarray:
     """A camera pose inside the scene's camera region that does not stare into a wall.
 
-    Candidates are checked with a coarse 16x12 ray cast: the median hit distance
-    must exceed ``min_median_depth_m``. Falls back to the last candidate.
+    The pitch follows the height: a camera near the floor looks level or up, one on a
+    tall mast looks down. Candidates are checked with a coarse 16x12 ray cast: the
+    median hit distance must exceed ``min_median_depth_m``. Falls back to the last one.
     """
     lo, hi = scene.camera_region
     pose = np.eye(4)
     probe = Intrinsics.from_fov(16, 12, 70.0)
+    mid_m = sum(CAMERA_HEIGHT_M) / 2
     for _ in range(tries):
         eye = rng.uniform(lo, hi)
         yaw = scene.view_yaw + rng.uniform(-1, 1) * scene.view_yaw_spread
-        pitch = np.radians(rng.uniform(-20.0, 12.0))
+        pitch_deg = rng.uniform(-20.0, 10.0) - 10.0 * (eye[2] - mid_m)
+        pitch = np.radians(np.clip(pitch_deg, -40.0, 20.0))
         roll = np.radians(rng.normal(0.0, 3.0))
         pose = _pose_from_angles(eye, yaw, pitch, roll)
         depth_m = scene.z_depth(probe, pose)

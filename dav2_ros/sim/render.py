@@ -1,21 +1,24 @@
 """Render a ``Scene`` from a pinhole camera: RGB, exact metric z-depth, valid mask.
 
-Shading is Lambertian with hard shadows (one occlusion ray per light) plus
-ambient; style "b" adds a specular lobe and a worse camera (blur, noise,
-vignetting, colour cast) so it stands in for a second, "real" domain.
+Shading is Lambertian with hard shadows (one occlusion ray per light), spotlight
+cones and ambient, plus a specular lobe for glossy materials; styles "b" and "c" then
+pass through their own imperfect camera (``sensor``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import open3d as o3d
 
 from dav2_ros.sim.camera import Intrinsics
+from dav2_ros.sim.lighting import spot_factor
 from dav2_ros.sim.materials import albedo
 from dav2_ros.sim.scene import Scene
+from dav2_ros.sim.sensor import ENCODERS, SENSORS
+
+FOG_DISTANCE_M = {"a": 60.0, "b": 25.0, "c": 40.0}  # outdoor haze: e-folding distance
 
 _SHADOW_EPS_M = 1e-3
 
@@ -63,13 +66,17 @@ def render(
         )  # face the camera
         colour[idx] = _shade(scene, points, n, view[idx], geometry_ids[idx])
         if scene.kind != "room":  # distant surfaces fade towards the horizon colour
-            fog = 1 - np.exp(-t_hit[idx] / (60.0 if scene.style == "a" else 25.0))
+            fog = 1 - np.exp(-t_hit[idx] / FOG_DISTANCE_M[scene.style])
             colour[idx] = colour[idx] * (1 - fog[:, None]) + scene.sky_colours[0] * fog[:, None]
 
     image = colour.reshape(H, W, 3)
-    if scene.style == "b":
-        image = _camera_b(image, np.random.default_rng([scene.seed, noise_seed]))
+    sensor = SENSORS.get(scene.style)
+    if sensor is not None:
+        image = sensor(image, np.random.default_rng([scene.seed, noise_seed]))
     rgb = (np.clip(image, 0, 1) ** (1 / 2.2) * 255 + 0.5).astype(np.uint8)
+    encoder = ENCODERS.get(scene.style)
+    if encoder is not None:
+        rgb = encoder(rgb, np.random.default_rng([scene.seed, noise_seed, 1]))
     depth_m = np.where(valid, t_hit, np.nan).astype(np.float32).reshape(H, W)
     return Frame(rgb=rgb, depth_m=depth_m, valid=valid.reshape(H, W), K=intrinsics.K)
 
@@ -80,62 +87,57 @@ def _sky(scene: Scene, view: np.ndarray) -> np.ndarray:
     return horizon[None] * (1 - elevation) + zenith[None] * elevation
 
 
+def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", a, b)
+
+
 def _shade(
     scene: Scene, points: np.ndarray, normals: np.ndarray, view: np.ndarray, ids: np.ndarray
 ) -> np.ndarray:
     base = np.empty((len(points), 3))
     specular = np.zeros(len(points))
     shininess = np.ones(len(points))
-    for gid in np.unique(ids):
-        sel = ids == gid
-        material = scene.materials[gid]
+    order = np.argsort(ids, kind="stable")  # one sort, then a slice per geometry
+    bounds = np.flatnonzero(np.diff(ids[order])) + 1
+    for sel in np.split(order, bounds):
+        material = scene.materials[ids[sel[0]]]
         base[sel] = albedo(material, points[sel], normals[sel])
         specular[sel], shininess[sel] = material.specular, material.shininess
+    glossy = np.flatnonzero(specular)
     light_sum = np.broadcast_to(scene.ambient, base.shape).copy()
     highlight = np.zeros_like(base)
     origins = points + normals * _SHADOW_EPS_M
     for light in scene.lights:
         if light.position is not None:
             to_light = light.position[None] - points
-            dist = np.linalg.norm(to_light, axis=1)
+            dist = np.sqrt(_rowdot(to_light, to_light))
             to_light /= dist[:, None]
-            falloff = 1.0 / (1.0 + 0.15 * dist**2)
+            falloff = spot_factor(light, -to_light) / (1.0 + 0.15 * dist**2)
         else:
             to_light = np.broadcast_to(light.direction, points.shape)
-            dist = np.full(len(points), np.inf)
             falloff = np.ones(len(points))
-        lambert = np.clip(np.sum(normals * to_light, axis=1), 0, None)
-        # Occlusion rays: to a point light the direction spans the whole segment, so
-        # t in (0, 1) is "between surface and light"; to the sun, any hit occludes.
+        lit = np.clip(_rowdot(normals, to_light), 0, None) * falloff
+        # Occlusion rays only where the light could shine at all. To a point light the
+        # direction spans the whole segment, so t in (0, 1) is "between surface and
+        # light"; to the sun, any hit occludes.
+        facing = np.flatnonzero(lit > 1e-6)
         if light.position is not None:
-            shadow_dirs, t_far = light.position[None] - origins, 1.0 - 1e-4
+            shadow_dirs, t_far = light.position[None] - origins[facing], 1.0 - 1e-4
         else:
-            shadow_dirs, t_far = to_light, 1e4
-        shadow_rays = np.concatenate([origins, shadow_dirs], axis=1).astype(np.float32)
+            shadow_dirs, t_far = to_light[facing], 1e4
+        shadow_rays = np.concatenate([origins[facing], shadow_dirs], axis=1).astype(np.float32)
         occluded = (
             scene.raycaster.test_occlusions(o3d.core.Tensor(shadow_rays), tnear=0.0, tfar=t_far)
             .numpy()
             .astype(bool)
         )
-        lit = (lambert * falloff * ~occluded)[:, None]
-        light_sum += lit * light.colour[None]
-        if specular.any():
-            half = to_light - view
-            half /= np.linalg.norm(half, axis=1, keepdims=True) + 1e-9
-            lobe = np.clip(np.sum(normals * half, axis=1), 0, None) ** shininess
-            highlight += (specular * lobe)[:, None] * lit * light.colour[None]
+        lit[facing[occluded]] = 0.0
+        light_sum += lit[:, None] * light.colour[None]
+        if glossy.size:
+            half = to_light[glossy] - view[glossy]
+            half /= np.sqrt(_rowdot(half, half))[:, None] + 1e-9
+            lobe = np.clip(_rowdot(normals[glossy], half), 0, None) ** shininess[glossy]
+            highlight[glossy] += (specular[glossy] * lobe * lit[glossy])[:, None] * light.colour[
+                None
+            ]
     return base * light_sum * 0.5 + highlight * 0.5
-
-
-def _camera_b(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A cheap, imperfect camera: defocus blur, vignetting, colour cast, sensor noise."""
-    H, W = image.shape[:2]
-    sigma = rng.uniform(0.6, 1.6)
-    image = cv2.GaussianBlur(image.astype(np.float32), (0, 0), sigma).astype(np.float64)
-    y, x = np.mgrid[0:H, 0:W]
-    r2 = ((x - W / 2) / (W / 2)) ** 2 + ((y - H / 2) / (H / 2)) ** 2
-    image *= (1 - rng.uniform(0.2, 0.45) * r2 / 2)[..., None]
-    image *= rng.uniform(0.85, 1.15, size=3)[None, None] * rng.uniform(0.7, 1.3)
-    shot = rng.normal(size=image.shape) * np.sqrt(np.clip(image, 0, None) * 0.002)
-    read = rng.normal(scale=rng.uniform(0.005, 0.02), size=image.shape)
-    return image + shot + read

@@ -3,6 +3,12 @@
 A ``Scene`` holds triangle meshes, one ``Material`` per mesh, lights and the
 region cameras may be placed in. Everything is drawn from ``seed``, so the same
 seed and style always give the same scene.
+
+Styles "a" and "b" furnish rooms (tables, chairs, shelves, cabinets, beds, sofas,
+stairs, doors, windows, pictures) and streets (kerbs, trees, benches, cars, posts)
+and add clutter (boxes, spheres, cylinders, poles, boards) at many scales. The
+held-out style "c" (``HELD_OUT_STYLES``; test splits only) uses other rooms
+(polygonal halls), another object set (``heldout``), other textures and light.
 """
 
 from __future__ import annotations
@@ -13,22 +19,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 import open3d as o3d
 
+from dav2_ros.sim import furniture, heldout, lighting
+from dav2_ros.sim.lighting import Light
 from dav2_ros.sim.materials import Material, random_material
+from dav2_ros.sim.meshes import Mesh, box, cylinder, merge, place, sphere, to_tensor
 
 if TYPE_CHECKING:
     from dav2_ros.sim.camera import Intrinsics
 
 SCENE_KINDS: tuple[str, ...] = ("room", "street", "clutter")
-STYLES: tuple[str, ...] = ("a", "b")
-
-
-@dataclass
-class Light:
-    """A directional (``position`` None) or point light; ``colour`` is linear RGB intensity."""
-
-    colour: np.ndarray
-    direction: np.ndarray | None = None  # unit vector *towards* the light
-    position: np.ndarray | None = None
+KIND_SHARES = (0.5, 0.25, 0.25)  # indoor robots first
+STYLES: tuple[str, ...] = ("a", "b", "c")
+# Styles no training split may use: they exist to measure generalisation honestly.
+HELD_OUT_STYLES: tuple[str, ...] = ("c",)
+CAMERA_HEIGHT_M = (0.3, 2.2)  # floor-standing robots up to a tall mast / handheld
 
 
 @dataclass
@@ -80,121 +84,149 @@ class Scene:
         return hits["t_hit"].numpy()
 
 
-def _to_tensor_mesh(mesh: o3d.geometry.TriangleMesh) -> o3d.t.geometry.TriangleMesh:
-    return o3d.t.geometry.TriangleMesh.from_legacy(mesh)
-
-
-def _box(size: np.ndarray, centre: np.ndarray, yaw: float = 0.0) -> o3d.t.geometry.TriangleMesh:
-    mesh = o3d.geometry.TriangleMesh.create_box(*np.maximum(size, 1e-3))
-    mesh.translate(-np.asarray(size) / 2)
-    mesh.rotate(_yaw_matrix(yaw), center=(0, 0, 0))
-    mesh.translate(centre)
-    return _to_tensor_mesh(mesh)
-
-
-def _sphere(radius: float, centre: np.ndarray) -> o3d.t.geometry.TriangleMesh:
-    mesh = o3d.geometry.TriangleMesh.create_sphere(radius, resolution=16)
-    mesh.translate(centre)
-    return _to_tensor_mesh(mesh)
-
-
-def _cylinder(
-    radius: float, height: float, base: np.ndarray, tilt: np.ndarray | None = None
-) -> o3d.t.geometry.TriangleMesh:
-    mesh = o3d.geometry.TriangleMesh.create_cylinder(radius, height, resolution=16)
-    mesh.translate((0, 0, height / 2))  # base at the origin, axis +z
-    if tilt is not None:
-        mesh.rotate(o3d.geometry.get_rotation_matrix_from_xyz(tilt), center=(0, 0, 0))
-    mesh.translate(base)
-    return _to_tensor_mesh(mesh)
-
-
-def _yaw_matrix(yaw: float) -> np.ndarray:
-    c, s = np.cos(yaw), np.sin(yaw)
-    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])
-
-
 class _Builder:
     def __init__(self, rng: np.random.Generator, style: str) -> None:
         self.rng, self.style = rng, style
         self.meshes: list[o3d.t.geometry.TriangleMesh] = []
         self.materials: list[Material] = []
 
-    def add(self, mesh: o3d.t.geometry.TriangleMesh, material: Material | None = None) -> None:
-        self.meshes.append(mesh)
+    def add(self, mesh: Mesh, material: Material | None = None) -> None:
+        self.meshes.append(to_tensor(mesh))
         self.materials.append(material or random_material(self.rng, self.style))
 
     def clutter(self, count: int, lo: np.ndarray, hi: np.ndarray, on_ground: float | None) -> None:
-        """Boxes, spheres, cylinders and thin poles at many scales inside [lo, hi]."""
+        """Loose objects at many scales inside [lo, hi]: the style's object set."""
         rng = self.rng
         for _ in range(count):
+            centre = rng.uniform(lo, hi)
+            if self.style in HELD_OUT_STYLES:
+                self.add(heldout.heldout_object(rng, centre, on_ground))
+                continue
             kind = rng.choice(
                 ["box", "sphere", "cylinder", "pole", "plane"], p=[0.35, 0.2, 0.2, 0.15, 0.1]
             )
-            scale = float(np.exp(rng.uniform(np.log(0.08), np.log(1.5))))
-            centre = rng.uniform(lo, hi)
+            scale = float(np.exp(rng.uniform(np.log(0.06), np.log(1.5))))
             if kind == "box":
                 size = scale * rng.uniform(0.3, 1.5, size=3)
                 if on_ground is not None:
                     centre[2] = on_ground + size[2] / 2
-                self.add(_box(size, centre, rng.uniform(0, np.pi)))
+                self.add(box(size, centre, rng.uniform(0, np.pi)))
             elif kind == "sphere":
                 if on_ground is not None:
                     centre[2] = on_ground + scale / 2
-                self.add(_sphere(scale / 2, centre))
+                self.add(sphere(scale / 2, centre))
             elif kind == "cylinder":
                 height = scale * rng.uniform(0.5, 2.5)
                 base = centre.copy()
                 if on_ground is not None:
                     base[2] = on_ground
-                self.add(_cylinder(scale * rng.uniform(0.15, 0.5), height, base))
+                self.add(cylinder(scale * rng.uniform(0.15, 0.5), height, base))
             elif kind == "pole":
                 height = rng.uniform(0.8, 3.5)
                 base = centre.copy()
                 if on_ground is not None:
                     base[2] = on_ground
                 tilt = rng.normal(0, 0.15, size=3) * np.array([1, 1, 0])
-                self.add(_cylinder(rng.uniform(0.01, 0.05), height, base, tilt))
+                self.add(cylinder(rng.uniform(0.01, 0.05), height, base, tilt))
             else:  # thin free-standing plane (a board, a sign)
                 size = np.array([scale * rng.uniform(0.5, 2), 0.01, scale * rng.uniform(0.5, 2)])
                 if on_ground is not None:
                     centre[2] = on_ground + size[2] / 2
-                self.add(_box(size, centre, rng.uniform(0, np.pi)))
+                self.add(box(size, centre, rng.uniform(0, np.pi)))
+
+    def piece(self, piece: furniture.Piece, position: np.ndarray, yaw: float) -> None:
+        for group in piece.groups:
+            self.add(place(group, position, yaw))
+
+
+def _camera_region(lo_xy, hi_xy, ceiling_m: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
+    top = min(CAMERA_HEIGHT_M[1], ceiling_m - 0.3)
+    return (
+        np.array([lo_xy[0], lo_xy[1], CAMERA_HEIGHT_M[0]]),
+        np.array([hi_xy[0], hi_xy[1], top]),
+    )
+
+
+def _furnish(b: _Builder, half_w: float, half_l: float, height: float) -> None:
+    """Wall fixtures on every wall, then furniture against the walls and in the middle."""
+    rng = b.rng
+    walls = [  # (outward normal, half extent along the normal, wall length)
+        (np.array([0.0, 1.0]), half_l, 2 * half_w),
+        (np.array([0.0, -1.0]), half_l, 2 * half_w),
+        (np.array([1.0, 0.0]), half_w, 2 * half_l),
+        (np.array([-1.0, 0.0]), half_w, 2 * half_l),
+    ]
+    for normal, extent, length in walls:
+        yaw = float(np.arctan2(-normal[0], normal[1]))
+        tangent = np.array([normal[1], -normal[0]])
+        for mesh, along in furniture.wall_fixtures(rng, length, height):
+            xy = normal * extent + tangent * along
+            b.add(place(mesh, (xy[0], xy[1], 0.0), yaw))
+    area = 4 * half_w * half_l
+    for _ in range(int(rng.integers(0, 3) + area * rng.uniform(0.02, 0.12))):
+        piece = furniture.random_piece(rng)
+        width, depth = piece.footprint
+        if piece.against_wall:
+            normal, extent, length = walls[int(rng.integers(4))]
+            yaw = float(np.arctan2(-normal[0], normal[1]))
+            tangent = np.array([normal[1], -normal[0]])
+            along = rng.uniform(-1, 1) * max(0.0, length / 2 - width / 2)
+            xy = normal * (extent - depth / 2 - 0.01) + tangent * along
+        else:
+            yaw = rng.uniform(0, 2 * np.pi)
+            xy = rng.uniform(-1, 1, size=2) * [half_w * 0.8, half_l * 0.8]
+        b.piece(piece, np.array([xy[0], xy[1], 0.0]), yaw)
 
 
 def _room(b: _Builder) -> dict:
     rng = b.rng
-    width, length, height = rng.uniform(3, 8), rng.uniform(4, 12), rng.uniform(2.4, 4.0)
+    if b.style in HELD_OUT_STYLES:
+        return _hall(b)
+    width, length, height = rng.uniform(2.5, 10), rng.uniform(3, 14), rng.uniform(2.2, 4.5)
     t = 0.1  # wall thickness
     half_w, half_l = width / 2, length / 2
-    b.add(_box(np.array([width + 2 * t, length + 2 * t, t]), np.array([0, 0, -t / 2])))
-    b.add(_box(np.array([width + 2 * t, length + 2 * t, t]), np.array([0, 0, height + t / 2])))
+    b.add(box([width + 2 * t, length + 2 * t, t], [0, 0, -t / 2]))
+    b.add(box([width + 2 * t, length + 2 * t, t], [0, 0, height + t / 2]))
     for sx in (-1, 1):
-        b.add(
-            _box(
-                np.array([t, length + 2 * t, height]),
-                np.array([sx * (half_w + t / 2), 0, height / 2]),
-            )
-        )
+        b.add(box([t, length + 2 * t, height], [sx * (half_w + t / 2), 0, height / 2]))
     for sy in (-1, 1):
-        b.add(_box(np.array([width, t, height]), np.array([0, sy * (half_l + t / 2), height / 2])))
+        b.add(box([width, t, height], [0, sy * (half_l + t / 2), height / 2]))
+    _furnish(b, half_w, half_l, height)
     lo, hi = np.array([-half_w, -half_l, 0.0]), np.array([half_w, half_l, height])
-    b.clutter(int(rng.integers(6, 25)), lo * 0.9, hi * np.array([0.9, 0.9, 0.6]), on_ground=0.0)
-    lights = [
-        Light(
-            colour=np.full(3, rng.uniform(2.0, 5.0)),
-            position=rng.uniform(lo, hi) * [0.8, 0.8, 0] + [0, 0, height - 0.2],
-        )
-        for _ in range(int(rng.integers(1, 4)))
-    ]
+    clutter = min(40, int(width * length * rng.uniform(0.02, 0.45)))
+    b.clutter(clutter, lo * 0.9, hi * np.array([0.9, 0.9, 0.6]), on_ground=0.0)
     return dict(
-        lights=lights,
-        camera_region=(
-            np.array([-half_w * 0.6, -half_l * 0.9, 0.6]),
-            np.array([half_w * 0.6, -half_l * 0.4, 1.9]),
+        lights=lighting.room_lights(rng, b.style, lo, hi),
+        camera_region=_camera_region(
+            [-half_w * 0.7, -half_l * 0.9], [half_w * 0.7, half_l * 0.2], height
         ),
         view_yaw=np.pi / 2,
-        view_yaw_spread=0.7,
+        view_yaw_spread=0.9,
+        has_sky=False,
+    )
+
+
+def _hall(b: _Builder) -> dict:
+    """Held-out room: a polygonal hall with prism columns and held-out objects."""
+    rng = b.rng
+    radius, height = rng.uniform(3.0, 8.0), rng.uniform(2.6, 5.5)
+    for mesh in heldout.polygon_hall(rng, radius, height):
+        b.add(mesh)
+    if rng.random() < 0.6:
+        sides, ring = int(rng.integers(3, 7)), rng.uniform(0.4, 0.75) * radius
+        for i in range(int(rng.integers(3, 9))):
+            angle = 2 * np.pi * i / 8 + rng.uniform(-0.2, 0.2)
+            base = (ring * np.cos(angle), ring * np.sin(angle), 0.0)
+            b.add(cylinder(rng.uniform(0.1, 0.35), height, base, sides=sides))
+    inner = radius * 0.75
+    lo, hi = np.array([-inner, -inner, 0.0]), np.array([inner, inner, height])
+    b.clutter(int(rng.integers(6, 30)), lo, hi * np.array([1, 1, 0.6]), on_ground=0.0)
+    b.clutter(int(rng.integers(0, 6)), lo + [0, 0, 0.5], hi * np.array([1, 1, 0.8]), on_ground=None)
+    return dict(
+        lights=lighting.room_lights(rng, b.style, lo, hi),
+        camera_region=_camera_region([-radius * 0.4, -radius * 0.6], [radius * 0.4, 0.0], height),
+        view_yaw=np.pi / 2,
+        view_yaw_spread=0.9,
         has_sky=False,
     )
 
@@ -202,71 +234,83 @@ def _room(b: _Builder) -> dict:
 def _street(b: _Builder) -> dict:
     rng = b.rng
     road_half = rng.uniform(3, 7)
-    b.add(_box(np.array([200.0, 200.0, 0.2]), np.array([0, 0, -0.1])))
+    held_out = b.style in HELD_OUT_STYLES
+    b.add(box([200.0, 200.0, 0.2], [0, 0, -0.1]))
     for side in (-1, 1):
         y = -10.0
         while y < 60:
             depth_b, length_b = rng.uniform(4, 12), rng.uniform(4, 15)
             height_b = rng.uniform(3, 25)
             x = side * (road_half + rng.uniform(1.5, 4) + depth_b / 2)
-            b.add(
-                _box(
-                    np.array([depth_b, length_b, height_b]),
-                    np.array([x, y + length_b / 2, height_b / 2]),
-                )
-            )
+            if held_out:  # towers as low-sided prisms
+                b.add(cylinder(min(depth_b, length_b) / 2, height_b, [x, y + length_b / 2, 0.0],
+                               sides=int(rng.integers(3, 9))))  # fmt: skip
+            else:
+                b.add(box([depth_b, length_b, height_b], [x, y + length_b / 2, height_b / 2]))
             y += length_b + rng.uniform(0, 3)
-    for _ in range(int(rng.integers(3, 12))):  # lamp posts and sign poles
-        x = rng.choice([-1, 1]) * (road_half + rng.uniform(0.3, 1.2))
-        b.add(
-            _cylinder(
-                rng.uniform(0.04, 0.12), rng.uniform(2.5, 6), np.array([x, rng.uniform(0, 50), 0])
-            )
-        )
-    for _ in range(int(rng.integers(2, 10))):  # parked "cars"
-        x = rng.choice([-1, 1]) * (road_half - 1.2)
-        b.add(
-            _box(
-                np.array([1.8, rng.uniform(3.5, 5), rng.uniform(1.3, 1.8)]),
-                np.array([x, rng.uniform(0, 45), 0.75]),
-            )
-        )
-    b.clutter(
-        int(rng.integers(3, 12)),
-        np.array([-road_half, 2, 0]),
-        np.array([road_half, 30, 2]),
-        on_ground=0.0,
-    )
-    sun = rng.normal(size=3)
-    sun[2] = abs(sun[2]) + 0.5
+    if not held_out:
+        _street_furniture(b, road_half)
+    b.clutter(int(rng.integers(3, 14)), np.array([-road_half, 2, 0]), np.array([road_half, 30, 2]),
+              on_ground=0.0)  # fmt: skip
     return dict(
-        lights=[
-            Light(colour=np.full(3, rng.uniform(2.0, 3.5)), direction=sun / np.linalg.norm(sun))
-        ],
-        camera_region=(
-            np.array([-road_half * 0.6, -5.0, 1.1]),
-            np.array([road_half * 0.6, 5.0, 2.2]),
-        ),
+        lights=[lighting.sun(rng, b.style)],
+        camera_region=_camera_region([-road_half * 0.6, -5.0], [road_half * 0.6, 5.0]),
         view_yaw=np.pi / 2,
-        view_yaw_spread=0.4,
+        view_yaw_spread=0.5,
         has_sky=True,
     )
 
 
+def _street_furniture(b: _Builder, road_half: float) -> None:
+    """Kerbs, lamp posts, parked cars, trees and benches beside the road."""
+    rng = b.rng
+    if rng.random() < 0.7:
+        kerb = rng.uniform(0.08, 0.2)
+        for side in (-1, 1):
+            b.add(box([3.0, 140.0, kerb], [side * (road_half + 1.5), 50.0, kerb / 2]))
+    for _ in range(int(rng.integers(3, 12))):  # lamp posts and sign poles
+        x = rng.choice([-1, 1]) * (road_half + rng.uniform(0.3, 1.2))
+        b.add(cylinder(rng.uniform(0.04, 0.12), rng.uniform(2.5, 6), [x, rng.uniform(0, 50), 0]))
+    for _ in range(int(rng.integers(0, 10))):  # parked "cars": body + cabin
+        x = rng.choice([-1, 1]) * (road_half - 1.2)
+        y, length = rng.uniform(0, 45), rng.uniform(3.5, 5)
+        body_h = rng.uniform(0.6, 0.9)
+        cabin_h = rng.uniform(0.4, 0.7)
+        body = box([1.8, length, body_h], [x, y, 0.2 + body_h / 2])
+        cabin = box([1.6, length * 0.55, cabin_h], [x, y, 0.2 + body_h + cabin_h / 2])
+        b.add(merge([body, cabin]))
+    for _ in range(int(rng.integers(0, 8))):  # trees: trunk + crown
+        x = rng.choice([-1, 1]) * (road_half + rng.uniform(0.5, 2.5))
+        y, trunk = rng.uniform(0, 50), rng.uniform(1.5, 3.5)
+        b.add(cylinder(rng.uniform(0.08, 0.25), trunk, [x, y, 0]))
+        b.add(sphere(rng.uniform(0.8, 2.2), [x, y, trunk + 0.8]))
+    for _ in range(int(rng.integers(0, 4))):  # benches
+        x = rng.choice([-1, 1]) * (road_half + rng.uniform(0.5, 2.0))
+        b.piece(
+            furniture.sofa(rng),
+            np.array([x, rng.uniform(0, 40), 0.0]),
+            rng.choice([-1, 1]) * np.pi / 2,
+        )
+
+
 def _clutter(b: _Builder) -> dict:
     rng = b.rng
-    b.add(_box(np.array([200.0, 200.0, 0.2]), np.array([0, 0, -0.1])))
-    b.clutter(int(rng.integers(15, 45)), np.array([-8, 1, 0]), np.array([8, 20, 4]), on_ground=None)
-    b.clutter(int(rng.integers(5, 15)), np.array([-6, 1, 0]), np.array([6, 15, 0]), on_ground=0.0)
+    b.add(box([200.0, 200.0, 0.2], [0, 0, -0.1]))
+    b.clutter(int(rng.integers(10, 45)), np.array([-8, 1, 0]), np.array([8, 20, 4]), on_ground=None)
+    b.clutter(int(rng.integers(5, 20)), np.array([-6, 1, 0]), np.array([6, 15, 0]), on_ground=0.0)
+    if b.style not in HELD_OUT_STYLES:
+        for _ in range(int(rng.integers(0, 5))):
+            xy = rng.uniform([-5, 2], [5, 12])
+            b.piece(
+                furniture.random_piece(rng),
+                np.array([xy[0], xy[1], 0.0]),
+                rng.uniform(0, 2 * np.pi),
+            )
     if rng.random() < 0.5:  # a far backdrop wall
-        b.add(_box(np.array([60.0, 0.5, 20.0]), np.array([0, rng.uniform(14, 30), 10.0])))
-    sun = rng.normal(size=3)
-    sun[2] = abs(sun[2]) + 0.3
+        b.add(box([60.0, 0.5, 20.0], [0, rng.uniform(14, 30), 10.0]))
     return dict(
-        lights=[
-            Light(colour=np.full(3, rng.uniform(2.0, 3.5)), direction=sun / np.linalg.norm(sun))
-        ],
-        camera_region=(np.array([-2.0, -3.0, 0.4]), np.array([2.0, 0.0, 2.5])),
+        lights=[lighting.sun(rng, b.style)],
+        camera_region=_camera_region([-2.0, -3.0], [2.0, 0.0]),
         view_yaw=np.pi / 2,
         view_yaw_spread=0.5,
         has_sky=True,
@@ -280,27 +324,20 @@ def make_scene(seed: int, style: str = "a", kind: str | None = None) -> Scene:
     """A random scene of ``kind`` (drawn from ``seed`` when None) in visual ``style``.
 
     Style "a" is clean and saturated; style "b" is the second domain (other
-    materials, warmer and harsher light; its camera adds noise and blur in ``render``).
+    materials, warmer and harsher light; its camera adds noise and blur in ``render``);
+    style "c" is held out from training (other rooms, objects, textures, light, camera).
     """
     if style not in STYLES:
         raise ValueError(f"style must be one of {STYLES}, got {style!r}")
     rng = np.random.default_rng([seed, STYLES.index(style)])
     if kind is None:
-        kind = str(rng.choice(SCENE_KINDS))
+        kind = str(rng.choice(SCENE_KINDS, p=KIND_SHARES))
     if kind not in _KIND_BUILDERS:
         raise ValueError(f"scene kind must be one of {SCENE_KINDS}, got {kind!r}")
     builder = _Builder(rng, style)
     layout = _KIND_BUILDERS[kind](builder)
-    if style == "a":
-        ambient = np.full(3, rng.uniform(0.25, 0.45))
-        sky = (np.array([0.75, 0.85, 0.95]), np.array([0.35, 0.55, 0.9]))
-        tint = np.ones(3)
-    else:
-        ambient = np.array([0.22, 0.18, 0.14]) * rng.uniform(0.6, 1.2)
-        sky = (np.array([0.85, 0.8, 0.7]), np.array([0.6, 0.62, 0.65]))  # hazy, overcast
-        tint = np.array([1.15, 0.95, 0.75])  # warm tungsten-like light
-    for light in layout["lights"]:
-        light.colour = light.colour * tint
+    ambient = lighting.ambient(rng, style)
+    sky = lighting.sky(rng, style)
     return Scene(
         kind=kind,
         style=style,

@@ -28,6 +28,7 @@ STEPS: dict[str, str] = {
     "rgbd": "dav2_train.rgbd",
     "evaluate": "dav2_train.evaluate",
     "export": "dav2_train.export",
+    "deploy-eval": "dav2_train.deploy_eval",
 }
 
 

@@ -253,6 +253,16 @@ def read_split(directory: Path) -> Split:
     )
 
 
+def refuse_held_out(split: Split) -> None:
+    """Training reads no held-out test split (``synth`` marks them in the provenance)."""
+    if split.provenance.get("held_out"):
+        raise ValueError(
+            f"{split.directory} is a held-out test split (style "
+            f"{split.provenance.get('style')!r}, see its manifest.json); training never reads "
+            "it: point the section's data at a training split"
+        )
+
+
 def iter_split(split: Split, part: int = 0, parts: int = 1) -> Iterator[tuple[int, Sample]]:
     """(index, sample) of the whole split in stored order; ``part`` of ``parts`` keeps
     every ``parts``-th sample (how ranks share evaluation)."""

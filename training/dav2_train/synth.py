@@ -6,7 +6,10 @@ or number of ``torchrun`` ranks. Outputs under ``<run_dir>/data/<split>/``:
 WebDataset shards (``dav2_train.shards``: rgb, depth_m with NaN invalid, K) and
 their ``manifest.json``, or, for ``format: images``, a PNG folder standing in for
 unlabelled photos; ``da2k: true`` adds a DA-2K style ``da2k/annotations.json`` with
-point pairs ordered by true depth.
+point pairs ordered by true depth. A split may set its own ``width``/``height`` (test
+splits at the camera's 640×480, training splits smaller). Held-out styles
+(``dav2_ros.sim.HELD_OUT_STYLES``) render only into splits marked ``held_out: true``
+(recorded in the manifest's provenance), which training refuses to read.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from dav2_ros.sim import Frame, make_scene, random_intrinsics, random_pose, render
+from dav2_ros.sim import HELD_OUT_STYLES, Frame, make_scene, random_intrinsics, random_pose, render
 from dav2_train import fingerprint
 from dav2_train.config import ConfigError, run_dir, section
 from dav2_train.dist import DistContext
@@ -35,7 +38,7 @@ def render_frame(
     """Frame ``index`` of the split with ``seed``: new scene, random camera, random view."""
     rng = np.random.default_rng([seed, index])
     scene = make_scene(int(rng.integers(2**31)), style)
-    intrinsics = random_intrinsics(rng, width, height)
+    intrinsics = random_intrinsics(rng, width, height, style)
     pose = random_pose(scene, rng)
     return render(scene, intrinsics, pose, max_depth_m=max_depth_m, noise_seed=index)
 
@@ -112,11 +115,30 @@ def write_da2k(
     os.replace(tmp, folder / "annotations.json")
 
 
+def check_held_out(name: str, split: dict[str, Any]) -> None:
+    """A held-out style renders only into test splits that say so (and never as images)."""
+    held_out = bool(split.get("held_out", False))
+    if split["style"] in HELD_OUT_STYLES and (not held_out or split.get("format") == "images"):
+        raise ValueError(
+            f"synth split {name!r}: style {split['style']!r} is held out from training "
+            f"({HELD_OUT_STYLES}); render it only into a test split with `held_out: true` "
+            "and the default shards format"
+        )
+
+
+def _frame_size(config: dict[str, Any], split: dict[str, Any]) -> tuple[int, int]:
+    image = config.get("image", {})
+    width, height = split.get("width", image.get("width")), split.get("height", image.get("height"))
+    if width is None or height is None:
+        raise ConfigError(
+            f"{config.get('_path')}: synth needs the top-level `image:` size or the split's "
+            "own width and height"
+        )
+    return int(width), int(height)
+
+
 def run(config: dict[str, Any], name: str, ctx: DistContext) -> None:
     cfg = section(config, name)
-    if "image" not in config:
-        raise ConfigError(f"{config.get('_path')}: synth needs the top-level `image:` size")
-    width, height = int(config["image"]["width"]), int(config["image"]["height"])
     max_depth_m = float(config["max_depth_m"])
     shard_size = int(cfg.get("shard_size", 100))
     workers = int(cfg.get("workers", 1))
@@ -127,6 +149,8 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> None:
             raise ValueError(
                 f"synth split {split_name!r}: format must be one of {FORMATS}, got {fmt!r}"
             )
+        check_held_out(split_name, split)
+        width, height = _frame_size(config, split)
         out = run_dir(config) / "data" / split_name
         settings = {
             **split,
@@ -165,6 +189,7 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> None:
             if split.get("format", "shards") != "shards":
                 continue
             count = int(split["count"])
+            width, height = _frame_size(config, split)
             provenance = {
                 "source": "synth",
                 "style": split["style"],
@@ -172,6 +197,7 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> None:
                 "count": count,
                 "width": width,
                 "height": height,
+                "held_out": bool(split.get("held_out", False)),
             }
             write_manifest(
                 run_dir(config) / "data" / split_name,

@@ -40,7 +40,7 @@ from dav2_train.dist import DistContext, all_gather_objects, all_reduce_sum
 from dav2_train.losses import relative_loss, silog_loss
 from dav2_train.models import final_checkpoint, initialise, is_finished, reference_input
 from dav2_train.provenance import git_revision
-from dav2_train.shards import Split, read_split
+from dav2_train.shards import Split, read_split, refuse_held_out
 from dav2_train.stream import SampleTransform, ShardStream, make_loader
 
 
@@ -192,6 +192,8 @@ def build(config: dict[str, Any], name: str, cfg: dict[str, Any], ctx: DistConte
 def read_data(name: str, cfg: dict[str, Any], config: dict[str, Any]) -> list[Split]:
     """The section's splits (manifests only), checked against what its command trains on."""
     splits = [read_split(split_dir(config, s)) for s in data_splits(cfg)]
+    for split in splits:
+        refuse_held_out(split)
     if cfg["command"] in ("teacher", "finetune-metric") and splits[0].kind != "depth_m":
         raise ValueError(
             f"[{name}] {cfg['command']} trains on metric ground truth (depth_m shards), but "

@@ -1,4 +1,4 @@
-"""dav2_ros.sim: exact z-depth, determinism, invalid sky, the two styles, trajectories."""
+"""dav2_ros.sim: exact z-depth, determinism, invalid sky, the styles, trajectories."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_beyond_max_depth_and_sky_are_nan_and_invalid() -> None:
     assert not sky.valid.any()  # looking away from the only wall: nothing is hit
 
 
-@pytest.mark.parametrize("style", ["a", "b"])
+@pytest.mark.parametrize("style", ["a", "b", "c"])
 def test_same_seed_gives_identical_frames(style: str) -> None:
     def frame(seed: int):
         rng = np.random.default_rng(seed)
@@ -98,7 +98,7 @@ def test_style_b_is_a_visibly_different_domain() -> None:
 
 def test_make_scene_rejects_unknown_style_and_kind() -> None:
     with pytest.raises(ValueError, match="style must be one of"):
-        make_scene(0, "c")
+        make_scene(0, "d")
     with pytest.raises(ValueError, match="scene kind must be one of"):
         make_scene(0, "a", "forest")
 

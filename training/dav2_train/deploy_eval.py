@@ -1,0 +1,438 @@
+"""The deployment table: a model scored as the node runs it, on each test split.
+
+For every test split (in-style and held-out style, rendered at the camera's
+resolution, e.g. 640×480) each frame goes through the node's own path
+(``DepthEstimator``: INTER_CUBIC resize of the shorter side to the model's input
+size, network, bilinear resize back) and is scored with:
+
+- metric AbsRel and δ1, directly in metres (metric models only);
+- AbsRel and δ1 after least-squares scale + shift in inverse depth;
+- ordinal accuracy: point pairs drawn uniformly at random among valid pixels, kept
+  when their true depths differ by a ratio ≥ 1.25; a pair is right when the model
+  orders it as the ground truth does. Uniform pairs favour the layout prior "lower in
+  the image is closer" (the floor: it scores about 0.8-0.9 on them), so the headline
+  number is on *balanced* pairs: as many with the closer point higher in the image as
+  lower, where that prior scores exactly 0.5. Both are reported, each beside the
+  prior's score on the same pairs;
+
+plus ``dav2 bench`` (ONNX Runtime, 2 threads) total milliseconds per 640×480 frame.
+Metrics are means over frames (the paper's protocol: per image, then averaged).
+
+As a pipeline step (section ``deploy_eval``: ``models`` maps a label to a train
+section or a checkpoint, ``splits``, optional ``bench`` labels, ``limit``), every rank
+scores its share of the frames; the table lands in ``<run_dir>/<section>/table.md``::
+
+    dav2-train deploy-eval --config training/configs/default.yaml
+
+or on any checkpoints and splits::
+
+    python -m dav2_train.deploy_eval --model metric=dav2_ros/weights/default.safetensors \\
+        --split runs/default/data/a_test --split runs/default/data/c_test --out table/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dav2_train import fingerprint
+from dav2_train.config import ConfigError, is_train_section, run_dir, section, split_dir
+from dav2_train.dist import DistContext, all_gather_objects, all_reduce_sum
+from dav2_train.metrics import depth_metrics, relative_metrics
+from dav2_train.models import checkpoint_path, final_checkpoint, is_finished, reference_input
+from dav2_train.shards import iter_split, read_split
+
+MIN_DEPTH_RATIO = 1.25
+PAIRS_PER_FRAME = 400  # uniform candidates kept per frame; the balanced subset is smaller
+BENCH_ARGS = ("--backend", "onnxruntime", "--image-size", "640x480", "--threads", "2")
+
+
+def iter_frames(split_dir: Path, limit: int | None = None) -> Iterator[dict[str, np.ndarray]]:
+    """Frames (rgb, depth_m with NaN invalid) of a metric split, streamed shard by shard."""
+    split = read_split(Path(split_dir))
+    if split.kind != "depth_m":
+        raise ValueError(f"{split_dir} holds {split.kind} labels; a test split needs depth_m")
+    for index, sample in iter_split(split):
+        if limit is not None and index >= limit:
+            return
+        yield {"rgb": sample.rgb, "depth_m": sample.label}
+
+
+def ordinal_pairs(
+    depth_m: np.ndarray,
+    valid: np.ndarray,
+    rng: np.random.Generator,
+    pairs: int = PAIRS_PER_FRAME,
+    min_ratio: float = MIN_DEPTH_RATIO,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``pairs`` (closer, farther) flat pixel indices, drawn uniformly among valid pixels.
+
+    Candidate pairs are uniform; only those whose true depth ratio is below
+    ``min_ratio`` are dropped (no other selection).
+    """
+    flat = np.flatnonzero(valid.ravel())
+    if flat.size < 2:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    depth = depth_m.ravel()
+    a = flat[rng.integers(flat.size, size=pairs * 20)]
+    b = flat[rng.integers(flat.size, size=pairs * 20)]
+    da, db = depth[a], depth[b]
+    keep = np.maximum(da, db) / np.minimum(da, db) >= min_ratio
+    a, b, da, db = a[keep][:pairs], b[keep][:pairs], da[keep][:pairs], db[keep][:pairs]
+    closer = np.where(da < db, a, b)
+    farther = np.where(da < db, b, a)
+    return closer, farther
+
+
+def balanced_pairs(
+    closer: np.ndarray, farther: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Equal numbers of pairs whose closer point lies lower / higher in the image.
+
+    Pairs on one row are dropped (the layout prior cannot order them either).
+    """
+    closer_row, farther_row = closer // width, farther // width
+    lower = np.flatnonzero(closer_row > farther_row)
+    higher = np.flatnonzero(closer_row < farther_row)
+    n = min(lower.size, higher.size)
+    keep = np.concatenate([lower[:n], higher[:n]])
+    return closer[keep], farther[keep]
+
+
+def ordinal_accuracy(pred_depth: np.ndarray, closer: np.ndarray, farther: np.ndarray) -> float:
+    """Share of pairs the prediction orders right (ties count as wrong)."""
+    flat = pred_depth.ravel()
+    return float(np.mean(flat[closer] < flat[farther])) if closer.size else float("nan")
+
+
+def lower_is_closer(height: int, width: int) -> np.ndarray:
+    """The layout prior as a depth map: rows further down are nearer."""
+    return np.broadcast_to(np.arange(height, 0, -1, dtype=np.float64)[:, None], (height, width))
+
+
+def frame_metrics(
+    pred: np.ndarray,
+    depth_type: str,
+    gt_m: np.ndarray,
+    valid: np.ndarray,
+    max_depth_m: float,
+    pairs: tuple[np.ndarray, np.ndarray],
+) -> dict[str, float]:
+    """Every number of the table for one frame's prediction (metres or disparity)."""
+    with np.errstate(divide="ignore"):
+        disparity = pred if depth_type == "relative" else 1.0 / np.maximum(pred, 1e-3)
+        pred_depth = 1.0 / np.maximum(pred, 1e-6) if depth_type == "relative" else pred
+    aligned = relative_metrics(disparity, gt_m, valid, max_depth_m)
+    row = {"absrel_aligned": aligned["absrel"], "delta1_aligned": aligned["delta1"]}
+    if depth_type == "metric":
+        row |= depth_metrics(pred, gt_m, valid)
+    prior = lower_is_closer(*gt_m.shape)
+    balanced = balanced_pairs(*pairs, gt_m.shape[1])
+    row["ordinal"] = ordinal_accuracy(pred_depth, *balanced)
+    row["ordinal_prior"] = ordinal_accuracy(prior, *balanced)
+    row["ordinal_pairs"] = float(balanced[0].size)
+    row["ordinal_uniform"] = ordinal_accuracy(pred_depth, *pairs)
+    row["ordinal_uniform_prior"] = ordinal_accuracy(prior, *pairs)
+    return row
+
+
+def score_frames(
+    estimator,
+    split_dir: Path,
+    max_depth_m: float,
+    limit: int | None = None,
+    part: int = 0,
+    parts: int = 1,
+) -> list[dict[str, float]]:
+    """``frame_metrics`` of every ``parts``-th frame (from ``part``) of a split."""
+    rows = []
+    for index, frame in enumerate(iter_frames(split_dir, limit)):
+        if index % parts != part:
+            continue
+        valid = np.isfinite(frame["depth_m"]) & (frame["depth_m"] > 0)
+        if valid.sum() < 2:
+            continue
+        pairs = ordinal_pairs(frame["depth_m"], valid, np.random.default_rng([index, 125]))
+        prediction = estimator.predict(frame["rgb"])
+        rows.append(
+            frame_metrics(
+                prediction.values, estimator.depth_type, frame["depth_m"], valid, max_depth_m, pairs
+            )
+        )
+    return rows
+
+
+def summarise(sums: dict[str, tuple[float, int]], image_size: str) -> dict:
+    """Means from per-key (sum, count) over frames (NaN frames, e.g. no pairs, left out)."""
+    frames = max(count for _, count in sums.values()) if sums else 0
+    if frames == 0:
+        raise ValueError("no frame with valid depth to evaluate")
+    means = {key: total / count for key, (total, count) in sums.items() if count}
+    return means | {"frames": frames, "image_size": image_size}
+
+
+def row_sums(rows: list[dict[str, float]]) -> dict[str, tuple[float, int]]:
+    keys = sorted({key for row in rows for key in row})
+    finite = {
+        key: [row[key] for row in rows if key in row and np.isfinite(row[key])] for key in keys
+    }
+    return {key: (float(np.sum(values)), len(values)) for key, values in finite.items()}
+
+
+def _image_size(split_dir: Path) -> str:
+    rgb = next(iter_frames(split_dir, 1))["rgb"]
+    return f"{rgb.shape[1]}x{rgb.shape[0]}"
+
+
+def build_estimator(checkpoint: str, threads: int):
+    """The node's own inference path for ``checkpoint`` (PyTorch engine, CPU; the engine
+    for the split's frame size is built at its first frame)."""
+    import torch
+
+    from dav2_ros.engines import DepthEstimator, EngineSpec
+    from dav2_ros.model.checkpoints import load_model
+
+    torch.set_num_threads(threads)
+    loaded = load_model(checkpoint)
+    spec = EngineSpec(backend="torch", device="cpu")
+    return DepthEstimator(loaded.model.eval(), spec, loaded.meta.input_size), loaded.meta
+
+
+def bench_total_ms(checkpoint: str, out_json: Path, iterations: int = 30) -> dict:
+    """``dav2 bench`` on ``checkpoint`` at 640×480, 2 threads; its JSON record."""
+    command = [
+        sys.executable,
+        "-m",
+        "dav2_ros.cli",
+        "bench",
+        "--checkpoint",
+        checkpoint,
+        *BENCH_ARGS,
+        "--iterations",
+        str(iterations),
+        "--json",
+        str(out_json),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
+    return json.loads(out_json.read_text()) | {"command": "dav2 " + " ".join(command[3:-2])}
+
+
+ROWS = (
+    ("absrel", "metric AbsRel ↓"),
+    ("delta1", "δ1 (metric) ↑"),
+    ("absrel_aligned", "AbsRel after LS scale + shift in inverse depth ↓"),
+    ("delta1_aligned", "δ1 after LS scale + shift ↑"),
+    ("ordinal", "ordinal accuracy, balanced pairs with depth ratio ≥ 1.25 ↑"),
+    ("ordinal_prior", '(same pairs: prior "lower is closer")'),
+    ("ordinal_pairs", "(balanced pairs per frame)"),
+    ("ordinal_uniform", "ordinal accuracy, uniform pairs with depth ratio ≥ 1.25 ↑"),
+    ("ordinal_uniform_prior", '(same pairs: prior "lower is closer")'),
+)
+
+
+def markdown(results: dict) -> str:
+    """One table per model: rows = the issue's numbers, columns = test splits."""
+    out = []
+    for label, result in results.items():
+        splits = result["splits"]
+        names = list(splits)
+        held = [f"{n} (held-out style)" if splits[n].get("held_out") else n for n in names]
+        out += [
+            f"### {label}: `{result['checkpoint']}` ({result['depth_type']}, "
+            f"input {result['input_size']})",
+            "",
+            "| | " + " | ".join(held) + " |",
+            "|---|" + "---|" * len(names),
+        ]
+        for key, title in ROWS:
+            fmt = "{:.0f}" if key == "ordinal_pairs" else "{:.3f}"
+            cells = [fmt.format(splits[n][key]) if key in splits[n] else "–" for n in names]
+            out.append(f"| {title} | " + " | ".join(cells) + " |")
+        frames = [f"{splits[n]['frames']} × {splits[n]['image_size']}" for n in names]
+        out.append("| frames | " + " | ".join(frames) + " |")
+        if "bench" in result:
+            bench = result["bench"]
+            out.append(
+                f"| `dav2 bench` total, 640×480, 2 threads | {bench['total_ms']:.1f} ms "
+                f"(network {bench['input_hw'][1]}×{bench['input_hw'][0]}, "
+                f"load {bench['machine'].get('loadavg_1m')}) |" + " |" * (len(names) - 1)
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+def run_table(
+    models: dict[str, str],
+    split_dirs: list[Path],
+    out: Path,
+    max_depth_m: float = 20.0,
+    limit: int | None = None,
+    threads: int = 2,
+    bench: bool | list[str] = True,
+    ctx: DistContext | None = None,
+    tag: str = "deploy-eval",
+) -> dict:
+    """Score every model on every split and write ``table.json`` / ``table.md`` to ``out``.
+
+    Under ``ctx`` (a torchrun group) every rank scores its share of the frames and rank 0
+    writes; ``bench`` is True (every model), False or the labels to time with dav2 bench.
+    """
+    if ctx is None:
+        import torch
+
+        ctx = DistContext(0, 1, 0, torch.device("cpu"))
+    bench_labels = list(models) if bench is True else list(bench or [])
+    results: dict[str, dict] = {}
+    for label, checkpoint in models.items():
+        started = time.time()
+        estimator, meta = build_estimator(checkpoint, threads)
+        splits = {}
+        for directory in map(Path, split_dirs):
+            rows = score_frames(estimator, directory, max_depth_m, limit, ctx.rank, ctx.world_size)
+            row = summarise(_reduce_sums(row_sums(rows), ctx), _image_size(directory))
+            splits[directory.name] = row | read_split(directory).provenance
+            if ctx.is_main:
+                print(f"[{tag}] {label} {directory.name}: {json.dumps(row)}", flush=True)
+        results[label] = _model_record(checkpoint, meta, splits, started)
+        if ctx.is_main and label in bench_labels:
+            out.mkdir(parents=True, exist_ok=True)
+            results[label]["bench"] = bench_total_ms(checkpoint, out / f"bench-{label}.json")
+        ctx.barrier()
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "table.json").write_text(json.dumps(results, indent=1))
+        (out / "table.md").write_text(markdown(results))
+        print(f"[{tag}] wrote {out / 'table.md'}", flush=True)
+    ctx.barrier()
+    return results
+
+
+def _checkpoint_of(config: dict[str, Any], ref: str) -> str:
+    """A train section's saved model, or the path itself."""
+    if is_train_section(config, ref):
+        stem = final_checkpoint(config, ref)
+        if not is_finished(stem):
+            raise FileNotFoundError(f"{stem}.safetensors does not exist: run section {ref!r} first")
+        return str(stem.with_suffix(".safetensors"))
+    if checkpoint_path(ref) is None:
+        raise FileNotFoundError(f"deploy_eval.models: {ref!r} is neither a section nor a file")
+    return ref
+
+
+def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
+    """The pipeline step: every rank scores its share of the frames, rank 0 writes the table.
+
+    Like every step it records a fingerprint (settings, models, splits) and keeps a table
+    made from the same inputs instead of scoring again.
+    """
+    cfg = section(config, name)
+    unknown = set(cfg) - {"models", "splits", "bench", "limit", "threads", "out"}
+    if unknown:
+        raise ConfigError(f"{name}: unknown keys {sorted(unknown)}")
+    models = {label: _checkpoint_of(config, str(ref)) for label, ref in cfg["models"].items()}
+    split_dirs = [split_dir(config, s) for s in cfg["splits"]]
+    out = Path(cfg.get("out") or run_dir(config) / name)
+    settings = {k: cfg.get(k) for k in ("models", "splits", "bench", "limit")}
+    inputs = {
+        "models": {
+            label: reference_input(config, str(ref), f"{name}.models")
+            for label, ref in cfg["models"].items()
+        },
+        "splits": {d.name: read_split(d).fingerprint.get("digest") for d in split_dirs},
+    }
+    kept = fingerprint.guard_folder(out, fingerprint.make(settings, inputs), f"[{name}]", ctx)
+    if kept and (out / "table.json").is_file():
+        if ctx.is_main:
+            print(f"[{name}] already scored with the same models and splits: {out}", flush=True)
+        return json.loads((out / "table.json").read_text())
+    return run_table(
+        models,
+        split_dirs,
+        out,
+        float(config["max_depth_m"]),
+        cfg.get("limit"),
+        int(cfg.get("threads", 2)),
+        cfg.get("bench", True),
+        ctx,
+        tag=name,
+    )
+
+
+def _reduce_sums(sums: dict[str, tuple[float, int]], ctx: DistContext) -> dict:
+    """Every rank's (sum, count) per key added up (the key set is the same on every rank)."""
+    if not ctx.distributed:
+        return sums
+    import torch
+
+    keys = sorted(set().union(*all_gather_objects(sorted(sums), ctx)))
+    local = torch.tensor([list(sums.get(k, (0.0, 0))) for k in keys], dtype=torch.float64)
+    total = all_reduce_sum(local.to(ctx.device), ctx).cpu().tolist()
+    return {k: (total[i][0], int(total[i][1])) for i, k in enumerate(keys)}
+
+
+def _model_record(checkpoint: str, meta, splits: dict, started: float) -> dict:
+    return {
+        "checkpoint": str(checkpoint),
+        "depth_type": meta.depth_type,
+        "encoder": meta.encoder,
+        "input_size": meta.input_size,
+        "splits": splits,
+        "eval_seconds": round(time.time() - started, 1),
+    }
+
+
+def _model_arg(text: str) -> tuple[str, str]:
+    label, sep, path = text.partition("=")
+    if not sep or not label or not path:
+        raise argparse.ArgumentTypeError(f"--model needs LABEL=PATH, got {text!r}")
+    return label, path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model",
+        type=_model_arg,
+        action="append",
+        required=True,
+        metavar="LABEL=PATH",
+        help="a checkpoint load_model reads (repeatable)",
+    )
+    parser.add_argument(
+        "--split",
+        type=Path,
+        action="append",
+        required=True,
+        help="test split directory (dav2-train synth shards, repeatable)",
+    )
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--max-depth", type=float, default=20.0)
+    parser.add_argument("--limit", type=int, default=None, help="frames per split")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-bench", action="store_true")
+    args = parser.parse_args(argv)
+    results = run_table(
+        dict(args.model),
+        args.split,
+        args.out,
+        args.max_depth,
+        args.limit,
+        args.threads,
+        not args.no_bench,
+    )
+    print(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
