@@ -185,7 +185,7 @@ def _encoded(fmt: str, seed: int) -> bytes:
 
 
 @st.composite
-def corrupt_payloads(draw) -> tuple[str, bytes]:
+def corrupt_payloads(draw) -> tuple[str, str, bytes]:
     fmt = draw(st.sampled_from(["jpeg", "png"]))
     data = bytearray(_encoded("jpg" if fmt == "jpeg" else "png", draw(st.integers(0, 5))))
     how = draw(st.sampled_from(["truncate", "flip", "garbage", "header_only", "empty"]))
@@ -201,19 +201,24 @@ def corrupt_payloads(draw) -> tuple[str, bytes]:
         data = data[:32]
     else:
         data = bytearray()
-    return fmt, bytes(data)
+    return fmt, how, bytes(data)
 
 
 @FUZZ
 @given(corrupt_payloads(), st.text(max_size=20))
 def test_corrupt_jpeg_png_payloads_decode_or_raise_image_decode_error(
-    payload: tuple[str, bytes], fmt_field: str
+    payload: tuple[str, str, bytes], fmt_field: str
 ) -> None:
-    fmt, data = payload
+    fmt, how, data = payload
     msg = CompressedImage(header=Header(frame_id="cam"), format=fmt_field or fmt, data=data)
     rgb = assert_decodes_or_says_why(compressed_to_rgb, msg)
-    if rgb is not None:  # a flipped bit may still decode: then with the real size
-        assert rgb.shape == (24, 32, 3)
+    if rgb is not None:
+        # A flipped bit may still decode, and one in the frame header (SOF/IHDR) legitimately
+        # changes the size the file declares: what must hold is a usable RGB image.
+        assert rgb.ndim == 3 and rgb.shape[2] == 3 and rgb.dtype == np.uint8
+        assert rgb.shape[0] > 0 and rgb.shape[1] > 0
+        if how == "truncate":  # the header is intact: the real size
+            assert rgb.shape == (24, 32, 3)
 
 
 def test_undecodable_payload_error_names_format_and_size() -> None:
