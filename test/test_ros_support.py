@@ -199,7 +199,13 @@ class RosClient:
         return None
 
     def close(self) -> None:
-        self._executor.shutdown(timeout_sec=2)
+        # The spin thread must be gone before the node is destroyed: otherwise rclpy defers
+        # the destruction to that thread, which may run it later while another test's node
+        # leaves the graph, and Fast DDS 2.14's destroy_participant can then deadlock with
+        # its discovery listener while holding the GIL (seen as a hung suite).
+        self._executor.shutdown(timeout_sec=10)
+        self._thread.join(timeout=30)
+        assert not self._thread.is_alive(), "the client's executor thread did not stop"
         self.node.destroy_node()
 
 
