@@ -180,10 +180,15 @@ class DemoMonitor(Node):
         self.last_scored_stamp = max(self.last_scored_stamp, stamp)
         scored = len(self.stats.abs_rel)
         rgb = self.rgb_by_stamp.get(stamp)
+        # In --sparse runs a panel needs the model's depth type (from the node's scale status on
+        # /diagnostics, 1 Hz), which may arrive after the first scored frames: the first panel is
+        # then the first frame scored after it.
+        depth_type_known = not self.sparse or "model_depth_type" in self.last_scale_diagnostics
         if (
             rgb is not None
+            and depth_type_known
             and len(self.panels) < self.max_panels
-            and (scored == 1 or scored % self.panel_every == 0)
+            and (not self.panels or scored % self.panel_every == 0)
         ):
             self._write_panel(scored, rgb, depth_m, gt_m, errors, model_m, model_alone, stamp)
 
