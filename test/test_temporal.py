@@ -215,3 +215,14 @@ def test_a_flat_relative_prediction_is_not_aligned() -> None:
 def test_settings_reject_impossible_values(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         TemporalSettings(**kwargs)
+
+
+def test_fast_median_equals_numpy_median_on_finite_values():
+    from dav2_ros.temporal.stabilizer import _median
+
+    rng = np.random.default_rng(7)
+    for size in (1, 2, 3, 4, 19200, 19201):
+        for dtype in (np.float32, np.float64):
+            values = rng.normal(1.0, 0.3, size).astype(dtype)
+            assert _median(values) == pytest.approx(float(np.median(values)), rel=1e-7)
+    assert np.isnan(_median(np.empty(0, np.float32)))
