@@ -8,6 +8,8 @@ on the ``depth`` and ``depth/camera_info`` the node published for the same frame
 against the known geometry. Points of plumb_bob and equidistant camera_infos must
 project back onto their own pixels through OpenCV within 0.05 px. An unknown distortion
 model is said once (log) and shown on /diagnostics, and the points fall back to a pinhole.
+A ``scan.height`` that does not fit the camera is said once and shown as an error, while
+depth and points keep coming; a camera it fits brings the scan back.
 The temporal stabiliser (on by default) halves a jump of the depth's scale and restarts
 after a gap in the stamps.
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -256,6 +258,31 @@ def test_an_unknown_distortion_model_is_said_once_and_points_use_a_pinhole(
         return False
 
     assert wait_until(warned, 5.0)
+
+
+def test_a_scan_height_that_does_not_fit_the_camera_is_reported_and_depth_keeps_coming(
+    client: RosClient, node: NodeProcess
+) -> None:
+    text = f"scan not published: scan height {SCAN_HEIGHT} rows does not fit"
+    edge = camera_info_msg(WIDTH, HEIGHT, [*K[:5], 0.5, *K[6:]], FRAME)  # centre row on the edge
+    for _ in range(3):
+        stamp = stamp_ns(frame_with(client, edge, ("points", "depth"))["depth"])
+        assert client.wait_for("scan", lambda m, s=stamp: stamp_ns(m) == s, 0.5) is None
+    assert node.wait_for_log(text, 5.0), node.log()
+    assert node.log().count(text) == 1, node.log()
+
+    def status_says(level: bytes) -> Callable[[], bool]:
+        def check() -> bool:
+            statuses = [m.status[0] for m in client.messages("/diagnostics")[-2:]]
+            return any(s.level == level and text in s.message for s in statuses)
+
+        return check
+
+    assert wait_until(status_says(DiagnosticStatus.ERROR), 5.0)
+    frame_with(client, camera_info_msg(WIDTH, HEIGHT, K, FRAME), ("scan", "depth"))
+    client.clear()
+    assert wait_until(lambda: len(client.messages("/diagnostics")) >= 2, 5.0)
+    assert not status_says(DiagnosticStatus.ERROR)()
 
 
 def test_temporal_stabiliser_damps_a_scale_jump_and_restarts_after_a_gap(

@@ -32,6 +32,10 @@ from dav2_ros.geometry.intrinsics import IntrinsicsError
 from dav2_ros.geometry.lens import LensModel
 
 
+class ScanHeightError(ValueError):
+    """``scan.height`` rows do not fit around this camera's optical centre row."""
+
+
 @dataclass(frozen=True)
 class ScanSettings:
     """What the scan takes beyond the depth image (defaults: depthimage_to_laserscan's)."""
@@ -87,7 +91,7 @@ class ScanGeometry:
         if not k.is_calibrated:
             raise IntrinsicsError(f"camera is not calibrated (fx={k.fx}, fy={k.fy})")
         if height_px / 2 > k.cy or height_px / 2 > k.height - k.cy:
-            raise ValueError(
+            raise ScanHeightError(
                 f"scan height {height_px} rows does not fit around the optical centre row "
                 f"cy={k.cy:.1f} of a {k.height}-row depth image (at most "
                 f"{int(2 * min(k.cy, k.height - k.cy))} rows); lower the scan height"

@@ -32,6 +32,7 @@ from std_msgs.msg import Float64MultiArray, Header
 from dav2_ros.colorize import colorize
 from dav2_ros.engines import EngineSupervisor
 from dav2_ros.engines.cache import discard_unfinished_builds
+from dav2_ros.geometry.laserscan import ScanHeightError
 from dav2_ros.reporting import Reporter
 from dav2_ros.ros import camera_info, conversions, diagnostics, outputs, startup
 from dav2_ros.ros.mailbox import LatestMailbox
@@ -246,7 +247,18 @@ class DepthNode(Node):
             colours = outputs.rgb_at(rgb, height, width) if s.points_color else None
             self._send(clock, "points", self.cloud.fill(depth_m, lens.lens, colours, header))
         if scan:
-            self._send(clock, "scan", self.scan_out.fill(depth_m, lens.lens, header))
+            self._publish_scan(clock, depth_m, lens.lens, header)
+
+    def _publish_scan(self, clock: FrameClock, depth_m: Any, lens: Any, header: Header) -> None:
+        """``scan``, or a configuration problem on /diagnostics when ``scan.height`` does
+        not fit this camera (the frame's other outputs are out already and count)."""
+        try:
+            msg = self.scan_out.fill(depth_m, lens, header)
+        except ScanHeightError as exc:
+            self.reporter.report("scan:height", f"scan not published: {exc}", error=True, once=True)
+            return
+        self.reporter.resolve("scan")
+        self._send(clock, "scan", msg)
 
     def _wanted(self, topic: str) -> bool:
         return self.pub[topic].get_subscription_count() > 0

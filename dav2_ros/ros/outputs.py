@@ -122,7 +122,8 @@ class ScanOutput:
     def fill(self, depth_m: np.ndarray, lens: LensModel, header: Header) -> LaserScan:
         """The scan of ``depth_m`` (metres, NaN invalid; ``lens`` sized as it), stamped
         like the depth, in ``scan.output_frame`` (default: the depth's frame without
-        ``_optical``). Raises ValueError when ``scan.height`` does not fit the image."""
+        ``_optical``). Raises ``ScanHeightError`` when ``scan.height`` does not fit the
+        image."""
         if self._geometry is None or lens != self._lens:
             self._geometry = ScanGeometry.for_lens(lens, self.settings.height_px)
             self._lens = lens
