@@ -32,6 +32,9 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "warmup_steps": 50,
     "poly_power": 0.9,
     "gradient_weight": 2.0,
+    # Relative models: weight of losses.live_range_penalty (keeps the head's output above
+    # its final ReLU, where pixels learn); 0 = the paper's loss alone.
+    "live_range_weight": 1.0,
     "trim_fraction": None,  # None: 0.1 on pseudo labels (the paper), 0 on ground truth
     "silog_lambda": 0.5,
     # Pixels without a valid depth (sky, beyond max_depth_m) in metric ground truth:

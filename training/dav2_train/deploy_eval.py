@@ -113,6 +113,13 @@ def ordinal_accuracy(pred_depth: np.ndarray, closer: np.ndarray, farther: np.nda
     return float(np.mean(flat[closer] < flat[farther])) if closer.size else float("nan")
 
 
+def tied_share(pred_depth: np.ndarray, closer: np.ndarray, farther: np.ndarray) -> float:
+    """Share of pairs the prediction cannot order (equal values: e.g. a relative head's
+    ReLU clamping a whole region to 0). Each tie is a wrong answer in ``ordinal_accuracy``."""
+    flat = pred_depth.ravel()
+    return float(np.mean(flat[closer] == flat[farther])) if closer.size else float("nan")
+
+
 def lower_is_closer(height: int, width: int) -> np.ndarray:
     """The layout prior as a depth map: rows further down are nearer."""
     return np.broadcast_to(np.arange(height, 0, -1, dtype=np.float64)[:, None], (height, width))
@@ -139,6 +146,7 @@ def frame_metrics(
     row["ordinal"] = ordinal_accuracy(pred_depth, *balanced)
     row["ordinal_prior"] = ordinal_accuracy(prior, *balanced)
     row["ordinal_pairs"] = float(balanced[0].size)
+    row["ordinal_ties"] = tied_share(pred_depth, *balanced)
     row["ordinal_uniform"] = ordinal_accuracy(pred_depth, *pairs)
     row["ordinal_uniform_prior"] = ordinal_accuracy(prior, *pairs)
     return row
@@ -235,6 +243,7 @@ ROWS = (
     ("ordinal", "ordinal accuracy, balanced pairs with depth ratio ≥ 1.25 ↑"),
     ("ordinal_prior", '(same pairs: prior "lower is closer")'),
     ("ordinal_pairs", "(balanced pairs per frame)"),
+    ("ordinal_ties", "(share of them the model ties: counted wrong)"),
     ("ordinal_uniform", "ordinal accuracy, uniform pairs with depth ratio ≥ 1.25 ↑"),
     ("ordinal_uniform_prior", '(same pairs: prior "lower is closer")'),
 )

@@ -37,7 +37,7 @@ from dav2_train import checkpointing, fingerprint
 from dav2_train.augment import StrongAugment, cutmix_batch
 from dav2_train.config import data_splits, run_dir, split_dir, train_section
 from dav2_train.dist import DistContext, all_gather_objects, all_reduce_sum
-from dav2_train.losses import relative_loss, silog_loss
+from dav2_train.losses import live_range_penalty, relative_loss, silog_loss
 from dav2_train.models import final_checkpoint, initialise, is_finished, reference_input
 from dav2_train.provenance import git_revision
 from dav2_train.shards import Split, read_split, refuse_held_out
@@ -65,6 +65,7 @@ class Trainer:
     max_depth_m: float
     seed: int
     record: dict[str, Any]  # provenance of this run (data, init, settings)
+    pre_activation: HeadPreActivation | None = None  # relative models only
     step: int = 0
     history: list = field(default_factory=list)  # [step, loss, [batch digest per rank]]
 
@@ -130,6 +131,7 @@ def build(config: dict[str, Any], name: str, cfg: dict[str, Any], ctx: DistConte
     strong_on = kind == "disparity" if cfg["strong_augment"] == "auto" else cfg["strong_augment"]
     strong = StrongAugment.from_config(cfg["augment"]) if strong_on else None
     model, init_record = build_model(config, name, cfg, max_depth_m, ctx)
+    pre_activation = HeadPreActivation(model) if model.depth_type == "relative" else None
     net = DistributedDataParallel(model) if ctx.distributed else model
     optimizer, scheduler = build_optimizer(model, cfg)
     autocast_dtype = select_autocast(cfg["precision"], ctx.device)
@@ -186,7 +188,20 @@ def build(config: dict[str, Any], name: str, cfg: dict[str, Any], ctx: DistConte
         max_depth_m=max_depth_m,
         seed=seed,
         record=record,
+        pre_activation=pre_activation,
     )
+
+
+class HeadPreActivation:
+    """The relative head's last pre-activation (its final ReLU's input), kept from each
+    forward pass for ``losses.live_range_penalty``."""
+
+    def __init__(self, model: DepthAnythingV2) -> None:
+        self.value: torch.Tensor | None = None
+        model.depth_head.scratch.output_conv2[2].register_forward_hook(self._keep)
+
+    def _keep(self, module: torch.nn.Module, inputs: Any, output: torch.Tensor) -> None:
+        self.value = output.squeeze(1)
 
 
 def read_data(name: str, cfg: dict[str, Any], config: dict[str, Any]) -> list[Split]:
@@ -398,11 +413,17 @@ def section_loss(
     target: torch.Tensor,
     mask: torch.Tensor,
     region: torch.Tensor | None = None,
+    pre_activation: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The loss ``command`` trains with, on targets from ``loss_targets``."""
+    """The loss ``command`` trains with, on targets from ``loss_targets``; a relative
+    model's ``pre_activation`` (``HeadPreActivation``) adds the live-range penalty."""
     if command == "finetune-metric":
         return silog_loss(pred, target, mask, float(cfg["silog_lambda"]))
-    return relative_loss(pred, target, mask, float(cfg["gradient_weight"]), trim, region)
+    loss = relative_loss(pred, target, mask, float(cfg["gradient_weight"]), trim, region)
+    weight = float(cfg["live_range_weight"])
+    if pre_activation is not None and weight > 0:
+        loss = loss + weight * live_range_penalty(pre_activation)
+    return loss
 
 
 def batch_digest(keys: list[str]) -> str:
@@ -491,8 +512,16 @@ def micro_step(
     else:
         with torch.autocast(ctx.device.type, dtype=trainer.autocast_dtype):
             pred = trainer.net(image)
+    pre_activation = trainer.pre_activation.value if trainer.pre_activation else None
     return section_loss(
-        trainer.command, trainer.cfg, trainer.trim, pred.float(), target, mask, region
+        trainer.command,
+        trainer.cfg,
+        trainer.trim,
+        pred.float(),
+        target,
+        mask,
+        region,
+        pre_activation,
     )
 
 

@@ -54,7 +54,21 @@ def test_frame_metrics_by_hand() -> None:
     # A relative model's disparity 3/d + 2: no metric numbers, perfect after alignment.
     row = deploy_eval.frame_metrics(3.0 / depth + 2.0, "relative", depth, valid, 20.0, pairs)
     assert "absrel" not in row and row["absrel_aligned"] == pytest.approx(0.0, abs=1e-6)
-    assert row["ordinal"] == 1.0
+    assert row["ordinal"] == 1.0 and row["ordinal_ties"] == 0.0
+
+
+def test_a_region_clamped_to_zero_disparity_is_reported_as_ties() -> None:
+    """The cut run's relative models set a third of every frame to exactly 0 (the head's
+    ReLU): their balanced ordinal accuracy was chance, and the table must say why."""
+    depth, valid = _ramp_depth()
+    pairs = deploy_eval.ordinal_pairs(depth, valid, np.random.default_rng(2))
+    clamped = 1.0 / depth
+    clamped[:3] = 0.0  # the upper half dead, as the relative students' output
+    row = deploy_eval.frame_metrics(clamped, "relative", depth, valid, 20.0, pairs)
+    assert 0.1 < row["ordinal_ties"] < 1.0
+    assert row["ordinal"] <= 1.0 - row["ordinal_ties"]  # a tie is never a right answer
+    flat = deploy_eval.frame_metrics(np.zeros_like(depth), "relative", depth, valid, 20.0, pairs)
+    assert flat["ordinal"] == 0.0 and flat["ordinal_ties"] == 1.0
 
 
 def _config(tmp_path, splits: dict) -> dict:

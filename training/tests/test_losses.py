@@ -9,6 +9,7 @@ import pytest
 import torch
 from dav2_train.losses import (
     gradient_matching_terms,
+    live_range_penalty,
     normalise_disparity,
     relative_loss,
     silog_loss,
@@ -111,6 +112,17 @@ def test_cutmix_regions_are_normalised_separately_and_weighted_by_area() -> None
     # Sample loss = (3 * 0 + 3 * 7/9) / 6 = 7/18
     value = relative_loss(pred, target, mask, 0.0, 0.0, region)
     assert float(value) == pytest.approx(7 / 18)
+
+
+def test_live_range_penalty_hand_computed_scale_free_and_zero_on_a_live_output() -> None:
+    z = torch.tensor([[[-2.0, -1.0, 1.0, 2.0]]], requires_grad=True)
+    # relu(-z) = [2, 1, 0, 0], mean 0.75; spread = std([-2, -1, 1, 2]) = sqrt(10 / 3)
+    penalty = live_range_penalty(z)
+    assert float(penalty.detach()) == pytest.approx(0.75 / math.sqrt(10 / 3))
+    assert float(live_range_penalty(3.0 * z).detach()) == pytest.approx(float(penalty.detach()))
+    penalty.backward()
+    assert (z.grad[0, 0, :2] < 0).all() and (z.grad[0, 0, 2:] == 0).all()  # lifts dead pixels
+    assert float(live_range_penalty(torch.tensor([[[0.0, 1.0, 3.0]]]))) == 0.0
 
 
 def test_silog_hand_computed_value() -> None:

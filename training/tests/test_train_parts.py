@@ -129,6 +129,35 @@ def test_accumulating_two_micro_batches_equals_one_batch_of_twice_the_size(run_d
             torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-7, msg=name)
 
 
+def _dead_share(trainer, image: torch.Tensor) -> float:
+    with torch.no_grad():
+        return float((trainer.model.eval()(image) <= 0).float().mean())
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0])
+def test_a_relative_head_clamped_to_zero_comes_back_to_life(run_dir: Path, weight: float) -> None:
+    """The cut issue-14 run's relative models output exactly 0 (the head's ReLU) on a third
+    of every frame, where SSI + gradient matching give no gradient. With the paper's loss
+    alone (weight 0) a fully clamped head never moves; the live-range penalty lifts it."""
+    trainer = _trainer(
+        run_dir, f"dead_{weight}", command="teacher", steps=10, live_range_weight=weight
+    )
+    image = torch.from_numpy(np.random.default_rng(0).normal(size=(2, 3, 28, 42)))
+    image = image.float()
+    last_conv = trainer.model.depth_head.scratch.output_conv2[2]
+    with torch.no_grad():
+        last_conv.bias.zero_()
+        trainer.model.eval()(image)
+        last_conv.bias.fill_(-float(trainer.pre_activation.value.max()) - 0.003)
+    assert _dead_share(trainer, image) == 1.0
+    loop(trainer, CPU)
+    if weight == 0:
+        assert _dead_share(trainer, image) == 1.0
+        assert not last_conv.bias.grad.any()  # no gradient at all: stuck for good
+    else:
+        assert _dead_share(trainer, image) < 0.5
+
+
 def test_precision_auto_is_fp32_on_cpu_and_fp16_needs_cuda() -> None:
     cpu = torch.device("cpu")
     assert select_autocast("auto", cpu) is None
