@@ -203,14 +203,13 @@ def _image_size(split_dir: Path) -> str:
 def build_estimator(checkpoint: str, threads: int):
     """The node's own inference path for ``checkpoint`` (PyTorch engine, CPU; the engine
     for the split's frame size is built at its first frame)."""
-    import torch
-
     from dav2_ros.engines import DepthEstimator, EngineSpec
     from dav2_ros.model.checkpoints import load_model
 
-    torch.set_num_threads(threads)
     loaded = load_model(checkpoint)
-    spec = EngineSpec(backend="torch", device="cpu")
+    # The torch engine sets torch's (process-wide) thread count from its options: without
+    # them it would use every core whatever ``threads`` says.
+    spec = EngineSpec(backend="torch", device="cpu", options={"threads": threads})
     return DepthEstimator(loaded.model.eval(), spec, loaded.meta.input_size), loaded.meta
 
 
