@@ -200,9 +200,10 @@ def _image_size(split_dir: Path) -> str:
     return f"{rgb.shape[1]}x{rgb.shape[0]}"
 
 
-def build_estimator(checkpoint: str, threads: int):
+def build_estimator(checkpoint: str, threads: int, input_size: int = 0):
     """The node's own inference path for ``checkpoint`` (PyTorch engine, CPU; the engine
-    for the split's frame size is built at its first frame)."""
+    for the split's frame size is built at its first frame). ``input_size`` is the node's
+    ``engine.input_size``: the network's shorter side, 0 = the checkpoint's."""
     from dav2_ros.engines import DepthEstimator, EngineSpec
     from dav2_ros.model.checkpoints import load_model
 
@@ -210,10 +211,13 @@ def build_estimator(checkpoint: str, threads: int):
     # The torch engine sets torch's (process-wide) thread count from its options: without
     # them it would use every core whatever ``threads`` says.
     spec = EngineSpec(backend="torch", device="cpu", options={"threads": threads})
-    return DepthEstimator(loaded.model.eval(), spec, loaded.meta.input_size), loaded.meta
+    estimator = DepthEstimator(loaded.model.eval(), spec, input_size or loaded.meta.input_size)
+    return estimator, loaded.meta
 
 
-def bench_total_ms(checkpoint: str, out_json: Path, iterations: int = 30) -> dict:
+def bench_total_ms(
+    checkpoint: str, out_json: Path, iterations: int = 30, input_size: int = 0
+) -> dict:
     """``dav2 bench`` on ``checkpoint`` at 640×480, 2 threads; its JSON record."""
     command = [
         sys.executable,
@@ -223,6 +227,7 @@ def bench_total_ms(checkpoint: str, out_json: Path, iterations: int = 30) -> dic
         "--checkpoint",
         checkpoint,
         *BENCH_ARGS,
+        *(("--input-size", str(input_size)) if input_size else ()),
         "--iterations",
         str(iterations),
         "--json",
@@ -289,11 +294,13 @@ def run_table(
     bench: bool | list[str] = True,
     ctx: DistContext | None = None,
     tag: str = "deploy-eval",
+    input_size: int = 0,
 ) -> dict:
     """Score every model on every split and write ``table.json`` / ``table.md`` to ``out``.
 
     Under ``ctx`` (a torchrun group) every rank scores its share of the frames and rank 0
     writes; ``bench`` is True (every model), False or the labels to time with dav2 bench.
+    ``input_size`` runs every model at that network size (0: each checkpoint's own).
     """
     if ctx is None:
         import torch
@@ -303,7 +310,7 @@ def run_table(
     results: dict[str, dict] = {}
     for label, checkpoint in models.items():
         started = time.time()
-        estimator, meta = build_estimator(checkpoint, threads)
+        estimator, meta = build_estimator(checkpoint, threads, input_size)
         splits = {}
         for directory in map(Path, split_dirs):
             rows = score_frames(estimator, directory, max_depth_m, limit, ctx.rank, ctx.world_size)
@@ -311,10 +318,11 @@ def run_table(
             splits[directory.name] = row | read_split(directory).provenance
             if ctx.is_main:
                 print(f"[{tag}] {label} {directory.name}: {json.dumps(row)}", flush=True)
-        results[label] = _model_record(checkpoint, meta, splits, started)
+        results[label] = _model_record(checkpoint, meta, estimator.input_size, splits, started)
         if ctx.is_main and label in bench_labels:
             out.mkdir(parents=True, exist_ok=True)
-            results[label]["bench"] = bench_total_ms(checkpoint, out / f"bench-{label}.json")
+            bench_json = out / f"bench-{label}.json"
+            results[label]["bench"] = bench_total_ms(checkpoint, bench_json, input_size=input_size)
         ctx.barrier()
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
@@ -388,12 +396,12 @@ def _reduce_sums(sums: dict[str, tuple[float, int]], ctx: DistContext) -> dict:
     return {k: (total[i][0], int(total[i][1])) for i, k in enumerate(keys)}
 
 
-def _model_record(checkpoint: str, meta, splits: dict, started: float) -> dict:
+def _model_record(checkpoint: str, meta, input_size: int, splits: dict, started: float) -> dict:
     return {
         "checkpoint": str(checkpoint),
         "depth_type": meta.depth_type,
         "encoder": meta.encoder,
-        "input_size": meta.input_size,
+        "input_size": input_size,  # what it ran at (the checkpoint's unless --input-size)
         "splits": splits,
         "eval_seconds": round(time.time() - started, 1),
     }
@@ -428,6 +436,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="frames per split")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-bench", action="store_true")
+    parser.add_argument(
+        "--input-size",
+        type=int,
+        default=0,
+        help="the node's engine.input_size for every model (multiple of 14; 0 = checkpoint's)",
+    )
     args = parser.parse_args(argv)
     results = run_table(
         dict(args.model),
@@ -437,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         args.limit,
         args.threads,
         not args.no_bench,
+        input_size=args.input_size,
     )
     print(markdown(results))
     return 0

@@ -155,3 +155,14 @@ def test_table_from_a_real_model_on_rendered_splits(tmp_path) -> None:
     config["deploy_eval"]["models"] = {"missing": "no_such_section_or_file"}
     with pytest.raises(FileNotFoundError, match="neither a section nor a file"):
         deploy_eval.run(config, "deploy_eval", ctx)
+
+    # The command line runs the models at another network size, as the node's
+    # engine.input_size would: a different engine, so different scores, and it says so.
+    other = tmp_path / "at42"
+    argv = ["--model", f"m={checkpoint}", "--split", str(out.parent / "data" / "a_test")]
+    deploy_eval.main(
+        [*argv, "--out", str(other), "--no-bench", "--threads", "1", "--input-size", "42"]
+    )
+    at42 = json.loads((other / "table.json").read_text())["m"]
+    assert at42["input_size"] == 42 and results["metric"]["input_size"] == 28
+    assert at42["splits"]["a_test"]["absrel"] != rows["a_test"]["absrel"]
