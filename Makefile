@@ -47,7 +47,7 @@ test-all: $(STAMP)
 # One run of the node with scale.mode sparse: the summary and the panels show the model's
 # own metric depth and the depth fitted to the camera's LiDAR, side by side on the same
 # frames. DEMO_CHECKPOINT: the model for it (empty = the bundled default), e.g.
-# make demo DEMO_CHECKPOINT=dav2_ros/weights/relative.safetensors
+# make demo DEMO_CHECKPOINT=runs/default/export/relative/relative.safetensors
 DEMO_CHECKPOINT ?=
 demo: $(STAMP)
 	$(BIN)/dav2 demo --sparse --duration 60 --rate 15 --out demo_out \
