@@ -12,6 +12,7 @@ error and the payload never runs.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import pickle
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -174,6 +176,32 @@ def test_payload_is_live_so_the_refusals_mean_something(tmp_path: Path) -> None:
     path = _write_payload("torch zip", tmp_path, marker)
     torch.load(path, weights_only=False)  # what an unsafe loader would do
     assert marker.exists()
+
+
+@pytest.mark.parametrize("carrier", ["torch legacy, damaged tail", "torch zip, crafted"])
+def test_a_global_name_of_a_whole_tail_is_refused_before_torch_chews_on_it(
+    tmp_path: Path, carrier: str
+) -> None:
+    """torch explains a refused global with a regex quadratic in its name: a damaged legacy
+    file whose tail is one repeated ``c`` byte (GLOBAL) hung the fuzz test above for
+    > 10 min. 30,000 bytes take torch ~15 s to explain; the loader refuses them at once."""
+    tail = b"c" * 30_000
+    path = tmp_path / "depth_anything_v2_vitt.pth"
+    if carrier.startswith("torch legacy"):
+        buffer = io.BytesIO()
+        torch.save({"pretrained.cls_token": torch.zeros(1, 1, 192)}, buffer,
+                   _use_new_zipfile_serialization=False)  # fmt: skip
+        header = io.BytesIO(buffer.getvalue())
+        for _ in range(3):  # magic number, protocol version, system info
+            pickle.load(header)
+        path.write_bytes(buffer.getvalue()[: header.tell()] + tail)
+    else:
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("archive/data.pkl", b"\x80\x02" + tail + b"\nx\n.")
+    refusal = "names a global longer than 1,000 characters"
+    with pytest.raises(CheckpointError, match=refusal) as caught:
+        load_model(path)
+    assert path.name in str(caught.value)
 
 
 def test_wrong_architecture_is_refused_naming_what_fits(tmp_path: Path) -> None:

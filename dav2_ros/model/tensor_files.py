@@ -6,9 +6,13 @@ wrong with it (code-carrying pickle, truncated archive, not a state dict, …).
 
 from __future__ import annotations
 
+import io
 import json
 import pickle
+import pickletools
 import re
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -21,8 +25,15 @@ class CheckpointError(ValueError):
     """A checkpoint cannot be used; the message names the file and the problem."""
 
 
+# The longest module path a real checkpoint's pickle names is well under 100 characters.
+MAX_GLOBAL_CHARS = 1000
+# A legacy (pre-zip) torch file holds five pickles before its raw tensor bytes.
+LEGACY_PICKLES = 5
+
+
 def read_pickle(path: Path) -> object:
     """``torch.load(weights_only=True)``: tensors and plain containers, never code."""
+    refuse_oversized_globals(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -49,6 +60,58 @@ def read_pickle(path: Path) -> object:
             f"{path}: cannot be read as a PyTorch checkpoint, it is truncated or corrupt "
             f"({first_line}); download or copy it again"
         ) from None
+
+
+def refuse_oversized_globals(path: Path) -> None:
+    """Refuse, before torch reads it, a pickle that names a global longer than any module.
+
+    torch's weights-only loader explains a refused global with a regex that is quadratic in
+    the global's name (``_get_wo_message`` in torch/serialization.py): a 20 kB name takes
+    8 s, the tail of a damaged 25 MB file filled with one byte takes hours, and the node
+    would hang on it. Only the pickle streams are scanned (``pickletools``, linear), never
+    the tensor bytes; anything the scan cannot parse is left for torch to report.
+    """
+    for stream in _pickle_streams(path):
+        next_op = stream.tell()
+        try:
+            for opcode, argument, _ in pickletools.genops(stream):
+                if opcode.name in ("GLOBAL", "INST") and len(argument) > MAX_GLOBAL_CHARS:
+                    raise _oversized_global(path)
+                next_op = stream.tell()
+        except ValueError:
+            # pickletools wants the name's closing newline; torch reads on to the end of the
+            # file without it, so a name that runs on is what a damaged tail looks like.
+            stream.seek(next_op)
+            if stream.read(1) in (b"c", b"i") and b"\n" not in stream.read(MAX_GLOBAL_CHARS):
+                raise _oversized_global(path) from None
+            return  # another defect: torch says what is wrong
+        except Exception:  # not parseable as a pickle: torch says what is wrong
+            return
+
+
+def _oversized_global(path: Path) -> CheckpointError:
+    return CheckpointError(
+        f"{path}: not a PyTorch checkpoint, it is corrupt or malicious (its pickle names a "
+        f"global longer than {MAX_GLOBAL_CHARS:,} characters); download or copy it again"
+    )
+
+
+def _pickle_streams(path: Path) -> Iterator[io.BufferedIOBase]:
+    """The pickles torch.load would unpickle: a zip checkpoint's data.pkl, or the leading
+    pickles of a legacy or plain pickle file (torch tells them apart by the zip magic)."""
+    with open(path, "rb") as file:
+        if file.read(4) != b"PK\x03\x04":
+            file.seek(0)
+            for _ in range(LEGACY_PICKLES):
+                yield file
+            return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
+            data = archive.read(name) if name else b""
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError):
+        return
+    yield io.BytesIO(data)
 
 
 def read_safetensors(path: Path) -> dict[str, Tensor]:
