@@ -3,7 +3,6 @@ files, processes."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -96,11 +95,11 @@ def test_engine_time_is_read_from_diagnostics_keys_that_name_inference():
 def test_engine_time_rebuilds_the_engine_the_node_reported_field_by_field():
     from dav2_ros.demo.engine_time import measure_stage_times
     from dav2_ros.engines import EngineIdentity
-    from dav2_ros.model.checkpoints import default_checkpoint
+    from dav2_ros.model.checkpoints import default_checkpoint, load_model
     from dav2_ros.model.transforms import model_input_size
 
     # As the node's /diagnostics report it for the bundled model at 160x120.
-    bundled_input = json.loads(default_checkpoint().with_suffix(".json").read_text())["input_size"]
+    bundled_input = load_model(default_checkpoint()).meta.input_size
     height, width = model_input_size(120, 160, bundled_input)
     reported = {
         "engine": f"torch cpu fp32 {height}x{width} (threads=1, channels_last=False)",

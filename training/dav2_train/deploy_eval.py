@@ -215,10 +215,9 @@ def build_estimator(checkpoint: str, threads: int, input_size: int = 0):
     return estimator, loaded.meta
 
 
-def bench_total_ms(
-    checkpoint: str, out_json: Path, iterations: int = 30, input_size: int = 0
-) -> dict:
-    """``dav2 bench`` on ``checkpoint`` at 640×480, 2 threads; its JSON record."""
+def bench_total_ms(checkpoint: str, out_json: Path, input_size: int, iterations: int = 30) -> dict:
+    """``dav2 bench`` on ``checkpoint`` at 640×480, 2 threads, network size ``input_size``;
+    its JSON record."""
     command = [
         sys.executable,
         "-m",
@@ -227,7 +226,8 @@ def bench_total_ms(
         "--checkpoint",
         checkpoint,
         *BENCH_ARGS,
-        *(("--input-size", str(input_size)) if input_size else ()),
+        "--input-size",
+        str(input_size),
         "--iterations",
         str(iterations),
         "--json",
@@ -322,7 +322,7 @@ def run_table(
         if ctx.is_main and label in bench_labels:
             out.mkdir(parents=True, exist_ok=True)
             bench_json = out / f"bench-{label}.json"
-            results[label]["bench"] = bench_total_ms(checkpoint, bench_json, input_size=input_size)
+            results[label]["bench"] = bench_total_ms(checkpoint, bench_json, estimator.input_size)
         ctx.barrier()
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
