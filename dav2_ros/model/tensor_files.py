@@ -71,29 +71,30 @@ def refuse_oversized_globals(path: Path) -> None:
     would hang on it. Only the pickle streams are scanned (``pickletools``, linear), never
     the tensor bytes; anything the scan cannot parse is left for torch to report.
     """
-    for stream in _pickle_streams(path):
-        next_op = stream.tell()
-        try:
-            for opcode, argument, _ in pickletools.genops(stream):
-                if opcode.name in ("GLOBAL", "INST") and len(argument) > MAX_GLOBAL_CHARS:
-                    raise _oversized_global(path)
-                next_op = stream.tell()
-        except ValueError:
-            # pickletools wants the name's closing newline; torch reads on to the end of the
-            # file without it, so a name that runs on is what a damaged tail looks like.
-            stream.seek(next_op)
-            if stream.read(1) in (b"c", b"i") and b"\n" not in stream.read(MAX_GLOBAL_CHARS):
-                raise _oversized_global(path) from None
-            return  # another defect: torch says what is wrong
-        except Exception:  # not parseable as a pickle: torch says what is wrong
-            return
+    if any(_names_an_oversized_global(stream) for stream in _pickle_streams(path)):
+        raise CheckpointError(
+            f"{path}: not a PyTorch checkpoint, it is corrupt or malicious (its pickle names a "
+            f"global longer than {MAX_GLOBAL_CHARS:,} characters); download or copy it again"
+        )
 
 
-def _oversized_global(path: Path) -> CheckpointError:
-    return CheckpointError(
-        f"{path}: not a PyTorch checkpoint, it is corrupt or malicious (its pickle names a "
-        f"global longer than {MAX_GLOBAL_CHARS:,} characters); download or copy it again"
-    )
+def _names_an_oversized_global(stream: io.BufferedIOBase) -> bool:
+    """Whether the pickle at the stream's position has a GLOBAL/INST name longer than
+    ``MAX_GLOBAL_CHARS``; False also when it cannot be parsed (torch says what is wrong)."""
+    next_op = stream.tell()
+    try:
+        for opcode, argument, _ in pickletools.genops(stream):
+            if opcode.name in ("GLOBAL", "INST") and len(argument) > MAX_GLOBAL_CHARS:
+                return True
+            next_op = stream.tell()
+    except ValueError:
+        # pickletools wants the name's closing newline; torch reads on to the end of the
+        # file without it, so a name that runs on is what a damaged tail looks like.
+        stream.seek(next_op)
+        return stream.read(1) in (b"c", b"i") and b"\n" not in stream.read(MAX_GLOBAL_CHARS)
+    except Exception:
+        return False
+    return False
 
 
 def _pickle_streams(path: Path) -> Iterator[io.BufferedIOBase]:
