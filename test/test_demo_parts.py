@@ -179,13 +179,13 @@ def test_sparse_summary_and_table_show_both_figures_on_the_same_frames():
     scale = {"fits_accepted": "3", "fits_rejected": "1", "model_depth_type": "metric"}
     summary = stats.summary(window_s=0.3)
     summary["sparse"] = sparse_summary(stats, "metric", scale, withheld=1)
-    summary["node_diagnostics"] = {"work_ms_p50": "40.00"}
+    summary["node_diagnostics"] = {"work_ms_p50": "15.00", "frame_ms_p50": "40.00"}
     assert summary["sparse"]["model_alone"]["abs_rel"] == pytest.approx(0.5)
     assert summary["sparse"]["with_sparse_fit"] == {"abs_rel": 0.1, "delta1": 0.9}
     table = summary_table(summary)
     assert "| metric AbsRel: model alone | with sparse fit (3 frames) | 0.500 | 0.100 |" in table
     assert "| 0.300 | 0.900 |" in table and "1 (fits accepted 3, rejected 1)" in table
-    assert "40.0 ms → 25.0" in table  # the node's own frames/s
+    assert "40.0 ms, own work 15.0 → 25.0" in table  # engine + own work bound the rate
     relative = sparse_summary(stats, "relative", scale, withheld=0)["model_alone"]
     assert relative["abs_rel"] is None and "relative" in relative["note"]
 

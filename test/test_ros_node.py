@@ -333,6 +333,8 @@ def test_only_outputs_with_subscribers_are_built_and_every_stage_is_timed(
     # The node's own work: every stage but the network's preprocess and inference.
     own_ms = sum(ms for stage, ms in last.items() if stage not in ("preprocess", "infer"))
     assert float(values["work_ms_p50"]) > 0 and own_ms > 0
+    # A frame's whole time (engine + own work) bounds the rate the node can serve.
+    assert float(values["frame_ms_p50"]) > float(values["work_ms_p50"])
     assert "points publish" in json.loads(values["stages_ms_p50"])  # earlier frames had points
 
 

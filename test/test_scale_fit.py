@@ -111,3 +111,20 @@ def test_least_squares_alignment_is_exact_on_affine_data():
     depth_m[:10] = 1e6  # excluded by the mask, would wreck the fit otherwise
     a, b = align_least_squares(disparity, depth_m, valid)
     assert a == pytest.approx(A_TRUE, rel=1e-9) and b == pytest.approx(B_TRUE, rel=1e-7)
+
+
+def test_weighted_line_matches_an_svd_least_squares_solve():
+    # IRLS's closed-form solve against numpy's SVD one, with weights and with a large
+    # disparity offset (the closed form works about the weighted means to stay exact).
+    from dav2_ros.scale.fit import _weighted_line
+
+    rng = np.random.default_rng(5)
+    x = 1e3 + rng.uniform(0.0, 2.0, 500)
+    y = 0.3 * x - 290.0 + rng.normal(0.0, 0.05, 500)
+    weight = rng.uniform(0.05, 1.0, 500)
+    design = np.stack([x, np.ones_like(x)], axis=1) * np.sqrt(weight)[:, None]
+    (a_svd, b_svd), *_ = np.linalg.lstsq(design, y * np.sqrt(weight), rcond=None)
+    a, b = _weighted_line(x, y, weight)
+    assert a == pytest.approx(a_svd, rel=1e-9)
+    assert b == pytest.approx(b_svd, rel=1e-9)
+    assert _weighted_line(np.full(5, 2.0), np.arange(5.0), None) == (0.0, 2.0)  # no slope

@@ -24,6 +24,7 @@ class DiagnosticsSnapshot:
     infer_ms_p50: float  # Engine.infer alone
     engine_ms_p50: float  # preprocess + infer + postprocess: the node's overhead is the rest
     work_ms_p50: float  # the node's own work per frame: decode, postprocess, outputs
+    frame_ms_p50: float  # all of a frame's stages: 1000 / it = the frame rate it can serve
     frames_received: int
     frames_dropped: int  # replaced in the mailbox before inference (stale)
     frames_rejected: int  # bad messages
@@ -53,6 +54,7 @@ def snapshot(
         infer_ms_p50=stats.infer_ms.percentile_ms(50),
         engine_ms_p50=stats.engine_ms.percentile_ms(50),
         work_ms_p50=stats.work_ms.percentile_ms(50),
+        frame_ms_p50=stats.frame_ms.percentile_ms(50),
         frames_received=mailbox.received,
         frames_dropped=mailbox.dropped,
         frames_rejected=stats.rejected,
@@ -82,6 +84,7 @@ def node_status(node_name: str, snap: DiagnosticsSnapshot) -> DiagnosticStatus:
         "infer_ms_p50": f"{snap.infer_ms_p50:.1f}",
         "engine_ms_p50": f"{snap.engine_ms_p50:.1f}",
         "work_ms_p50": f"{snap.work_ms_p50:.2f}",
+        "frame_ms_p50": f"{snap.frame_ms_p50:.2f}",
         # JSON {stage: ms}: decode, preprocess, infer, postprocess, metric, "<topic> build"
         # and "<topic> publish" of each output someone subscribes to.
         "stages_ms_p50": _json_ms(snap.stages_ms_p50),

@@ -81,6 +81,7 @@ class NodeStats:
         self.infer_ms = LatencyWindow()  # Engine.infer alone
         self.engine_ms = LatencyWindow()  # preprocess + infer + postprocess
         self.work_ms = LatencyWindow()  # the node's own work: decode, postprocess, outputs
+        self.frame_ms = LatencyWindow()  # every stage: the worker's time a frame (engine + work)
         self.last_stages_ms: dict[str, float] = {}  # the latest frame's laps
         self._stage_ms: dict[str, LatencyWindow] = {}
         self._stage_lock = threading.Lock()
@@ -94,6 +95,7 @@ class NodeStats:
         self.infer_ms.add(stages.get("infer", 0.0))
         self.engine_ms.add(sum(stages.get(stage, 0.0) for stage in ENGINE_STAGES))
         self.work_ms.add(sum(ms for s, ms in stages.items() if s not in OWN_WORK_EXCLUDES))
+        self.frame_ms.add(sum(stages.values()))
         with self._stage_lock:
             for stage, ms in stages.items():
                 self._stage_ms.setdefault(stage, LatencyWindow()).add(ms)
