@@ -88,8 +88,16 @@ def encode_sample(sample: Sample, kind: str) -> dict[str, Any]:
     ok, png = cv2.imencode(".png", cv2.cvtColor(sample.rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise ValueError(f"{sample.key}: PNG encoding failed")
+    stored = sample.label.astype(np.float16)
+    overflow = np.isfinite(sample.label) & ~np.isfinite(stored)
+    if overflow.any():
+        raise ValueError(
+            f"{sample.key}: label values up to {float(np.abs(sample.label[overflow]).max()):.4g} "
+            "overflow float16 (largest 65504), the shards' label type; scale relative labels "
+            "first (pseudo_label.as_relative_label divides them by their maximum)"
+        )
     label = io.BytesIO()
-    np.save(label, sample.label.astype(np.float16), allow_pickle=False)
+    np.save(label, stored, allow_pickle=False)
     return {
         "__key__": sample.key,
         "rgb.png": png.tobytes(),

@@ -80,7 +80,9 @@ def test_a_metric_teacher_file_gives_labels_that_grow_with_nearness(
         assert np.all(larger[nearer])  # every clearly nearer pixel has the larger label
 
 
-def test_a_relative_teacher_file_is_used_as_is(work: Path, capsys: pytest.CaptureFixture) -> None:
+def test_a_relative_teacher_files_labels_are_its_output_scaled_to_a_maximum_of_one(
+    work: Path, capsys: pytest.CaptureFixture
+) -> None:
     teacher_file = work / "depth_anything_v2_vitt6.pth"
     config = _config(work, teacher=str(teacher_file), out="relative_labels")
     assert main(["pseudo-label", "--config", str(config)]) == 0
@@ -93,7 +95,22 @@ def test_a_relative_teacher_file_is_used_as_is(work: Path, capsys: pytest.Captur
     for rgb, label, (_, sample) in zip(rgbs, batched, iter_split(split), strict=False):
         (alone,) = predict_batch(teacher, [rgb], 28, torch.device("cpu"))
         np.testing.assert_allclose(label, alone, rtol=1e-4, atol=1e-5)  # batching changes nothing
-        np.testing.assert_allclose(sample.label, alone, rtol=2e-3, atol=1e-3)
+        # The loss is scale-invariant; scaled, labels cannot overflow float16 storage.
+        np.testing.assert_allclose(sample.label, alone / alone.max(), rtol=2e-3, atol=1e-3)
+        assert sample.label.max() == pytest.approx(1.0, rel=1e-3)
+
+
+def test_a_label_that_would_overflow_float16_storage_is_refused(tmp_path: Path) -> None:
+    # A relative teacher's raw output can exceed 65504: stored as inf it would poison
+    # the student's loss, so the writer refuses it with what to do.
+    (rgb,) = frames(1, 28, 28)
+    label = np.full((28, 28), 1.0, np.float32)
+    label[0, 0] = 1e5
+    with (
+        ShardWriter(tmp_path / shard_name(0), "disparity") as writer,
+        pytest.raises(ValueError, match="overflow float16.*as_relative_label"),
+    ):
+        writer.write(Sample(sample_key(0, 0), rgb, label))
 
 
 def _gt_split(root: Path) -> None:
