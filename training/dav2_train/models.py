@@ -207,7 +207,53 @@ def initialise(model: DepthAnythingV2, config: dict[str, Any], ref: Any, what: s
     model.load_state_dict(source.model.state_dict())  # same keys for relative and metric heads
     if source.loaded.meta.depth_type != model.depth_type:
         flip_output_for_metric(model)
+        return {**source.record, "loaded": "encoder and head", "output_flipped": True}
     return {**source.record, "loaded": "encoder and head"}
+
+
+def calibrate_metric_logits(
+    model: DepthAnythingV2, images: torch.Tensor, depth_m: torch.Tensor, valid: torch.Tensor
+) -> dict[str, float]:
+    """Scale and shift the flipped head's last 1×1 conv so that, on one batch, its logits
+    have the median and spread (MAD) of the targets' logits, logit(depth / max_depth).
+
+    A relative model's output scale drifts without bound (this project's students reached
+    logits of 300-3,700): flipped into Sigmoid × max_depth, every pixel then starts
+    saturated at 0 or max_depth, the Sigmoid passes no gradient, and SiLog cannot move
+    it (a 2,000-step fine-tune ended at 20 m everywhere). Ordering is kept: the scale
+    is positive. Returns what was applied, for the run's record.
+    """
+    last = model.depth_head.scratch.output_conv2[2]
+    kept: dict[str, torch.Tensor] = {}
+    hook = last.register_forward_hook(lambda _m, _i, out: kept.__setitem__("z", out.detach()))
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(images)
+    finally:
+        hook.remove()
+        model.train(was_training)
+    fraction = (depth_m / model.max_depth).clamp(1e-3, 1 - 1e-3)
+    target = torch.log(fraction / (1 - fraction))[valid]
+    logits = kept["z"].squeeze(1)[valid].float()
+
+    def median_and_mad(values: torch.Tensor) -> tuple[float, float]:
+        median = values.median()
+        return float(median), float((values - median).abs().median())
+
+    z_median, z_mad = median_and_mad(logits)
+    t_median, t_mad = median_and_mad(target)
+    scale = t_mad / z_mad if z_mad > 0 else 1.0
+    shift = t_median - scale * z_median
+    with torch.no_grad():
+        last.weight.mul_(scale)
+        last.bias.mul_(scale).add_(shift)
+    return {
+        "scale": scale,
+        "shift": shift,
+        "logit_median_before": z_median,
+        "pixels": target.numel(),
+    }
 
 
 def _load_encoder(model: DepthAnythingV2, state: dict[str, torch.Tensor], path: Path) -> dict:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import math
 import time
@@ -38,7 +39,13 @@ from dav2_train.augment import StrongAugment, cutmix_batch
 from dav2_train.config import data_splits, run_dir, split_dir, train_section
 from dav2_train.dist import DistContext, all_gather_objects, all_reduce_sum
 from dav2_train.losses import live_range_penalty, relative_loss, silog_loss
-from dav2_train.models import final_checkpoint, initialise, is_finished, reference_input
+from dav2_train.models import (
+    calibrate_metric_logits,
+    final_checkpoint,
+    initialise,
+    is_finished,
+    reference_input,
+)
 from dav2_train.provenance import git_revision
 from dav2_train.shards import Split, read_split, refuse_held_out
 from dav2_train.stream import SampleTransform, ShardStream, make_loader
@@ -130,15 +137,21 @@ def build(config: dict[str, Any], name: str, cfg: dict[str, Any], ctx: DistConte
     kind = splits[0].kind
     strong_on = kind == "disparity" if cfg["strong_augment"] == "auto" else cfg["strong_augment"]
     strong = StrongAugment.from_config(cfg["augment"]) if strong_on else None
-    model, init_record = build_model(config, name, cfg, max_depth_m, ctx)
-    pre_activation = HeadPreActivation(model) if model.depth_type == "relative" else None
-    net = DistributedDataParallel(model) if ctx.distributed else model
-    optimizer, scheduler = build_optimizer(model, cfg)
-    autocast_dtype = select_autocast(cfg["precision"], ctx.device)
     input_size = int(cfg["input_size"])
     transform = SampleTransform(
         kind, input_size, int(cfg["crop_size"] or input_size), bool(cfg["hflip"]), strong
     )
+    model, init_record = build_model(config, name, cfg, max_depth_m, ctx)
+    if init_record and init_record.get("output_flipped"):
+        # Before DDP wraps the model: DDP then gives every rank rank 0's weights.
+        batch = first_batch(splits, transform, seed, int(cfg["batch_size"]))
+        init_record["calibration"] = calibrate_on_batch(model, batch, max_depth_m, ctx)
+        if ctx.is_main:
+            print(f"[{name}] metric head calibrated: {init_record['calibration']}", flush=True)
+    pre_activation = HeadPreActivation(model) if model.depth_type == "relative" else None
+    net = DistributedDataParallel(model) if ctx.distributed else model
+    optimizer, scheduler = build_optimizer(model, cfg)
+    autocast_dtype = select_autocast(cfg["precision"], ctx.device)
     loader = make_loader(
         ShardStream(splits, transform, seed), int(cfg["batch_size"]), int(cfg["workers"])
     )
@@ -190,6 +203,26 @@ def build(config: dict[str, Any], name: str, cfg: dict[str, Any], ctx: DistConte
         record=record,
         pre_activation=pre_activation,
     )
+
+
+def first_batch(
+    splits: list[Split], transform: SampleTransform, seed: int, size: int
+) -> dict[str, torch.Tensor]:
+    """The first ``size`` samples of a fresh stream (the training stream is not touched)."""
+    items = list(itertools.islice(iter(ShardStream(splits, transform, seed)), size))
+    return {
+        k: torch.stack([torch.as_tensor(item[k]) for item in items])
+        for k in ("image", "target", "mask")
+    }
+
+
+def calibrate_on_batch(
+    model: DepthAnythingV2, batch: dict[str, torch.Tensor], max_depth_m: float, ctx: DistContext
+) -> dict[str, float]:
+    """``models.calibrate_metric_logits`` on the batch's valid metric depths."""
+    image, depth_m, mask = (batch[k].to(ctx.device) for k in ("image", "target", "mask"))
+    valid = mask.bool() & (depth_m >= 1e-3) & (depth_m <= max_depth_m)
+    return calibrate_metric_logits(model, image, depth_m, valid)
 
 
 class HeadPreActivation:
