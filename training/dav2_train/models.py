@@ -236,6 +236,8 @@ def calibrate_metric_logits(
     fraction = (depth_m / model.max_depth).clamp(1e-3, 1 - 1e-3)
     target = torch.log(fraction / (1 - fraction))[valid]
     logits = kept["z"].squeeze(1)[valid].float()
+    if target.numel() == 0:  # no metric pixel in the batch: nothing to calibrate against
+        return {"scale": 1.0, "shift": 0.0, "logit_median_before": float("nan"), "pixels": 0}
 
     def median_and_mad(values: torch.Tensor) -> tuple[float, float]:
         median = values.median()
