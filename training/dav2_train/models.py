@@ -205,10 +205,11 @@ def initialise(model: DepthAnythingV2, config: dict[str, Any], ref: Any, what: s
             f"{model.spec.name}; use an init of the same encoder size (or a teacher to distil)"
         )
     model.load_state_dict(source.model.state_dict())  # same keys for relative and metric heads
+    record = {**source.record, "loaded": "encoder and head"}
     if source.loaded.meta.depth_type != model.depth_type:
         flip_output_for_metric(model)
-        return {**source.record, "loaded": "encoder and head", "output_flipped": True}
-    return {**source.record, "loaded": "encoder and head"}
+        record["output_flipped"] = True
+    return record
 
 
 def calibrate_metric_logits(

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.checkpoint import checkpoint
+from torch.utils.data import default_collate
 
 from dav2_ros.model import DepthAnythingV2
 from dav2_ros.model.checkpoints import ModelMeta, save_model
@@ -208,20 +209,17 @@ def build(config: dict[str, Any], name: str, cfg: dict[str, Any], ctx: DistConte
 def first_batch(
     splits: list[Split], transform: SampleTransform, seed: int, size: int
 ) -> dict[str, torch.Tensor]:
-    """The first ``size`` samples of a fresh stream (the training stream is not touched)."""
-    items = list(itertools.islice(iter(ShardStream(splits, transform, seed)), size))
-    return {
-        k: torch.stack([torch.as_tensor(item[k]) for item in items])
-        for k in ("image", "target", "mask")
-    }
+    """The first ``size`` samples of a fresh stream (the training stream is not touched),
+    collated as the DataLoader collates them."""
+    return default_collate(list(itertools.islice(iter(ShardStream(splits, transform, seed)), size)))
 
 
 def calibrate_on_batch(
     model: DepthAnythingV2, batch: dict[str, torch.Tensor], max_depth_m: float, ctx: DistContext
 ) -> dict[str, float]:
-    """``models.calibrate_metric_logits`` on the batch's valid metric depths."""
-    image, depth_m, mask = (batch[k].to(ctx.device) for k in ("image", "target", "mask"))
-    valid = mask.bool() & (depth_m >= 1e-3) & (depth_m <= max_depth_m)
+    """``models.calibrate_metric_logits`` on the depths the fine-tune's loss counts."""
+    image, target, mask = (batch[k].to(ctx.device) for k in ("image", "target", "mask"))
+    depth_m, valid = loss_targets("depth_m", "finetune-metric", target, mask, "ignore", max_depth_m)
     return calibrate_metric_logits(model, image, depth_m, valid)
 
 
