@@ -4,15 +4,15 @@
    clutter in turn, each in a folder named after its kind, so the kind becomes the
    scene type), keeping the true depth.
 2. Runs ``dav2-train da2k propose`` on them with two experts: by default the bundled
-   model at its own input size (84) and the same weights at input 42 (a coarser,
-   weaker view of the image, not an independently trained model).
+   model at input 84 and the same weights at input 42 (coarser views than its own input
+   size, so the run is quick; two views of one model, not independently trained ones).
 3. Plays the person: every queued pair is answered from the true depth (through the
    annotation queue and its journal), or skipped when the true depths are within 2 %.
 4. Reports how many pairs were labelled automatically, how many of those agree with
    the true depth, how many went to the person, and scores each expert with
    ``dav2-train da2k evaluate`` on the finished ``annotations.json``.
 
-Usage: .venv/bin/python bench/da2k_e2e.py --out bench/results
+Usage: .venv/bin/python bench/da2k_e2e.py --out bench/results   (writes da2k_e2e.json)
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ import argparse
 import contextlib
 import io
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
@@ -30,6 +28,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from _record import BenchRun, write_results
 from dav2_train.da2k.annotations import read_annotations
 from dav2_train.da2k.cli import main as da2k_main
 from dav2_train.da2k.session import AnnotationSession, read_proposal
@@ -90,16 +89,9 @@ def evaluate(annotations: Path, expert: str, input_size: int) -> dict:
     return {"expert": f"{expert}@{input_size}", "last_line": last, "report": report.getvalue()}
 
 
-def _cpu_name() -> str:
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor() or "unknown CPU"
-    return next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    run_record = BenchRun(__file__, argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
     images, proposal_dir = args.work / "images", args.work / "proposal"
     if args.work.exists():
@@ -162,15 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         print(score["report"])
     print(json.dumps(result, indent=1))
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        meta = {
-            "command": "python bench/da2k_e2e.py " + " ".join(argv or sys.argv[1:]),
-            "machine": f"{_cpu_name()}, {os.cpu_count()} cores ({platform.machine()})",
-            "python": platform.python_version(),
-            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-            "propose_command": " ".join(propose[2:]),
-        }
-        (args.out / "da2k_e2e.json").write_text(json.dumps({"meta": meta} | result, indent=1))
+        settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+        settings["propose_command"] = " ".join(propose[2:])
+        write_results(args.out / "da2k_e2e.json", run_record.record([result], settings))
     return 0
 
 

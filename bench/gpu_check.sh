@@ -32,6 +32,7 @@ else
 fi
 BUDGET_S=${GPU_CHECK_BUDGET_S:-480}
 START_S=$(date +%s)
+LOAD_START=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "")
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$((100 + $$ % 90))}
@@ -95,53 +96,56 @@ else
 fi
 
 OUT=${1:-}
-"$PY" - "$WORK" "$CARD" "$OUT" "$BUDGET_S" "$((SECONDS))" <<'PYTHON'
-"""Merge every step's status, log tail and results into one JSON."""
-import datetime, json, platform, re, subprocess, sys
+"$PY" - "$WORK" "$CARD" "$OUT" "$BUDGET_S" "$((SECONDS))" "$LOAD_START" <<'PYTHON'
+"""Merge every step's status, log tail and results into one result (bench/_record.py)."""
+import datetime, json, re, subprocess, sys
 from pathlib import Path
 
-work, card, out, budget_s, wall_s = Path(sys.argv[1]), sys.argv[2], sys.argv[3], *sys.argv[4:]
+work, card, out, budget_s, wall_s, load_start = sys.argv[1:7]
+work = Path(work)
+sys.path.insert(0, "bench")
+from _record import BenchRun, write_results
 import torch
 
-versions = {"python": platform.python_version(), "torch": torch.__version__,
-            "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
+run = BenchRun("gpu_check.sh", [out] if out else [], runner="bash")
+gpu_versions = {"cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
 for module in ("torch_tensorrt", "tensorrt", "onnxruntime"):
     try:
-        versions[module] = __import__(module).__version__
+        gpu_versions[module] = __import__(module).__version__
     except Exception as exc:  # absent or broken: say which
-        versions[module] = f"not importable: {type(exc).__name__}"
+        gpu_versions[module] = f"not importable: {type(exc).__name__}"
 try:
     smi = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
                           "--format=csv,noheader"], capture_output=True, text=True, timeout=20)
     nvidia_smi = smi.stdout.strip() or smi.stderr.strip()
 except (OSError, subprocess.TimeoutExpired) as exc:  # Jetsons have no nvidia-smi
     nvidia_smi = f"unavailable: {exc}"
-steps = {}
+steps = []
 for line in (work / "steps.txt").read_text().splitlines():
     name, status, seconds = line.split()
-    entry = {"status": status, "seconds": int(seconds)}
+    entry = {"step": name, "status": status, "seconds": int(seconds)}
     log = work / f"{name}.log"
     if log.is_file():
         entry["log_tail"] = log.read_text(errors="replace")[-3000:]
     result = work / f"{name}.json"
     if result.is_file():
         entry["result"] = json.loads(result.read_text())
-    steps[name] = entry
-junit = work / "gpu_tests.xml"
-if junit.is_file():
-    head = re.search(r"<testsuite [^>]*>", junit.read_text())
-    steps["gpu_tests"]["junit"] = head.group(0) if head else ""
-record = {
-    "check": "gpu_check", "date": datetime.date.today().isoformat(), "card": card,
-    "nvidia_smi": nvidia_smi, "machine": platform.machine(), "versions": versions,
-    "budget_s": int(budget_s), "wall_s": int(wall_s), "steps": steps,
-}
+    junit = work / f"{name}.xml"
+    if junit.is_file():
+        head = re.search(r"<testsuite [^>]*>", junit.read_text())
+        entry["junit"] = head.group(0) if head else ""
+    steps.append(entry)
+settings = {"card": card, "nvidia_smi": nvidia_smi, "gpu_versions": gpu_versions,
+            "budget_s": int(budget_s)}
+document = run.record(steps, settings)
+document["wall_s"] = int(wall_s)
+document["load"]["avg_1m_start"] = float(load_start) if load_start else None
 slug = re.sub(r"[^a-z0-9]+", "-", card.lower()).strip("-")
-path = Path(out) if out else Path("bench/results") / f"gpu-check-{slug}-{record['date']}.json"
-path.parent.mkdir(parents=True, exist_ok=True)
-path.write_text(json.dumps(record, indent=2) + "\n")
+date = datetime.date.today().isoformat()
+path = Path(out) if out else Path("bench/results") / f"gpu-check-{slug}-{date}.json"
+write_results(path, document)
 print(f"gpu_check: wrote {path}")
-for name, entry in steps.items():
-    print(f"  {name}: {entry['status']} ({entry['seconds']} s)")
-sys.exit(1 if any(e["status"] in ("failed", "timed-out") for e in steps.values()) else 0)
+for entry in steps:
+    print(f"  {entry['step']}: {entry['status']} ({entry['seconds']} s)")
+sys.exit(1 if any(e["status"] in ("failed", "timed-out") for e in steps) else 0)
 PYTHON

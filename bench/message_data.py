@@ -6,13 +6,15 @@ a best-effort reader in another process (serialisation and the Fast DDS write, w
 node's shared-memory profile; the JSON records ``RMW_FASTRTPS_PUBLICATION_MODE``) and
 ``rclpy.serialization.serialize_message``. The ways:
 
-- ``bytes``: ``msg.data = array.tobytes()`` (what the node did before issue 13);
+- ``bytes``: ``msg.data = array.tobytes()`` (the plain way);
 - ``array.array``: ``array.array('B').frombytes(array)``, then ``msg.data =`` it (setter);
 - ``memoryview`` / ``numpy``: ``msg.data = memoryview(array)`` / ``= array.view(uint8)``;
 - ``set_byte_data``: numpy writes into a ``ByteBuffer`` and ``set_byte_data`` stores it
   (no copy; what the node does).
 
     .venv/bin/python bench/message_data.py [--iterations 15] [--out FILE.json]
+
+Writes JSON (default ``bench/results/message-data-<date>.json``) and prints the table.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from ros_bench_support import machine, save, start_reader, stop_reader, today
+from _record import BenchRun, default_path, write_results
+from ros_bench_support import start_reader, stop_reader
+from tables import table_of
 
 SLOW_WAYS = ("memoryview", "numpy")  # element by element in rclpy's setter: timed once
 
@@ -70,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, default=15)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    run_record = BenchRun(__file__, argv)
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 80))
     from dav2_ros.ros.transport import use_large_data_profile
@@ -81,7 +86,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from dav2_ros.ros.qos import output_qos
 
-    load_start = os.getloadavg()[0]
     reader = start_reader()
     rclpy.init()
     node = rclpy.create_node("message_data_bench")
@@ -93,10 +97,9 @@ def main(argv: list[str] | None = None) -> int:
                   messages.items()}  # fmt: skip
     while any(p.get_subscription_count() == 0 for p in publishers.values()):
         time.sleep(0.05)
-    results = {}
+    rows = []
     try:
         for topic, (kind, values) in messages.items():
-            rows = {}
             for name, fill in ways(values).items():
                 n = 1 if name in SLOW_WAYS else args.iterations
                 assign, publish, serialize = [], [], []
@@ -114,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
                     serialize.append((t3 - t2) * 1e3)
                     time.sleep(0.05)
                 keep = slice(0 if name in SLOW_WAYS else 2, None)  # 2 warm-up rounds
-                rows[name] = {
+                row = {
+                    "topic": topic,
+                    "bytes": int(values.nbytes),
+                    "way": name,
                     "assign_ms": round(float(np.median(assign[keep])), 3),
                     "publish_ms": round(float(np.median(publish[keep])), 3),
                     "serialize_message_ms": round(float(np.median(serialize[keep])), 3),
@@ -123,43 +129,20 @@ def main(argv: list[str] | None = None) -> int:
                     ),
                     "samples": len(assign[keep]),
                 }
-                print(f"{topic} {name}: {rows[name]}", flush=True)
-            results[topic] = {"bytes": int(values.nbytes), "ways": rows}
+                rows.append(row)
+                print(f"{topic} {name}: {row}", flush=True)
     finally:
         stop_reader(reader)
         node.destroy_node()
         rclpy.shutdown()
-    record = {
-        "bench": "message_data",
-        "command": " ".join(["bench/message_data.py", *(argv or sys.argv[1:])]),
-        "date": today(),
-        "machine": machine(load_start),
+    settings = {
+        "iterations": args.iterations,
         "publication_mode": os.environ.get("RMW_FASTRTPS_PUBLICATION_MODE", "(rmw default)"),
-        "results": results,
     }
-    print(markdown_table(record))
-    print(f"wrote {save(record, args.out, 'message-data')}")
+    document = run_record.record(rows, settings)
+    write_results(args.out or default_path("message-data"), document)
+    print(table_of(document))
     return 0
-
-
-def markdown_table(record: dict) -> str:
-    """README table: per way, ms to fill ``data`` and to publish, for both messages."""
-    topics = list(record["results"])
-    head = "| way | " + " | ".join(
-        f"`{t}` ({record['results'][t]['bytes'] / 1e6:.1f} MB): fill + publish = total"
-        for t in topics
-    )
-    lines = [head + " |", "|---|" + "---|" * len(topics)]
-    for way in record["results"][topics[0]]["ways"]:
-        cells = []
-        for topic in topics:
-            row = record["results"][topic]["ways"][way]
-            cells.append(
-                f"{row['assign_ms']:.1f} + {row['publish_ms']:.1f} = "
-                f"{row['assign_plus_publish_ms']:.1f}"
-            )
-        lines.append(f"| {way} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

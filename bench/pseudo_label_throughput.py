@@ -15,16 +15,16 @@ Usage: .venv/bin/python bench/pseudo_label_throughput.py [--encoder vits]
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _record import BenchRun, write_results
 from dav2_train.pseudo_label import predict_batch
+from tables import table_of
 
-from dav2_ros.commands.bench import machine_info, versions
 from dav2_ros.model import DepthAnythingV2
 from dav2_ros.model.random_weights import randomize_weights_
 from dav2_ros.model.transforms import model_input_size
@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=Path("bench/results/pseudo_label_throughput.json")
     )
     args = parser.parse_args(argv)
+    run_record = BenchRun(__file__, argv)
     torch.set_num_threads(args.threads)
     model = randomize_weights_(DepthAnythingV2(args.encoder, "relative"), seed=0).eval()
     rng = np.random.default_rng(0)
@@ -67,35 +68,27 @@ def main(argv: list[str] | None = None) -> int:
         float(np.abs(a - b).max() / (np.abs(a).max() + 1e-12))
         for a, b in zip(outputs["one_by_one"], outputs["batched"], strict=True)
     )
-    rows = {
-        mode: {
+    rows = [
+        {
+            "mode": mode,
             "batch": 1 if mode == "one_by_one" else args.batch,
             "seconds_per_round": [round(s, 2) for s in values],
             "images_per_s": round(args.images / float(np.median(values)), 2),
         }
         for mode, values in seconds.items()
-    }
-    result = {
-        "bench": "pseudo_label_throughput",
-        "command": " ".join(
-            ["python", "bench/pseudo_label_throughput.py", *(argv or sys.argv[1:])]
-        ),
-        "machine": machine_info(),
-        "versions": versions(),
+    ]
+    settings = {
         "encoder": args.encoder,
         "input_size": args.input_size,
         "network_input": list(model_input_size(480, 640, args.input_size)),
         "frames": f"{args.images} x 640x480",
         "threads": args.threads,
-        "rows": rows,
-        "speedup_batched": round(
-            rows["batched"]["images_per_s"] / rows["one_by_one"]["images_per_s"], 2
-        ),
-        "max_relative_difference": difference,
+        "rounds": args.rounds,
     }
-    print(json.dumps(result, indent=1))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    summary = {"max_relative_difference": difference}
+    document = run_record.record(rows, settings, summary)
+    write_results(args.out, document)
+    print(table_of(document))
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Where the "2× over torch eager" expectation comes from: the reference implementation.
+"""This package's engines against the reference implementation's eager torch path.
 
 The official Depth Anything V2 code (and transformers' port, ``attn_implementation=
 "eager"``, the only one it offers) computes attention as explicit ``q·kᵀ``, softmax,
@@ -17,7 +17,6 @@ Usage: .venv/bin/python bench/reference_eager.py [--iterations 5] [--out bench/r
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -27,8 +26,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _record import BenchRun, write_results
+from tables import table_of
 
-from dav2_ros.commands.bench import INT8_ALIAS, engine_spec, machine_info, versions
+from dav2_ros.commands.bench import INT8_ALIAS, engine_spec
 from dav2_ros.engines import create_engine
 from dav2_ros.engines.threads import default_threads
 from dav2_ros.model import DepthAnythingV2
@@ -42,7 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--encoder", default="vits")
     parser.add_argument("--input-size", type=int, default=518)
     parser.add_argument("--iterations", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=None, help="folder for JSON + Markdown")
+    parser.add_argument("--out", type=Path, default=None, help="folder for the JSON")
     return parser.parse_args(argv)
 
 
@@ -60,6 +61,7 @@ def reference_model(model: DepthAnythingV2):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    run_record = BenchRun(__file__, argv)
     threads = default_threads()
     torch.set_num_threads(threads)
     model = randomize_weights_(DepthAnythingV2(args.encoder, "relative"), seed=0).eval()
@@ -96,26 +98,19 @@ def main(argv: list[str] | None = None) -> int:
         row["reference_over_this"] = ms["reference eager (transformers)"] / row["infer_ms"]
         row["torch_over_this"] = ms["torch"] / row["infer_ms"]
 
-    lines = [
-        f"{args.encoder} at input {args.input_size} ({input_hw[1]}x{input_hw[0]}), "
-        f"{threads} threads, median of {args.iterations} round-robin runs, same random weights.",
-        "",
-        "| runner | infer ms | reference / this | torch backend / this | rel L2 vs reference |",
-        "|---|---|---|---|---|",
-    ]
-    for row in rows:
-        lines.append(
-            f"| {row['runner']} | {row['infer_ms']:.0f} | {row['reference_over_this']:.2f}× | "
-            f"{row['torch_over_this']:.2f}× | {row['rel_l2_vs_reference']:.1e} |"
-        )
-    table = "\n".join(lines) + "\n"
-    print(table)
+    settings = {
+        "encoder": args.encoder,
+        "input_size": args.input_size,
+        "network_input_hw": list(input_hw),
+        "threads": threads,
+        "iterations": args.iterations,
+        "weights": "random, the same for every runner",
+    }
+    document = run_record.record(rows, settings)
+    print(table_of(document))
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
         stem = f"reference-eager-{args.encoder}{args.input_size}-{date.today().isoformat()}"
-        meta = {"argv": sys.argv[1:], "machine": machine_info(), "versions": versions()}
-        (args.out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-        (args.out / f"{stem}.md").write_text(table)
+        write_results(args.out / f"{stem}.json", document)
     return 0
 
 

@@ -1,17 +1,11 @@
-"""Shared by the ROS benches (node_hot_path, message_data, transport): a reader process
-with Fast DDS defaults, and the machine record and JSON file every result gets."""
+"""Shared by the ROS benches (node_hot_path, message_data): a reader process with Fast
+DDS defaults, subscribed as Nav2 or RViz subscribe."""
 
 from __future__ import annotations
 
-import datetime
-import json
 import os
-import platform
 import subprocess
 import sys
-from pathlib import Path
-
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 # A reader that subscribes like Nav2 (best effort) and keeps the serialized bytes only, so
 # its own deserialisation does not compete with the timed process for the CPU.
@@ -53,25 +47,3 @@ def stop_reader(reader: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:  # stuck in DDS teardown on a loaded machine
         reader.kill()
         reader.wait(timeout=10)
-
-
-def machine(load_start: float) -> dict:
-    """What a reader of the numbers needs: CPU, cores, how busy the machine was."""
-    return {
-        "cpu": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "load_avg_1m_start": round(load_start, 2),
-        "load_avg_1m_end": round(os.getloadavg()[0], 2),
-    }
-
-
-def today() -> str:
-    return datetime.date.today().isoformat()
-
-
-def save(record: dict, out: Path | None, stem: str) -> Path:
-    """Write ``record`` to ``out`` or ``bench/results/<stem>-<date>.json``."""
-    path = out or RESULTS_DIR / f"{stem}-{record['date']}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    return path

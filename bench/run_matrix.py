@@ -5,7 +5,7 @@ engines are timed round-robin (one frame each in turn), so a load change on a sh
 machine hits them alike and the onnxruntime / torch ratios are fair. The int8 graph's
 accuracy cost is measured against the fp32 graph on the same frame.
 
-Writes ``bench/results/<machine>-<date>.json`` and ``.md`` (the README table).
+Writes ``bench/results/<machine>-<date>[-<tag>].json`` and prints the table.
 Random weights (no ``--checkpoint``) have the real FLOPs; their accuracy numbers say
 how much int8 perturbs *this* network, not a trained one.
 """
@@ -13,14 +13,14 @@ how much int8 perturbs *this* network, not a trained one.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import re
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _record import RESULTS_DIR, BenchRun, write_results
+from tables import table_of
 
 from dav2_ros.commands._model_args import build_model, parse_image_size
 from dav2_ros.commands.bench import (
@@ -31,10 +31,7 @@ from dav2_ros.commands.bench import (
     measure,
     record,
     synthetic_frame,
-    versions,
 )
-
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -103,44 +100,12 @@ def run_case(model, chosen, args, input_size: int, frame: np.ndarray) -> tuple[l
     return records, checks
 
 
-def markdown(records: list[dict], accuracies: dict, info: dict) -> str:
-    by_case: dict[tuple, dict] = {}
-    for r in records:
-        by_case.setdefault((r["encoder"], r["input_size"]), {})[r["backend"]] = r
-    backends = list(dict.fromkeys(r["backend"] for r in records))
-    header = ["encoder", "input", "network"]
-    header += [f"{b} infer ms (p90)" for b in backends]
-    header += [f"torch / {b}" for b in backends if b != "torch"]
-    header += ["int8 rel L2 / AbsRel"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for (encoder, size), runs in by_case.items():
-        any_run = next(iter(runs.values()))
-        row = [encoder, str(size), "x".join(map(str, reversed(any_run["input_hw"])))]
-        row += [
-            f"{runs[b]['infer_ms']:.0f} ({runs[b]['infer_p90_ms']:.0f})" if b in runs else "-"
-            for b in backends
-        ]
-        for b in backends:
-            if b != "torch":
-                ok = b in runs and "torch" in runs
-                row.append(f"{runs['torch']['infer_ms'] / runs[b]['infer_ms']:.2f}×" if ok else "-")
-        acc = accuracies.get(f"{encoder}@{size}", {}).get(f"{INT8_ALIAS}_vs_onnxruntime")
-        row.append(f"{acc['rel_l2']:.2%} / {acc['abs_rel']:.2%}" if acc else "-")
-        lines.append("| " + " | ".join(row) + " |")
-    lines.append(
-        f"\n{info['cpu']}, {info['cores']} cores{', ' + info['gpu'] if 'gpu' in info else ''}; "
-        "medians (p90) of round-robin runs; ratios > 1 mean faster than torch eager."
-    )
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    run_record = BenchRun(__file__, argv)
     info = machine_info()
     frame = synthetic_frame(*args.image_size)
-    started = time.time()
     records, accuracies = [], {}
-    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     for encoder in args.encoders:
         model_args = argparse.Namespace(
             checkpoint=args.checkpoint, encoder=encoder, depth_type=None, max_depth=None
@@ -160,25 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.checkpoint:
             break  # one checkpoint is one encoder
     date = time.strftime("%Y-%m-%d", time.gmtime())
-    table = markdown(records, accuracies, info)
-    result = {
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": info,
-        "versions": versions(),
-        "settings": {k: v for k, v in vars(args).items() if k != "out_dir"},
-        "loadavg_1m": {"before": load_before, "after": machine_info().get("loadavg_1m")},
-        "duration_s": round(time.time() - started, 1),
-        "note": args.note,
-        "runs": records,
-        "accuracy": accuracies,
-        "markdown": table,
-    }
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = args.out_dir / "-".join(filter(None, [machine_slug(info), date, args.tag]))
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    stem.with_suffix(".md").write_text(table + "\n")
-    print(table)
-    print(f"wrote {stem}.json and {stem}.md", file=sys.stderr)
+    settings = {k: v for k, v in vars(args).items() if k != "out_dir"}
+    document = run_record.record(records, settings, summary={"accuracy": accuracies})
+    stem = "-".join(filter(None, [machine_slug(info), date, args.tag]))
+    write_results(args.out_dir / f"{stem}.json", document)
+    print(table_of(document))
     return 0
 
 

@@ -1,6 +1,6 @@
 """Metric depth from a relative prediction + 1 % noisy sparse depth vs. full-GT alignment.
 
-Issue 8's "must show": on synthetic sequences with exact depth (``dav2_ros.sim``,
+On synthetic sequences with exact depth (``dav2_ros.sim``,
 Open3D ray casting), sample 1 % of the valid pixels as sparse metric depth with
 σ = 2 % multiplicative noise and 5 % gross outliers, fit ``1/depth = a·disparity
 + b`` robustly per frame (``dav2_ros.scale``, through ``ScaleTracker`` exactly as
@@ -18,19 +18,20 @@ Relative predictions come from one or both of:
   whose metric output is inverted into a disparity), run on the rendered RGB.
 
 Usage: .venv/bin/python bench/scale_recovery.py --out bench/results
+(writes ``<out>/<stem>.json``; exit status 1 when a source misses the target)
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+from _record import BenchRun, write_results
+from tables import table_of
 
 from dav2_ros.model.metrics import abs_rel_delta1
 from dav2_ros.scale import FitConfig, ScaleTracker, align_least_squares, fit_scale_shift
@@ -56,7 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--checkpoint", default=None, help="model (default: the bundled one)")
     parser.add_argument("--input-size", type=int, default=None, help="default: the model's own")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None, help="folder for JSON + Markdown")
+    parser.add_argument("--out", type=Path, default=None, help="folder for the JSON")
     parser.add_argument("--stem", default="scale_recovery", help="result file name stem")
     return parser.parse_args(argv)
 
@@ -196,7 +197,7 @@ def summarise(source: str, rows: list[dict], fit_seconds: list[float]) -> dict:
         "frames_with_metric_depth": len(published),
         "fits_rejected": sum(not r["fit_ok"] for r in rows),
         "fit_ms_median": 1e3 * float(np.median(fit_seconds)) if fit_seconds else float("nan"),
-        "methods": {key: {"abs_rel": mean(key, 0), "delta1": mean(key, 1)} for key in LABELS},
+        "methods": {key: {"abs_rel": mean(key, 0), "delta1": mean(key, 1)} for key in METHODS},
         # Over the frames that got metric depth: a withheld frame has no AbsRel to compare.
         "sparse_over_oracle": mean("sparse", 0) / mean("oracle_published", 0),
         "estimator_over_oracle": mean("sparse_ungated", 0) / mean("oracle", 0),
@@ -207,9 +208,9 @@ def summarise(source: str, rows: list[dict], fit_seconds: list[float]) -> dict:
     return summary
 
 
-LABELS = {
+METHODS = {
     "oracle": "oracle: LS in inverse depth on all valid GT pixels (paper protocol)",
-    "sparse": "**sparse 1 % (σ 2 %, 5 % outliers), robust fit per frame, as the node does**",
+    "sparse": "sparse 1 % (σ 2 %, 5 % outliers), robust fit per frame, as the node does",
     "oracle_published": "oracle on the frames the node published metric depth for",
     "sparse_ungated": "same fit on this frame's samples, quality gates off (estimator alone)",
     "naive_sparse": "same sparse samples, plain least squares (no robustness)",
@@ -217,35 +218,9 @@ LABELS = {
 }
 
 
-def markdown(results: list[dict], args: argparse.Namespace) -> str:
-    lines = [
-        f"Scale recovery, {args.sequences} sequences × {args.frames} frames at {args.size}, "
-        f"sparse {args.sparse_fraction:.0%} of pixels, σ {args.noise:.0%}, "
-        f"{args.outliers:.0%} outliers; AbsRel / δ1 averaged over frames.",
-        "",
-        "| relative prediction | method | AbsRel | δ1 |",
-        "|---|---|---|---|",
-    ]
-    for res in results:
-        for key, label in LABELS.items():
-            m = res["methods"][key]
-            lines.append(f"| {res['source']} | {label} | {m['abs_rel']:.4f} | {m['delta1']:.3f} |")
-    lines.append("")
-    for res in results:
-        lines.append(
-            f"- {res['source']}{' (' + res['model'] + ')' if 'model' in res else ''}: "
-            f"sparse / oracle AbsRel = {res['sparse_over_oracle']:.3f} "
-            f"(target ≤ 1.10: {'met' if res['within_10_percent'] else 'NOT met'}), worst "
-            f"frame {res['worst_frame_ratio']:.3f}, estimator alone "
-            f"{res['estimator_over_oracle']:.3f}, {res['fits_rejected']} of {res['frames']} "
-            f"fits rejected, metric depth on {res['frames_with_metric_depth']} frames, "
-            f"fit {res['fit_ms_median']:.1f} ms median."
-        )
-    return "\n".join(lines) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    run_record = BenchRun(__file__, argv)
     results = []
     if args.source in ("synthetic", "both"):
         results.append(evaluate(args, "synthetic"))
@@ -254,16 +229,12 @@ def main(argv: list[str] | None = None) -> int:
         result = evaluate(args, "model", predict)
         result["model"] = description
         results.append(result)
-    table = markdown(results, args)
-    print(table)
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    settings["methods"] = METHODS
+    document = run_record.record(results, settings)
+    print(table_of(document))
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        meta = {"argv": sys.argv[1:], "python": platform.python_version(), "args": dict(vars(args))}
-        meta["args"]["out"] = str(args.out)
-        (args.out / f"{args.stem}.json").write_text(
-            json.dumps({"meta": meta, "results": results}, indent=1)
-        )
-        (args.out / f"{args.stem}.md").write_text(table)
+        write_results(args.out / f"{args.stem}.json", document)
     return 0 if all(r["within_10_percent"] for r in results) else 1
 
 

@@ -1,4 +1,4 @@
-"""Self-check deviation of each engine against the fp32 torch reference (issue 16).
+"""Self-check deviation of each engine against the fp32 torch reference.
 
 What ``engine.max_deviation`` is chosen from: for each model and engine, the relative
 L2 deviation ``dav2_ros.engines.self_check`` computes on calibration frames rendered by
@@ -8,7 +8,7 @@ checkpoint of that size costs, with outputs that are not trivially smooth). Engi
 ONNX Runtime fp32 and int8, torch bf16 (CPU), and, on a GPU, torch fp16 and TensorRT
 fp16. A wrong-scale engine (output x 1.3) is measured too, as what must be refused.
 
-Usage: .venv/bin/python bench/self_check.py --out bench/results
+Usage: .venv/bin/python bench/self_check.py --out bench/results/self_check.json
 (6-15 min on the shared 2-core VM, mostly ONNX export and int8 quantisation.)
 """
 
@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _record import run_meta, write_results
+from _record import BenchRun, write_results
+from tables import table_of
 
 from dav2_ros.commands.bench import synthetic_frame
 from dav2_ros.engines import EngineConfig, EngineUnavailable, create_engine
@@ -56,8 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--random-input-size", type=int, default=266, help="random models")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache-dir", type=Path, default=None, help="default: a temp dir")
-    parser.add_argument("--out", type=Path, default=None, help="folder for the JSON")
-    parser.add_argument("--stem", default="self_check")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file to write")
     return parser.parse_args(argv)
 
 
@@ -152,30 +152,17 @@ def _row(label, engine_label, engine, batches, references, build_s) -> dict:
     return row
 
 
-def markdown(rows: list[dict]) -> str:
-    frames = list(rows[0]["deviation"])
-    lines = [
-        "| model | engine | " + " | ".join(frames) + " | worst |",
-        "|---|---|" + "---|" * (len(frames) + 1),
-    ]
-    for row in rows:
-        cells = " | ".join(f"{row['deviation'][name]:.2%}" for name in frames)
-        lines.append(
-            f"| {row['model']} | {row['engine']} | {cells} | {row['max_deviation_seen']:.2%} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    run_record = BenchRun(__file__, argv)
     torch.set_num_threads(args.threads)
-    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="dav2-self-check-") as temp:
         rows = measure(args, args.cache_dir or Path(temp))
-    table = markdown(rows)
-    print(table)
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    document = run_record.record(rows, settings)
+    print(table_of(document))
     if args.out is not None:
-        write_results(args.out, args.stem, run_meta("self_check.py", started), rows, table)
+        write_results(args.out, document)
     return 0
 
 

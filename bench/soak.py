@@ -18,7 +18,6 @@ tests the node (memory, queues, error paths), not the network's accuracy.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import signal
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 import yaml
+from _record import BenchRun, write_results
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "bench" / "results" / "soak.json"
@@ -292,9 +292,10 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    run_record = BenchRun(__file__, argv)
     result = run(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    write_results(args.out, run_record.record([result], settings))
     lat = result["latency_ms"]
     exceptions = sum(result["exceptions"].values())
     print(

@@ -1,4 +1,4 @@
-"""Flicker and AbsRel with and without the temporal stabiliser (issue 16).
+"""Flicker and AbsRel with and without the temporal stabiliser.
 
 Sequences come from ``dav2_ros.sim`` with exact depth: rooms, streets and clutter
 (style "b": a cheap camera with blur, vignetting and a colour cast, fixed per
@@ -14,10 +14,9 @@ in inverse depth for relative), on still and moving frames; AbsRel per frame (me
 as published, relative after the frame's own fit).
 
 Defaults: the bundled model as metric, and its inverse depth as a relative disparity
-(the shipped relative student comes with issue 14: re-run with ``--checkpoint
-student.safetensors --depth-type relative``).
+(a relative model: ``--checkpoint student.safetensors --depth-type relative``).
 
-Usage: .venv/bin/python bench/temporal.py --out bench/results   (~5 min on 2 cores)
+Usage: .venv/bin/python bench/temporal.py --out bench/results/temporal.json   (~5 min on 2 cores)
 """
 
 from __future__ import annotations
@@ -29,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _record import run_meta, write_results
+from _record import BenchRun, write_results
+from tables import table_of
 
 from dav2_ros.engines import DepthEstimator, EngineSpec
 from dav2_ros.model.checkpoints import load_model
@@ -62,8 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=None, help="folder for JSON + Markdown")
-    parser.add_argument("--stem", default="temporal")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file to write")
     return parser.parse_args(argv)
 
 
@@ -145,29 +144,10 @@ def evaluate(sequences, predictions, depth_type, settings: TemporalSettings, hol
     }
 
 
-def markdown(rows: list[dict], args: argparse.Namespace) -> str:
-    lines = [
-        f"Temporal stability, {args.sequences} sequences x ({args.hold} still + {args.moving} "
-        f"moving) frames at {args.size}; flicker = mean |log| change of each frame's own fit "
-        "to ground truth (x100 ~ %), AbsRel per frame.",
-        "",
-        "| model | temporal | flicker | still | moving | AbsRel | lag (frames) | aligned |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        r = row["result"]
-        lines.append(
-            f"| {row['label']} | {row['temporal']} | {r['flicker']:.4f} | "
-            f"{r['flicker_still']:.4f} | {r['flicker_moving']:.4f} | {r['abs_rel']:.4f} | "
-            f"{r['lag_frames']:.2g} | {r['aligned_share']:.0%} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    run_record = BenchRun(__file__, argv)
     torch.set_num_threads(args.threads)
-    started = time.perf_counter()
     width, height = (int(v) for v in args.size.split("x"))
     estimator, description = predictor(args)
     model_type = estimator.depth_type
@@ -201,15 +181,12 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-    table = markdown(rows, args)
-    print(table)
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    settings["camera"] = {"gain_sigma": GAIN_SIGMA, "noise_dn": NOISE_DN, "fps": FPS}
+    document = run_record.record(rows, settings)
+    print(table_of(document))
     if args.out is not None:
-        meta = run_meta(
-            "temporal.py",
-            started,
-            camera={"gain_sigma": GAIN_SIGMA, "noise_dn": NOISE_DN, "fps": FPS},
-        )
-        write_results(args.out, args.stem, meta, rows, table)
+        write_results(args.out, document)
     return 0
 
 

@@ -1,6 +1,6 @@
 """Student and teacher candidates: deployment speed and training step time, measured.
 
-Issue 14 chooses the shipped student and its teacher by measurement on this machine:
+The bundled student and its teacher are chosen by measurement on the target machine:
 
 * speed: ``dav2 bench``'s own path (ONNX Runtime, 2 threads, a 640×480 frame, random
   weights of the candidate's size: speed does not depend on the weights), total ms;
@@ -10,7 +10,7 @@ Issue 14 chooses the shipped student and its teacher by measurement on this mach
 
 Candidates are timed round-robin (one step / frame each in turn) so a load change on
 the shared machine hits them alike; the 1-minute load average is recorded with every
-number. Writes ``bench/results/train_candidates.json`` and ``.md``.
+number. Writes ``<out>/train_candidates.json`` and prints the tables.
 
 Usage: .venv/bin/python bench/train_candidates.py --out bench/results
 """
@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _record import BenchRun, write_results
+from tables import table_of
 
 SPEED_CANDIDATES = ("vitt6:168", "vitt6:182", "vitt6:196", "vitt8:168", "vitt:168")
 TRAIN_CANDIDATES = ("vitt6", "vitt8", "vitt", "vitm", "vits")
@@ -115,64 +117,27 @@ def train_steps(encoders: list[str], threads: int, crop: int, batch: int, steps:
     }
 
 
-def markdown(result: dict) -> str:
-    lines = [
-        "| student candidate | network (640×480 →) | `dav2 bench` total ms (2 threads) | load |",
-        "|---|---|---|---|",
-    ]
-    for candidate, rows in result["speed"].items():
-        totals = ", ".join(f"{r['total_ms']:.1f}" for r in rows)
-        loads = ", ".join(f"{r['load']:.1f}" for r in rows)
-        hw = rows[0]["input_hw"]
-        lines.append(f"| {candidate} | {hw[1]}×{hw[0]} | {totals} | {loads} |")
-    lines += [
-        "",
-        "| encoder | params (M) | "
-        + " | ".join(f"s/step, {t} thread(s)" for t in result["train"])
-        + " | load |",
-        "|---|---|" + "---|" * len(result["train"]) + "---|",
-    ]
-    encoders = next(iter(result["train"].values()))
-    for encoder in encoders:
-        cells = [f"{result['train'][t][encoder]['s_per_step']:.2f}" for t in result["train"]]
-        loads = "/".join(f"{result['train'][t][encoder]['load']:.1f}" for t in result["train"])
-        params = encoders[encoder]["params_m"]
-        lines.append(f"| {encoder} | {params} | " + " | ".join(cells) + f" | {loads} |")
-    return "\n".join(lines) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from dav2_ros.commands.bench import machine_info, versions
-
+    run_record = BenchRun(__file__, argv)
     scratch = (args.out or Path("/tmp")) / "train_candidates_bench"
     scratch.mkdir(parents=True, exist_ok=True)
-    speed: dict[str, list[dict]] = {c: [] for c in args.speed}
-    for _ in range(args.rounds):
+    rows = []
+    for round_index in range(args.rounds):
         for candidate in args.speed:
-            speed[candidate].append(
-                bench_speed(candidate, scratch / f"{candidate.replace(':', '_')}.json")
-            )
-            print(candidate, speed[candidate][-1], flush=True)
-    train = {}
+            speed = bench_speed(candidate, scratch / f"{candidate.replace(':', '_')}.json")
+            rows.append({"kind": "speed", "candidate": candidate, "pass": round_index, **speed})
+            print(candidate, speed, flush=True)
     for threads in args.threads:
-        train[threads] = train_steps(args.train, threads, args.crop, args.batch, args.steps)
-        print(threads, json.dumps(train[threads]), flush=True)
-    result = {
-        "speed": speed,
-        "train": train,
-        "crop": args.crop,
-        "batch": args.batch,
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": machine_info(),
-        "versions": versions(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    print(markdown(result))
+        train = train_steps(args.train, threads, args.crop, args.batch, args.steps)
+        for encoder, figures in train.items():
+            rows.append({"kind": "train", "threads": threads, "encoder": encoder, **figures})
+        print(threads, json.dumps(train), flush=True)
+    settings = {"crop": args.crop, "batch": args.batch, "steps": args.steps}
+    document = run_record.record(rows, settings)
+    print(table_of(document))
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "train_candidates.json").write_text(json.dumps(result, indent=1) + "\n")
-        (args.out / "train_candidates.md").write_text(markdown(result))
+        write_results(args.out / "train_candidates.json", document)
     return 0
 
 

@@ -5,8 +5,8 @@ For each set size N: write N pseudo-labelled samples (96×128 images, fp16 label
 student`` (vitt6, input 56, batch 8, 2 DataLoader workers, 1 thread) for ``--steps``
 steps in a subprocess, sampling every 0.2 s the RSS of the training process and the
 PSS (proportional set size: shared pages counted once) of it plus its loader workers.
-Reported: the peaks, and next to them what the previous design (every shard of the
-split concatenated in RAM by every rank) held for the same set.
+Reported: the peaks, and next to them what a loader that concatenates every shard of
+the split in RAM (in every rank) would hold for the same set.
 
 Usage: .venv/bin/python bench/train_memory.py [--sizes 1000 10000] [--steps 40]
        [--out bench/results/train_memory.json]
@@ -26,9 +26,9 @@ import cv2
 import numpy as np
 import psutil
 import yaml
+from _record import BenchRun, write_results
 from dav2_train.shards import Sample, ShardWriter, sample_key, shard_name, write_manifest
-
-from dav2_ros.commands.bench import machine_info, versions
+from tables import table_of
 
 HEIGHT, WIDTH, SHARD = 96, 128, 100
 
@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--out", type=Path, default=Path("bench/results/train_memory.json"))
     args = parser.parse_args(argv)
+    run_record = BenchRun(__file__, argv)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp)
@@ -129,26 +130,21 @@ def main(argv: list[str] | None = None) -> int:
                 "images": size,
                 "shards": -(-size // SHARD),
                 "on_disk_mib": round(disk / 2**20, 1),
-                # the previous loader: rgb uint8 + float32 labels of the whole split, per rank
+                # a loader holding the whole split: rgb uint8 + float32 labels, per rank
                 "in_memory_design_mib": round(size * HEIGHT * WIDTH * (3 + 4) / 2**20, 1),
                 **train_and_sample(run_dir, split, args.steps),
             }
             print(json.dumps(row), flush=True)
             rows.append(row)
-    result = {
-        "bench": "train_memory",
-        "command": " ".join(["python", "bench/train_memory.py", *(argv or sys.argv[1:])]),
+    settings = {
         "what": __doc__.split("\n\n")[1].replace("\n", " "),
-        "machine": machine_info(),
-        "versions": versions(),
         "image": f"{WIDTH}x{HEIGHT}",
         "shard_size": SHARD,
         "steps": args.steps,
-        "rows": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    document = run_record.record(rows, settings)
+    write_results(args.out, document)
+    print(table_of(document))
     return 0
 
 

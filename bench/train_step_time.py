@@ -10,7 +10,7 @@ FLOPs: ``torch.utils.flop_counter`` for convolutions and matmuls, plus attention
 
 Extrapolation to a GPU: FLOPs ÷ (bf16 dense peak × an assumed model-FLOPs utilisation,
 ``--mfu``); the CPU's own achieved FLOP/s are reported beside for scale. The
-workload is the README's: ``--frames`` frames labelled by ViT-L, a ViT-S student for
+workload is docs/training.md's: ``--frames`` frames labelled by ViT-L, a ViT-S student for
 ``--steps`` × ``--student-batch``; the paper's students (480K × 192) for reference.
 
 Usage: .venv/bin/python bench/train_step_time.py [--threads 2] [--batch 2]
@@ -26,10 +26,11 @@ import time
 from pathlib import Path
 
 import torch
+from _record import BenchRun, write_results
 from dav2_train.losses import relative_loss
+from tables import table_of
 from torch.utils.flop_counter import FlopCounterMode
 
-from dav2_ros.commands.bench import machine_info, versions
 from dav2_ros.model import DepthAnythingV2, get_encoder_spec
 from dav2_ros.model.random_weights import randomize_weights_
 
@@ -99,19 +100,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=Path("bench/results/train_step_time.json"))
     args = parser.parse_args(argv)
+    run_record = BenchRun(__file__, argv)
     torch.set_num_threads(args.threads)
+    measured_by = None
     if args.reuse:
         earlier = json.loads(args.reuse.read_text())
-        student = earlier["measured"]["student_train_step"]
-        teacher = earlier["measured"]["teacher_label_forward"]
-        machine, args.batch = earlier["machine"], student["batch"]
-        measured_by = earlier["command"]
+        by_name = {row["measurement"]: row for row in earlier["rows"]}
+        student, teacher = by_name["student_train_step"], by_name["teacher_label_forward"]
+        args.batch = student["batch"]
+        measured_by = f"{earlier['command']} (on {earlier['machine']['cpu']}, {earlier['date']})"
     else:
-        machine = machine_info()
-        measured_by = None
-        student = student_step("vits", 518, args.batch)
+        student = {"measurement": "student_train_step", **student_step("vits", 518, args.batch)}
         print(json.dumps(student), flush=True)
-        teacher = teacher_forward("vitl", 518, 686)
+        teacher = {"measurement": "teacher_label_forward", **teacher_forward("vitl", 518, 686)}
         print(json.dumps(teacher), flush=True)
 
     per_sample_train = student["tflops"] * 1e12 / args.batch
@@ -139,15 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             args.steps * args.student_batch / args.batch * student["seconds"] / 3600, 1
         ),
     }
-    this_command = " ".join(["python", "bench/train_step_time.py", *(argv or sys.argv[1:])])
-    result = {
-        "bench": "train_step_time",
-        "command": measured_by or this_command,
-        "estimated_by": this_command,
-        "machine": machine,
-        "versions": versions(),
-        "threads": args.threads,
-        "measured": {"student_train_step": student, "teacher_label_forward": teacher},
+    settings = {"threads": args.threads, "measured_by": measured_by or "this run"}
+    summary = {
         "cpu_achieved": cpu,
         "workload": {
             "frames": args.frames,
@@ -155,13 +149,15 @@ def main(argv: list[str] | None = None) -> int:
             "finetune_steps": args.finetune_steps,
             "student_batch": args.student_batch,
         },
+        "workload_flops": workloads,
         "assumed_mfu": args.mfu,
+        "gpu_bf16_dense_tflops": GPUS_BF16_DENSE_TFLOPS,
         "gpu_hours_estimate": estimate,
         "this_cpu_hours": cpu_hours,
     }
-    print(json.dumps(result, indent=1))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    document = run_record.record([student, teacher], settings, summary)
+    write_results(args.out, document)
+    print(table_of(document))
     return 0
 
 

@@ -20,6 +20,8 @@ share, and latency (middleware receipt − image stamp) p50 minus the node's eng
 
     .venv/bin/python bench/transport.py                       # 20 s per run, 10 and 30 Hz
     .venv/bin/python bench/transport.py --duration 5 --rates 10 --out /tmp/t.json
+
+Writes JSON (default ``bench/results/transport-<date>.json``) and prints the table.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from ros_bench_support import machine, save, today
+from _record import BenchRun, default_path, write_results
+from tables import table_of
 
 REPO = Path(__file__).resolve().parent.parent
 DEPTH_NODE = Path(sys.executable).parent / "depth_node"
@@ -166,7 +169,7 @@ def one_run(args: argparse.Namespace, profile: str, rate_hz: float, work: Path) 
         node_env["RMW_FASTRTPS_PUBLICATION_MODE"] = args.publication_mode
     reader_env = run_env(domain_id, "off")  # the readers: Fast DDS defaults
     camera_env = run_env(domain_id, "on")
-    # A camera driver given config/fastdds_large_data.xml, as the README advises: the file
+    # A camera driver given config/fastdds_large_data.xml, as docs/transport.md advises: the file
     # alone, with Fast DDS's default synchronous publication, whatever --publication-mode.
     camera_env["RMW_FASTRTPS_PUBLICATION_MODE"] = "SYNCHRONOUS"
     log_path = work / f"node-{profile}-{rate_hz:g}.log"
@@ -273,53 +276,27 @@ def summarise(log: dict, profile: str, rate_hz: float) -> dict:
     }
 
 
-def table(runs: list[dict]) -> str:
-    lines = [
-        "| profile | rate | node published | best-effort `depth` | best-effort `points` "
-        "| reliable `depth` / `points` | depth latency p50 − engine p50 (ms, best effort) "
-        "| node's own work p50 (ms) |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for run in runs:
-        depth, points = run["outputs"]["depth"], run["outputs"]["points"]
-        lines.append(
-            f"| {run['profile']} | {run['rate_hz']:g} Hz | {depth['published']} "
-            f"| {depth['best_effort']['received']} ({depth['best_effort']['share']:.0%}) "
-            f"| {points['best_effort']['received']} ({points['best_effort']['share']:.0%}) "
-            f"| {depth['reliable']['received']} / {points['reliable']['received']} "
-            f"| {depth['best_effort']['latency_ms_p50']:.1f} − {run['engine_ms_p50']:.1f} = "
-            f"{depth['best_effort']['latency_minus_engine_ms_p50']:.1f} "
-            f"| {run.get('node_work_ms_p50', float('nan')):.1f} |"
-        )
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    run_record = BenchRun(__file__, argv)
     runs = []
-    load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="dav2_transport_") as tmp:
         for rate_hz in args.rates:
             for profile in args.profiles:
                 print(f"run: profile {profile}, {rate_hz:g} Hz, {args.duration:g} s", flush=True)
                 run = summarise(one_run(args, profile, rate_hz, Path(tmp)), profile, rate_hz)
                 runs.append(run)
-                print(table([run]).splitlines()[-1], flush=True)
-    record = {
-        "bench": "transport",
-        "command": " ".join(["bench/transport.py", *(argv if argv is not None else sys.argv[1:])]),
-        "date": today(),
-        "machine": machine(load_start),
+                print(table_of(run_record.record([run])).splitlines()[-1], flush=True)
+    settings = {
         "image": f"{args.width}x{args.height} rgb8",
         "params_file": os.path.relpath(args.params_file, REPO),
         "duration_s": args.duration,
         "publication_mode": args.publication_mode or "the node's choice",
         "note": args.note,
-        "runs": runs,
     }
-    out = save(record, args.out, "transport")
-    print(table(runs))
-    print(f"wrote {out}")
+    document = run_record.record(runs, settings)
+    write_results(args.out or default_path("transport"), document)
+    print(table_of(document))
     return 0
 
 

@@ -24,7 +24,9 @@ def test_propose_vote_annotate_evaluate_on_synthetic_images(tmp_path: Path) -> N
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    report = json.loads((tmp_path / "da2k_e2e.json").read_text())
+    document = json.loads((tmp_path / "da2k_e2e.json").read_text())
+    assert document["bench"] == "da2k_e2e" and document["command"].startswith("python bench/")
+    (report,) = document["rows"]
     assert report["images"] == 3
     # Every pair is either labelled by the experts or queued; both happen with these two.
     assert report["auto_labelled"] + report["queued_for_person"] == report["pairs"] >= 12
