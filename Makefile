@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # DDS discovery never leaves loopback; the tests pick their own ROS_DOMAIN_ID.
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 
-.PHONY: setup system-deps test test-all lint demo weights bench clean
+.PHONY: setup system-deps test test-all lint params demo weights bench clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,11 @@ test: $(STAMP) lint
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m ""
+
+# config/depth.yaml from the node's parameter table (dav2_ros/ros/parameters.py): run
+# after adding or changing a parameter (test/test_launch.py fails until then).
+params: $(STAMP)
+	$(BIN)/python -m dav2_ros.ros.params_yaml
 
 # One run of the node with scale.mode sparse: the summary and the panels show the model's
 # own metric depth and the depth fitted to the camera's LiDAR, side by side on the same

@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dav2_ros.paramspec import ParameterError, check_value
+from dav2_ros.paramspec import ParameterError, ParamSpec, check_value
 from dav2_ros.ros import transport
 from dav2_ros.ros.parameters import PARAMETERS, parameter_names, settings_from_values
+from dav2_ros.ros.params_yaml import render_depth_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
@@ -149,6 +150,25 @@ def test_demo_camera_publishes_with_the_qos_the_node_expects_by_default() -> Non
     assert depth_yaml_values()["qos.input_reliability"] == "best_effort"
     for path in LAUNCH_FILES:
         assert "qos.input_reliability" not in path.read_text(), path.name
+
+
+def test_depth_yaml_is_what_the_parameter_table_renders() -> None:
+    """config/depth.yaml is generated from the table: a parameter added to the table
+    without regenerating, or a hand edit of the file, fails here."""
+    assert DEPTH_YAML.read_text() == render_depth_yaml(), (
+        "config/depth.yaml differs from dav2_ros/ros/parameters.py's table: run `make params`"
+    )
+
+
+def test_rendered_yaml_nests_a_new_parameter_in_its_group_under_its_description() -> None:
+    added = ParamSpec("points.decimation", 2, "keep every n-th cloud", min_value=1, max_value=8)
+    text = render_depth_yaml([*PARAMETERS, added])
+    values = flatten(yaml.safe_load(text)["/**"]["ros__parameters"])
+    assert values == {spec.name: spec.default for spec in PARAMETERS} | {"points.decimation": 2}
+    lines = text.splitlines()
+    at = lines.index("      decimation: 2")
+    assert lines[at - 1] == "      # keep every n-th cloud"
+    assert lines.count("    points:") == 1  # joined to the group, not a second 'points:'
 
 
 def test_depth_yaml_sets_every_declared_parameter_and_nothing_else() -> None:

@@ -148,8 +148,8 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "temporal.mode",
         "align",
-        "align: damp the frame-to-frame scale flicker of the depth (bench/temporal.py: "
-        "-30 to -36 %, AbsRel unchanged, one frame of lag); none: each frame as predicted",
+        "align: damp the frame-to-frame scale flicker of the depth (measured by "
+        "bench/temporal.py; AbsRel unchanged, one frame of lag); none: each frame as predicted",
         choices=("none", "align"),
     ),
     ParamSpec(
