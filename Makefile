@@ -1,5 +1,6 @@
-# The two commands of the README: `make demo` (set up + run the main job) and
-# `make test` (set up + pass the tests). Everything lives in .venv at the repo root.
+# The commands of the README: `make demo` (set up + run the main job), `make test` (set up,
+# lint, build the docs, pass the tests) and `make docs`. Everything lives in .venv at the
+# repo root.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.installed
 # DDS discovery never leaves loopback; the tests pick their own ROS_DOMAIN_ID.
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 
-.PHONY: setup system-deps test test-all lint params demo weights bench clean
+.PHONY: setup system-deps test test-all lint docs params demo weights bench clean
 
 setup: $(STAMP)
 
@@ -38,16 +39,25 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: $(STAMP) lint
+test: $(STAMP) lint docs
 	$(BIN)/python -m pytest
 
-test-all: $(STAMP)
-	$(BIN)/python -m pytest -m ""
+# The reference in docs/ (Sphinx + MyST) built into build/docs; warnings (a broken link
+# between pages included) are errors, nothing is fetched. Its generated parts come first:
+# the benchmark tables from bench/results/*.json and the parameter reference from the
+# node's parameter table, both into docs/_generated (not committed).
+docs: $(STAMP)
+	$(BIN)/python bench/render_docs.py --out docs/_generated/bench
+	$(BIN)/python docs/render_parameters.py --out docs/_generated/parameters.md
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs build/docs
 
 # config/depth.yaml from the node's parameter table (dav2_ros/ros/parameters.py): run
 # after adding or changing a parameter (test/test_launch.py fails until then).
 params: $(STAMP)
 	$(BIN)/python -m dav2_ros.ros.params_yaml
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -m ""
 
 # One run of the node with scale.mode sparse: the summary and the panels show the model's
 # own metric depth and the depth fitted to the camera's LiDAR, side by side on the same
@@ -58,7 +68,7 @@ demo: $(STAMP)
 	$(BIN)/dav2 demo --sparse --duration 60 --rate 15 --out demo_out \
 	  $(if $(DEMO_CHECKPOINT),--checkpoint $(DEMO_CHECKPOINT))
 
-# The bundled model (training/README.md). Extra options, e.g. on a busy machine:
+# The bundled model (docs/training.md). Extra options, e.g. on a busy machine:
 # make weights WEIGHTS_ARGS="--set threads=1"
 weights: $(STAMP)
 	$(BIN)/dav2-train pipeline --config training/configs/default.yaml $(WEIGHTS_ARGS)
@@ -67,4 +77,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run_matrix.py
 
 clean:
-	rm -rf $(VENV) build install log .pytest_cache .ruff_cache
+	rm -rf $(VENV) build install log .pytest_cache .ruff_cache docs/_generated

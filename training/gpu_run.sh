@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 14's pipeline on one GPU in a ~10 minute slot: the same config and steps as the
+# The bundled model's pipeline on one GPU in a ~10 minute slot: the same config and steps as the
 # CPU run (training/configs/default.yaml), with --set device=cuda (bf16 autocast:
 # `precision: auto`), 4x bigger batches, DataLoader workers and 14 render processes.
 #
@@ -7,7 +7,7 @@
 #   RUN_DIR=/data/r1 BUDGET_S=1200 PYTHON=/opt/venv/bin/python training/gpu_run.sh
 #
 # Not yet run on a GPU (none was at hand when it was written): the sizes below are
-# estimates from CPU step times (training/README.md), so the whole pipeline runs under
+# estimates from CPU step times (docs/training.md), so the whole pipeline runs under
 # `timeout`; a cut-off run resumes where it stopped when started again (finished steps
 # are skipped, train steps resume from their last checkpoint). The GPU's name goes to
 # <run dir>/gpu.txt; put it in the model card with the results.

@@ -156,7 +156,7 @@ class RunStats:
 
 
 def summary_table(summary: dict) -> str:
-    """The end-of-run table (markdown, so it pastes into the README as is)."""
+    """The end-of-run table (Markdown)."""
     lat, eng = summary["latency_ms"], summary["engine_ms"]
     rows = [
         (

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from dav2_ros.model.sizes import EncoderSpec
 
 # The official interpolation adds this to the patch grid before dividing, to avoid
-# floating-point truncation of the output size (facebookresearch/dino issue 8).
+# floating-point truncation of the output size (github.com/facebookresearch/dino/issues/8).
 _INTERPOLATE_OFFSET = 0.1
 
 

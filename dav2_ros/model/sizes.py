@@ -76,5 +76,5 @@ register_encoder(EncoderSpec("vitt", 192, 12, 3, 32, (24, 48, 96, 192), (2, 5, 8
 register_encoder(EncoderSpec("vitt6", 192, 6, 3, 32, (24, 48, 96, 192), (1, 2, 4, 5)))
 register_encoder(EncoderSpec("vitt8", 192, 8, 3, 32, (24, 48, 96, 192), (1, 3, 5, 7)))
 # A CPU-trainable teacher clearly larger than those students: 1.5x vitt's width, 12 blocks,
-# 14.1 M parameters (3.8x vitt6), about 3x vitt6's training step time (training/README.md).
+# 14.1 M parameters (3.8x vitt6), about 3x vitt6's training step time (docs/training.md).
 register_encoder(EncoderSpec("vitm", 288, 12, 6, 48, (36, 72, 144, 288), (2, 5, 8, 11)))

@@ -3,7 +3,7 @@ before ``rclpy.init``, when the participant reads its profile).
 
 The bundled ``config/fastdds_large_data.xml`` gives the publisher a large shared-memory
 segment, so best-effort readers on the same machine get every depth image and point cloud
-(README: "Large messages"). It is used only when the RMW is Fast DDS and the user has not
+(docs/transport.md). It is used only when the RMW is Fast DDS and the user has not
 named a profile of their own; ``DAV2_FASTDDS_PROFILE=off`` turns it off.
 """
 

@@ -18,7 +18,7 @@ That is an exponential moving average of the model's global scale (and shift), t
 per-pixel structure always the current frame's: the output's scale moves
 ``1 - strength`` of the way to the new prediction's each frame. For a scale that
 changes steadily it trails by ``strength / (1 - strength)`` frames; the default 0.5 is
-one frame, the most the issue allows. Frame-to-frame jitter of the scale is what
+one frame, the most lag the node accepts. Frame-to-frame jitter of the scale is what
 shrinks: the change between consecutive outputs is ``1 - strength`` of the change
 between the new prediction and the previous output.
 

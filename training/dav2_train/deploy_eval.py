@@ -254,7 +254,7 @@ ROWS = (
 
 
 def markdown(results: dict) -> str:
-    """One table per model: rows = the issue's numbers, columns = test splits."""
+    """One table per model: rows = the deployment figures, columns = test splits."""
     out = []
     for label, result in results.items():
         splits = result["splits"]

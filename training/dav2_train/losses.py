@@ -124,9 +124,9 @@ def live_range_penalty(pre_activation: Tensor) -> Tensor:
     (the input of its final ReLU), per sample in units of z's own spread.
 
     A pixel with z < 0 leaves the ReLU as exactly 0 and gets no gradient from the SSI or
-    gradient-matching terms, so a region that falls there stays there: the cut issue-14
-    run's teacher and student put 25-35 % of every frame at 0 (tied in every ordinal
-    pair, learning nothing there). Those terms ignore any shift of the output, so
+    gradient-matching terms, so a region that falls there stays there: trained without
+    this penalty, a teacher and student put 25-35 % of every frame at 0 (tied in every
+    ordinal pair, learning nothing there). Those terms ignore any shift of the output, so
     lifting z above 0 costs them nothing: the penalty is 0 at every one of their
     minima whose output is live. Dividing by the spread makes it as scale-free as they are.
     """

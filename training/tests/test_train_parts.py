@@ -149,9 +149,10 @@ def _dead_share(trainer, image: torch.Tensor) -> float:
 
 @pytest.mark.parametrize("weight", [0.0, 1.0])
 def test_a_relative_head_clamped_to_zero_comes_back_to_life(run_dir: Path, weight: float) -> None:
-    """The cut issue-14 run's relative models output exactly 0 (the head's ReLU) on a third
-    of every frame, where SSI + gradient matching give no gradient. With the paper's loss
-    alone (weight 0) a fully clamped head never moves; the live-range penalty lifts it."""
+    """Relative models trained with the paper's loss alone can output exactly 0 (the head's
+    ReLU) on a third of every frame, where SSI + gradient matching give no gradient. With
+    that loss alone (weight 0) a fully clamped head never moves; the live-range penalty
+    lifts it."""
     trainer = _trainer(
         run_dir, f"dead_{weight}", command="teacher", steps=10, live_range_weight=weight
     )
