@@ -237,12 +237,12 @@ def bad_images() -> dict[str, tuple[Image, str]]:
     """name → (message, text the node's error must contain)."""
     good = image_msg(scene_rgb(HEIGHT, WIDTH), "rgb8", 0, FRAME)
     unknown = image_msg(scene_rgb(HEIGHT, WIDTH), "rgb8", 0, FRAME)
-    unknown.encoding = "yuv422"
+    unknown.encoding = "8UC3"
     empty = Image(height=0, width=0, encoding="rgb8", step=0)
     truncated = image_msg(scene_rgb(HEIGHT, WIDTH), "rgb8", 0, FRAME)
     truncated.data = bytes(good.data)[: len(good.data) // 2]
     return {
-        "unknown encoding": (unknown, "unsupported image encoding 'yuv422'"),
+        "unknown encoding": (unknown, "unsupported image encoding '8UC3'"),
         "zero size": (empty, "zero-sized image 0x0"),
         "short data": (truncated, "expected step x height"),
     }
