@@ -23,6 +23,7 @@ from test_ros_support import (
     camera_client,
     camera_info_msg,
     diagnostics_publishers,
+    exchange,
     image_msg,
     running_node,
     save_tiny_checkpoint,
@@ -84,19 +85,6 @@ def new_stamp() -> int:
 def send_info(client: RosClient, info: CameraInfo) -> None:
     client.info_pub.publish(info)
     time.sleep(0.1)  # the node keeps the latest; give DDS a moment before the image
-
-
-def exchange(client: RosClient, msg: Image, topic: str = "depth", timeout_s: float = 40) -> object:
-    """Publish ``msg`` (repeatedly, until discovery settles) and return the output on
-    ``topic`` that carries its stamp."""
-    wanted = stamp_ns(msg)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        client.image_pub.publish(msg)
-        out = client.wait_for(topic, lambda m: stamp_ns(m) == wanted, timeout_s=1.5)
-        if out is not None:
-            return out
-    raise AssertionError(f"no {topic} for stamp {wanted} within {timeout_s} s")
 
 
 def depth_array(msg: Image) -> np.ndarray:

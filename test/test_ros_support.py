@@ -209,6 +209,19 @@ class RosClient:
         self.node.destroy_node()
 
 
+def exchange(client: RosClient, msg: Any, topic: str = "depth", timeout_s: float = 40) -> Any:
+    """Publish ``msg`` (repeatedly, until discovery settles) and return the output on
+    ``topic`` that carries its stamp."""
+    wanted = stamp_ns(msg)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        client.image_pub.publish(msg)
+        out = client.wait_for(topic, lambda m: stamp_ns(m) == wanted, timeout_s=1.5)
+        if out is not None:
+            return out
+    raise AssertionError(f"no {topic} for stamp {wanted} within {timeout_s} s")
+
+
 def diagnostics_publishers(client: RosClient, namespace: str = "/") -> list[Any]:
     """The depth node's publishers on /diagnostics, as the ROS graph reports them."""
     infos = client.node.get_publishers_info_by_topic("/diagnostics")
