@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -11,11 +12,29 @@ from pathlib import Path
 from dav2_ros.commands.bench import machine_info, versions
 
 
+def git_commit() -> str:
+    """HEAD of the checkout these scripts run from, with "+dirty" when tracked files have
+    uncommitted changes (the numbers then belong to no commit); "unknown" outside git."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    try:
+        head, changes = git("rev-parse", "HEAD"), git("status", "--porcelain", "-uno")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if changes else "")
+
+
 def run_meta(script: str, started_s: float, **extra) -> dict:
-    """The command, machine, versions, wall time (since ``started_s``, perf_counter) and
-    date of this run, plus ``extra`` entries."""
+    """The command, git commit, machine, versions, wall time (since ``started_s``,
+    perf_counter) and date of this run, plus ``extra`` entries."""
     return {
         "command": f"python bench/{script} " + " ".join(sys.argv[1:]),
+        "git_commit": git_commit(),
         "python": platform.python_version(),
         "machine": machine_info(),
         "versions": versions(),
