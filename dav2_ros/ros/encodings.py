@@ -34,8 +34,8 @@ def yuv444_to_rgb(yuv: np.ndarray) -> np.ndarray:
     a YUYV pair of two equal pixels with its own U and V (a YUYV image twice as wide) and
     OpenCV's YUYV decoder, the one ``yuv422_yuy2`` uses, converts it: the same limited-range
     arithmetic as the 4:2:2 and 4:2:0 encodings, every pixel its own chroma. Then every
-    second column is kept. (``mixChannels`` moves the bytes: numpy's strided copies took
-    3x the whole decode here.)
+    second column is kept. (``mixChannels`` moves the bytes: with numpy's strided copies
+    the decode took 7x as long at 1280x720.)
     """
     height, width = yuv.shape[:2]
     pairs = np.empty((height, width, 4), np.uint8)
