@@ -224,7 +224,7 @@ def run(args: argparse.Namespace) -> dict:
             sent += 1
             if args.bad_every_s and elapsed >= next_bad:
                 next_bad += args.bad_every_s
-                camera.publish(bad, stamp_ns + 1, encoding="yuv422")  # must be rejected
+                camera.publish(bad, stamp_ns + 1, encoding="8UC3")  # must be rejected
                 bad_sent += 1
             if elapsed >= next_rss:
                 next_rss += args.rss_every_s

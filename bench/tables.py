@@ -474,7 +474,24 @@ def da2k_e2e(results: Results) -> str:
     return _grid(header, rows)
 
 
+def decode(results: Results) -> str:
+    """Decode ms per image encoding (``image_to_rgb``), one column pair per result."""
+    header, columns = ["encoding"], []
+    for name, document in results:
+        size = document["settings"].get("size", "?")
+        header += [f"median ms ({size})", "p90 ms"]
+        columns.append({r["encoding"]: r for r in document["rows"]})
+    encodings = list(dict.fromkeys(e for column in columns for e in column))
+    rows = [
+        [f"`{e}`"]
+        + [v for c in columns for v in (_f(c[e]["median_ms"], 2), _f(c[e]["p90_ms"], 2))]
+        for e in encodings
+    ]
+    return _grid(header, rows)
+
+
 TABLES: dict[str, Callable[[Results], str]] = {
+    "decode": decode,
     "node_hot_path": node_hot_path,
     "message_data": message_data,
     "transport": transport,

@@ -139,7 +139,7 @@ def bad(**fields: object) -> Image:
     ("msg", "kind", "text"),
     [
         (bad(encoding="32FC1"), "encoding", "unsupported image encoding '32FC1'"),
-        (bad(encoding="yuv422"), "encoding", "expected one of rgb8, bgr8"),
+        (bad(encoding="8UC3"), "encoding", "expected one of rgb8, bgr8"),
         (bad(width=0), "size", "zero-sized image 0x4"),
         (bad(height=0, data=b""), "size", "zero-sized image 6x0"),
         (bad(step=10), "step", "step 10 is smaller than width x channels = 18"),

@@ -23,6 +23,7 @@ from test_ros_support import (
     camera_client,
     camera_info_msg,
     diagnostics_publishers,
+    exchange,
     image_msg,
     running_node,
     save_tiny_checkpoint,
@@ -84,19 +85,6 @@ def new_stamp() -> int:
 def send_info(client: RosClient, info: CameraInfo) -> None:
     client.info_pub.publish(info)
     time.sleep(0.1)  # the node keeps the latest; give DDS a moment before the image
-
-
-def exchange(client: RosClient, msg: Image, topic: str = "depth", timeout_s: float = 40) -> object:
-    """Publish ``msg`` (repeatedly, until discovery settles) and return the output on
-    ``topic`` that carries its stamp."""
-    wanted = stamp_ns(msg)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        client.image_pub.publish(msg)
-        out = client.wait_for(topic, lambda m: stamp_ns(m) == wanted, timeout_s=1.5)
-        if out is not None:
-            return out
-    raise AssertionError(f"no {topic} for stamp {wanted} within {timeout_s} s")
 
 
 def depth_array(msg: Image) -> np.ndarray:
@@ -237,12 +225,12 @@ def bad_images() -> dict[str, tuple[Image, str]]:
     """name → (message, text the node's error must contain)."""
     good = image_msg(scene_rgb(HEIGHT, WIDTH), "rgb8", 0, FRAME)
     unknown = image_msg(scene_rgb(HEIGHT, WIDTH), "rgb8", 0, FRAME)
-    unknown.encoding = "yuv422"
+    unknown.encoding = "8UC3"
     empty = Image(height=0, width=0, encoding="rgb8", step=0)
     truncated = image_msg(scene_rgb(HEIGHT, WIDTH), "rgb8", 0, FRAME)
     truncated.data = bytes(good.data)[: len(good.data) // 2]
     return {
-        "unknown encoding": (unknown, "unsupported image encoding 'yuv422'"),
+        "unknown encoding": (unknown, "unsupported image encoding '8UC3'"),
         "zero size": (empty, "zero-sized image 0x0"),
         "short data": (truncated, "expected step x height"),
     }

@@ -195,7 +195,7 @@ def bad_image_cases() -> dict[str, tuple[Image, str]]:
     """name → (message, text the node's error must contain)."""
     cases: dict[str, tuple[Image, str]] = {}
     rgb = scene_rgb(HEIGHT, WIDTH)
-    for encoding in ("16UC1", "bayer_rggb8", "yuv422", "nv21", "weird"):
+    for encoding in ("16UC1", "8UC3", "NV21", "nv12", "weird"):
         msg = image_msg(rgb, "rgb8", 0, FRAME)
         msg.encoding = encoding
         cases[f"encoding {encoding}"] = (msg, f"unsupported image encoding '{encoding}'")

@@ -209,6 +209,19 @@ class RosClient:
         self.node.destroy_node()
 
 
+def exchange(client: RosClient, msg: Any, topic: str = "depth", timeout_s: float = 40) -> Any:
+    """Publish ``msg`` (repeatedly, until discovery settles) and return the output on
+    ``topic`` that carries its stamp."""
+    wanted = stamp_ns(msg)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        client.image_pub.publish(msg)
+        out = client.wait_for(topic, lambda m: stamp_ns(m) == wanted, timeout_s=1.5)
+        if out is not None:
+            return out
+    raise AssertionError(f"no {topic} for stamp {wanted} within {timeout_s} s")
+
+
 def diagnostics_publishers(client: RosClient, namespace: str = "/") -> list[Any]:
     """The depth node's publishers on /diagnostics, as the ROS graph reports them."""
     infos = client.node.get_publishers_info_by_topic("/diagnostics")
@@ -225,26 +238,24 @@ def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
 
 
 def image_msg(
-    rgb: np.ndarray, encoding: str, stamp_ns: int, frame_id: str, row_padding: int = 0
+    rgb: np.ndarray,
+    encoding: str,
+    stamp_ns: int,
+    frame_id: str,
+    row_padding: int = 0,
+    big_endian: bool = False,
 ) -> Any:
-    """An ``Image`` holding ``rgb`` (HxWx3 uint8) converted to ``encoding``."""
-    import cv2
+    """An ``Image`` holding ``rgb`` (HxWx3 uint8) encoded as ``encoding`` (any colour
+    encoding the node reads: ``camera_encoders.encode``), rows padded by ``row_padding``
+    bytes, 16-bit values stored big-endian if ``big_endian``."""
+    from camera_encoders import encode, frame_bytes
     from sensor_msgs.msg import Image
 
-    codes = {
-        "rgb8": None,
-        "bgr8": cv2.COLOR_RGB2BGR,
-        "rgba8": cv2.COLOR_RGB2RGBA,
-        "bgra8": cv2.COLOR_RGB2BGRA,
-        "mono8": cv2.COLOR_RGB2GRAY,
-    }
-    pixels = rgb if codes[encoding] is None else cv2.cvtColor(rgb, codes[encoding])
     height, width = rgb.shape[:2]
-    rows = pixels.reshape(height, -1)
-    if row_padding:
-        rows = np.concatenate([rows, np.full((height, row_padding), 7, np.uint8)], axis=1)
-    msg = Image(height=height, width=width, encoding=encoding, step=rows.shape[1])
-    msg.data = np.ascontiguousarray(rows).tobytes()
+    data, step = frame_bytes(encode(rgb, encoding), row_padding, big_endian)
+    msg = Image(height=height, width=width, encoding=encoding, step=step)
+    msg.is_bigendian = big_endian
+    msg.data = data
     set_header(msg, stamp_ns, frame_id)
     return msg
 

@@ -170,11 +170,13 @@ def test_every_module_imports_in_a_fresh_interpreter_dependents_first() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-@pytest.mark.parametrize("module", ["dav2_ros.ros.conversions", "dav2_ros.ros.parameters"])
+@pytest.mark.parametrize(
+    "module", ["dav2_ros.ros.conversions", "dav2_ros.ros.encodings", "dav2_ros.ros.parameters"]
+)
 def test_plain_logic_imports_without_rclpy_or_message_packages(module: str) -> None:
-    """The training package decodes rosbags messages with the node's own conversions on
-    machines without ROS; the parameter table is data. (The scale logic: see
-    test_scale_source, which runs a whole recovery without rclpy.)"""
+    """The training package decodes rosbags messages with the node's own conversions (and
+    their table of encodings) on machines without ROS; the parameter table is data. (The
+    scale logic: see test_scale_source, which runs a whole recovery without rclpy.)"""
     script = (
         f"import sys, {module}\n"
         "loaded = [m for m in ('rclpy', 'sensor_msgs', 'std_msgs') if m in sys.modules]\n"

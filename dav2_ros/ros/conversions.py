@@ -1,11 +1,12 @@
 """``sensor_msgs`` images and point clouds ↔ numpy arrays, in one place.
 
-In the style of depth_image_proc's ``DepthTraits``: one table says, per encoding, the
-element type, the channels and how it becomes RGB or metres; every reader and writer
-goes through it. Messages are read by duck typing (``height``, ``width``, ``step``,
-``data``, ``fields``…), so rclpy messages, rosbags dataclasses (the training package
-reads bags with these) and plain namespaces all work, and this module imports neither
-rclpy nor the message packages (builders import their message class when called).
+In the style of depth_image_proc's ``DepthTraits``: one table (``encodings.ENCODINGS``)
+says, per encoding, the element type, the channels, the planes and how it becomes RGB or
+metres; every reader and writer goes through it. Messages are read by duck typing
+(``height``, ``width``, ``step``, ``data``, ``fields``…), so rclpy messages, rosbags
+dataclasses (the training package reads bags with these) and plain namespaces all work, and
+this module imports neither rclpy nor the message packages (builders import their message
+class when called).
 Bad input raises ``ImageDecodeError`` saying what was expected and what arrived.
 
 Outgoing ``data`` is written once: rclpy keeps a ``uint8[]`` field as an
@@ -21,38 +22,18 @@ from __future__ import annotations
 
 import array as pyarray
 import sys
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from dav2_ros.ros.compressed_header import declared_size
+from dav2_ros.ros.encodings import COLOUR_ENCODINGS, DEPTH_ENCODINGS, ENCODINGS
 
 if TYPE_CHECKING:  # geometry pulls in Open3D; the training package reads bags without it
     from dav2_ros.geometry import ByteBuffer, PackedCloud
 
 
-@dataclass(frozen=True)
-class Encoding:
-    dtype: np.dtype  # of one channel value
-    channels: int
-    to_rgb: int | None = None  # cv2 conversion code to RGB; None: already RGB or not colour
-    metres_per_unit: float | None = None  # depth encodings only
-    zero_is_invalid: bool = False  # 16UC1: 0 = no measurement (REP 118)
-
-
-ENCODINGS: dict[str, Encoding] = {
-    "rgb8": Encoding(np.dtype(np.uint8), 3),
-    "bgr8": Encoding(np.dtype(np.uint8), 3, to_rgb=cv2.COLOR_BGR2RGB),
-    "rgba8": Encoding(np.dtype(np.uint8), 4, to_rgb=cv2.COLOR_RGBA2RGB),
-    "bgra8": Encoding(np.dtype(np.uint8), 4, to_rgb=cv2.COLOR_BGRA2RGB),
-    "mono8": Encoding(np.dtype(np.uint8), 1, to_rgb=cv2.COLOR_GRAY2RGB),
-    "32FC1": Encoding(np.dtype(np.float32), 1, metres_per_unit=1.0),
-    "16UC1": Encoding(np.dtype(np.uint16), 1, metres_per_unit=1e-3, zero_is_invalid=True),
-}
-COLOUR_ENCODINGS = tuple(n for n, e in ENCODINGS.items() if e.metres_per_unit is None)
-DEPTH_ENCODINGS = tuple(n for n, e in ENCODINGS.items() if e.metres_per_unit is not None)
 # The network scales the shorter side to input_size: a 1x4000 image would become a
 # 126x504000 input and exhaust memory. Real cameras stay far below this (panoramas 2:1).
 MAX_ASPECT_RATIO = 8
@@ -80,9 +61,10 @@ class ImageDecodeError(ValueError):
 def image_to_array(
     msg: Any, accepted: tuple[str, ...] = tuple(ENCODINGS), hint: str = ""
 ) -> np.ndarray:
-    """An ``Image`` in one of ``accepted`` → HxW (one channel) or HxWxC array of its own
-    element type in native byte order; ``step`` padding is skipped. A read-only view of
-    the message's buffer where no byte swap is needed (no copy)."""
+    """An ``Image`` in one of ``accepted`` → its pixels (``Encoding.pixels``): HxW (one
+    channel) or HxWxC values of its own element type in native byte order, ``step`` padding
+    skipped; a read-only view of the message's buffer where no byte swap is needed (no
+    copy). Semi-planar YUV: NV21 in OpenCV's (3H/2)xW layout, NV24 as HxWx3 Y, U, V."""
     encoding = ENCODINGS.get(msg.encoding) if msg.encoding in accepted else None
     if encoding is None:
         raise ImageDecodeError(
@@ -94,6 +76,15 @@ def image_to_array(
         raise ImageDecodeError(
             f"zero-sized image {msg.width}x{msg.height}: nothing to estimate", "size"
         )
+    block_w, block_h = encoding.pixel_block
+    if msg.width % block_w or msg.height % block_h:
+        sides, shared = ("width", "2") if block_h == 1 else ("width and height", "2x2")
+        raise ImageDecodeError(
+            f"{msg.encoding} image {msg.width}x{msg.height}: {msg.encoding} needs an even "
+            f"{sides} ({shared} pixels share one U and one V sample); the publisher's header "
+            "is wrong",
+            "size",
+        )
     row_bytes = msg.width * encoding.channels * encoding.dtype.itemsize
     if msg.step < row_bytes:
         raise ImageDecodeError(
@@ -101,28 +92,24 @@ def image_to_array(
             f"{msg.encoding} {msg.width}x{msg.height}; the publisher's header is wrong",
             "step",
         )
-    if len(msg.data) < msg.step * msg.height:
+    rows = encoding.frame_rows(msg.height)
+    if len(msg.data) < msg.step * rows:
+        planes = "" if rows == msg.height else f" ({msg.encoding}: {rows} rows, all planes)"
         raise ImageDecodeError(
             f"image data has {len(msg.data)} bytes, expected step x height = "
-            f"{msg.step} x {msg.height} = {msg.step * msg.height}; message truncated",
+            f"{msg.step} x {rows} = {msg.step * rows}{planes}; message truncated",
             "data",
         )
-    rows = np.frombuffer(msg.data, dtype=np.uint8, count=msg.step * msg.height)
-    pixels = rows.reshape(msg.height, msg.step)[:, :row_bytes]
-    if encoding.dtype.itemsize > 1:
-        stored = encoding.dtype.newbyteorder(">" if msg.is_bigendian else "<")
-        # A view needs aligned, contiguous rows; the copy is one image, only for padded rows.
-        pixels = np.ascontiguousarray(pixels).view(stored).astype(encoding.dtype, copy=False)
-    shape = (msg.height, msg.width) + ((encoding.channels,) if encoding.channels > 1 else ())
-    return pixels.reshape(shape)
+    frame = np.frombuffer(msg.data, dtype=np.uint8, count=msg.step * rows)
+    return encoding.pixels(frame.reshape(rows, msg.step), msg.width, msg.height, msg.is_bigendian)
 
 
 def image_to_rgb(msg: Any) -> np.ndarray:
-    """Raw ``Image`` (rgb8, bgr8, rgba8, bgra8, mono8) → HxWx3 uint8 RGB (rgb8: a view)."""
+    """Raw colour ``Image`` (any of ``COLOUR_ENCODINGS``: RGB/BGR/mono 8 and 16 bit, YUV
+    4:2:2, NV21, NV24, Bayer) → HxWx3 uint8 RGB as cv_bridge converts it (rgb8: a view)."""
     pixels = image_to_array(msg, COLOUR_ENCODINGS, _COLOUR_HINT)
     check_proportions(msg.width, msg.height)
-    code = ENCODINGS[msg.encoding].to_rgb
-    return pixels if code is None else cv2.cvtColor(pixels, code)
+    return ENCODINGS[msg.encoding].rgb_of(pixels)
 
 
 def depth_to_metres(depth: np.ndarray, encoding: str) -> np.ndarray:
@@ -215,8 +202,11 @@ def fill_image(
     after frame: publish the message before the next fill) or into a new array.
     """
     traits = ENCODINGS.get(encoding)
-    if traits is None:
-        raise ValueError(f"unknown encoding {encoding!r}; expected one of {', '.join(ENCODINGS)}")
+    if traits is None or traits.planes != "interleaved":
+        writable = (n for n, e in ENCODINGS.items() if e.planes == "interleaved")
+        raise ValueError(
+            f"cannot write encoding {encoding!r}; expected one of {', '.join(writable)}"
+        )
     expected_ndim = 2 if traits.channels == 1 else 3
     if array.ndim != expected_ndim or (expected_ndim == 3 and array.shape[2] != traits.channels):
         raise ValueError(

@@ -49,6 +49,18 @@ def image_msg(rgb: np.ndarray, encoding: str, stamp_ns: int, row_padding: int = 
     )  # fmt: skip
 
 
+def raw_msg(
+    rows: np.ndarray, width: int, encoding: str, stamp_ns: int, big_endian: bool = False
+) -> Any:
+    """A raw Image of ``width`` pixels whose data are the byte ``rows`` as they are (one
+    row of ``step`` bytes per image row): an interleaved encoding laid out by the caller."""
+    return _T[IMAGE](
+        header=_header(stamp_ns), height=rows.shape[0], width=width, encoding=encoding,
+        is_bigendian=int(big_endian), step=rows.shape[1],
+        data=np.ascontiguousarray(rows, np.uint8).reshape(-1),
+    )  # fmt: skip
+
+
 def compressed_msg(rgb: np.ndarray, stamp_ns: int, fmt: str = "jpeg") -> Any:
     ok, data = cv2.imencode(
         ".jpg" if fmt == "jpeg" else ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)

@@ -9,7 +9,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from bag_tools import compressed_msg, depth_msg, frames, image_msg, info_msg, write_bag
+from bag_tools import (
+    compressed_msg,
+    depth_msg,
+    frames,
+    image_msg,
+    info_msg,
+    raw_msg,
+    write_bag,
+)
 from dav2_train.sources import (
     SourceError,
     iter_rgbd_records,
@@ -54,6 +62,29 @@ def test_raw_images_of_every_encoding_the_node_accepts(bags: Path) -> None:
     grey = cv2.cvtColor(FRAMES[3], cv2.COLOR_RGB2GRAY)
     np.testing.assert_array_equal(images[3].rgb, np.repeat(grey[..., None], 3, axis=2))
     assert images[0].key == "raw.db3/cam/image_raw@1000000000"
+
+
+def test_camera_driver_encodings_in_a_bag_decode_to_the_frames(tmp_path: Path) -> None:
+    # What usb_cam (YUYV), Orbbec / RealSense infrared (big-endian mono16 here) and a
+    # raw camera_ros stream (Bayer) record; decoded by the node's own conversions.
+    frame = np.repeat(np.repeat(FRAMES[0][::2, ::2], 2, 0), 2, 1)  # 2x2 blocks: shared chroma
+    height, width = frame.shape[:2]
+    yuyv = cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_YUY2).reshape(height, -1)
+    grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    mono16 = (grey.astype(">u2") * 257).view(np.uint8).reshape(height, -1)
+    v, u = np.mgrid[0:height, 0:width]
+    smooth = np.stack([40 + 3 * u, 60 + 2 * v, 220 - 3 * u], -1).astype(np.uint8)
+    mosaic = smooth[:, :, 1].copy()  # rggb: R at even row and column, B at odd ones
+    mosaic[0::2, 0::2], mosaic[1::2, 1::2] = smooth[0::2, 0::2, 0], smooth[1::2, 1::2, 2]
+    write_bag(tmp_path / "drivers.mcap", {"/cam/image_raw": [
+        raw_msg(yuyv, width, "yuv422_yuy2", S),
+        raw_msg(mono16, width, "mono16", 2 * S, big_endian=True),
+        raw_msg(mosaic, width, "bayer_rggb8", 3 * S),
+    ]})  # fmt: skip
+    yuv, mono, bayer = (i.rgb for i in open_image_source(tmp_path / "drivers.mcap"))
+    assert np.abs(yuv.astype(int) - frame).max() <= 2  # BT.601 limited range rounding
+    np.testing.assert_array_equal(mono, np.repeat(grey[..., None], 3, axis=2))
+    assert np.abs(bayer[2:-2, 2:-2].astype(int) - smooth[2:-2, 2:-2]).max() <= 1
 
 
 def test_compressed_jpeg_and_png_from_an_mcap_file(bags: Path) -> None:
