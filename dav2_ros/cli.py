@@ -12,7 +12,7 @@ import importlib
 import importlib.util
 import sys
 
-COMMANDS = ("predict", "export", "bench", "calibrate", "demo")
+COMMANDS = ("predict", "export", "bench", "calibrate", "demo", "fetch")
 
 
 def _available() -> list[str]:

@@ -1,6 +1,8 @@
-"""Model-choice arguments shared by ``dav2 export`` and ``dav2 bench``.
+"""Model-choice arguments shared by ``dav2 export`` and ``dav2 bench`` (``--download``
+also by every command with a ``--checkpoint``).
 
-A checkpoint goes through ``dav2_ros.model.checkpoints.load_model``; without one,
+A checkpoint (a path or an ``hf:`` name) goes through
+``dav2_ros.model.checkpoints.load_model``; without one,
 ``--random-weights`` (or the bench default) builds an untrained network of the
 chosen size, which has the real FLOPs but meaningless outputs.
 """
@@ -23,7 +25,12 @@ class ChosenModel:
 def add_model_arguments(parser: argparse.ArgumentParser, random_by_default: bool) -> None:
     group = parser.add_argument_group("model")
     default = "random weights of --encoder" if random_by_default else "the bundled model"
-    group.add_argument("--checkpoint", help=f"any supported checkpoint (default: {default})")
+    group.add_argument(
+        "--checkpoint",
+        help=f"any supported checkpoint, or hf:<owner>/<repo>[/<file>][@<revision>] (default: "
+        f"{default})",
+    )
+    add_download_argument(group)
     group.add_argument("--encoder", help="encoder size, e.g. vits, vitt (default: vits)")
     group.add_argument("--depth-type", choices=DEPTH_TYPES, help="relative | metric")
     group.add_argument("--max-depth", type=float, help="metres; metric models only")
@@ -33,6 +40,15 @@ def add_model_arguments(parser: argparse.ArgumentParser, random_by_default: bool
             action="store_true",
             help="untrained network of --encoder (for testing the toolchain only)",
         )
+
+
+def add_download_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="an hf: --checkpoint missing from the Hugging Face cache is downloaded "
+        "(default: cache only; `dav2 fetch NAME` downloads ahead)",
+    )
 
 
 def build_model(args: argparse.Namespace, random_by_default: bool) -> ChosenModel:
@@ -52,7 +68,11 @@ def build_model(args: argparse.Namespace, random_by_default: bool) -> ChosenMode
     from dav2_ros.model.checkpoints import load_model
 
     loaded = load_model(
-        args.checkpoint, encoder=args.encoder, depth_type=args.depth_type, max_depth=args.max_depth
+        args.checkpoint,
+        encoder=args.encoder,
+        depth_type=args.depth_type,
+        max_depth=args.max_depth,
+        download=args.download,
     )
     return ChosenModel(loaded.model.eval(), loaded.meta.source, loaded.meta.input_size)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from dav2_ros.commands._model_args import add_download_argument
 from dav2_ros.model.metrics import abs_rel_delta1
 from dav2_ros.ros.conversions import depth_to_metres
 from dav2_ros.scale.fit import FitConfig, apply_scale, fit_scale_shift
@@ -47,7 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(NaN/0 invalid) or 16-bit .png millimetres (0 invalid)",
     )
     parser.add_argument("--out", type=Path, default=Path("scale.yaml"), help="parameters file")
-    parser.add_argument("--checkpoint", default=None, help="relative model (default: bundled)")
+    parser.add_argument(
+        "--checkpoint", default=None, help="relative model, a path or hf: name (default: bundled)"
+    )
+    add_download_argument(parser)
     parser.add_argument("--encoder", default=None, help="encoder name when the file cannot tell")
     parser.add_argument(
         "--input-size",
@@ -174,7 +178,7 @@ def _model_predictor(args: argparse.Namespace):
     from dav2_ros.engines import DepthEstimator, EngineSpec
     from dav2_ros.model.checkpoints import load_model
 
-    loaded = load_model(args.checkpoint, encoder=args.encoder)
+    loaded = load_model(args.checkpoint, encoder=args.encoder, download=args.download)
     if loaded.meta.depth_type != "relative":
         raise ValueError(
             f"{loaded.meta.source or 'the model'} is a {loaded.meta.depth_type} model: it "

@@ -12,6 +12,9 @@ import argparse
 import re
 from pathlib import Path
 
+from dav2_ros.commands._model_args import add_download_argument
+from dav2_ros.model.hub import is_hub_name, parse_hub_name, resolve
+
 
 def _size(text: str) -> tuple[int, int]:
     match = re.fullmatch(r"(\d+)x(\d+)", text.strip().lower())
@@ -49,8 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--checkpoint",
         default="",
         metavar="PATH",
-        help="model file or directory for the node (default: the bundled weights)",
+        help="model file or directory, or an hf: name, for the node (default: the bundled weights)",
     )
+    add_download_argument(parser)
     parser.add_argument(
         "--sparse",
         action="store_true",
@@ -127,7 +131,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--panel-every must be at least 1, got {args.panel_every}")
     if args.clip_frames < 1:
         raise ValueError(f"--clip-frames must be at least 1, got {args.clip_frames}")
-    if args.checkpoint and not Path(args.checkpoint).exists():
+    if is_hub_name(args.checkpoint):
+        # Into the cache now (or fail now): the node and the timing then read it offline.
+        resolve(parse_hub_name(args.checkpoint), download=args.download)
+    elif args.checkpoint and not Path(args.checkpoint).exists():
         raise FileNotFoundError(f"--checkpoint {args.checkpoint} does not exist")
     width, height = args.size
     return run_demo(

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from dav2_ros.commands._model_args import add_download_argument
 from dav2_ros.model.dpt import DEPTH_TYPES
 
 
@@ -24,9 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
     model.add_argument(
         "--checkpoint",
-        help="official .pth, transformers directory / safetensors, or dav2 .safetensors "
-        "(default: the bundled model)",
+        help="official .pth, transformers directory / safetensors, dav2 .safetensors, or "
+        "hf:<owner>/<repo>[/<file>][@<revision>] (default: the bundled model)",
     )
+    add_download_argument(model)
     model.add_argument("--encoder", help="encoder size (default: inferred from the tensors)")
     model.add_argument("--depth-type", choices=DEPTH_TYPES, help="default: from the checkpoint")
     model.add_argument("--max-depth", type=float, help="metres; metric models only")
@@ -64,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
     from dav2_ros.model.checkpoints import load_model
 
     loaded = load_model(
-        args.checkpoint, encoder=args.encoder, depth_type=args.depth_type, max_depth=args.max_depth
+        args.checkpoint,
+        encoder=args.encoder,
+        depth_type=args.depth_type,
+        max_depth=args.max_depth,
+        download=args.download,
     )
     meta = loaded.meta
     if args.ply and meta.depth_type != "metric":

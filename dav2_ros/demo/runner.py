@@ -21,6 +21,7 @@ from dav2_ros.demo.engine_time import measure_stage_times
 from dav2_ros.demo.metrics import overhead_pct
 from dav2_ros.demo.processes import ChildProcesses, pick_free_domain_id, private_ros_env
 from dav2_ros.demo.report import OVERHEAD_TARGET_PCT, summary_table
+from dav2_ros.model.hub import is_hub_name
 
 EXIT_CHILD_FAILED = 3
 EXIT_INTERRUPTED = 130
@@ -115,7 +116,9 @@ def run_demo(options: DemoOptions) -> int:
     # The demo camera publishes best effort, as drivers do (camera.CAMERA_QOS): the node's
     # default input QoS, so config/depth.yaml is used unchanged.
     node_params: dict[str, object] = {}
-    if options.checkpoint:
+    if is_hub_name(options.checkpoint):
+        node_params["model.checkpoint"] = options.checkpoint  # in the cache: the CLI fetched it
+    elif options.checkpoint:
         node_params["model.checkpoint"] = str(Path(options.checkpoint).resolve())
     if options.backend:
         node_params["engine.backend"] = options.backend

@@ -3,11 +3,14 @@
 Formats, auto-detected:
 - ``official``: the release's ``.pth`` (plain state dict, ``pretrained.*`` /
   ``depth_head.*``). Relative vs metric is not in the keys: it comes from the
-  arguments, else the file name (``…metric_hypersim…`` → 20 m, ``…vkitti…`` → 80 m).
+  arguments, else the official repository it was named by (``hf:…``, see ``hub``),
+  else the file name (``…metric_hypersim…`` → 20 m, ``…vkitti…`` → 80 m).
 - ``hf``: a transformers directory, or ``.safetensors`` / ``.bin`` with
   ``config.json`` beside it (4.x or 5.x tensor names).
 - ``dav2``: the own format, ``<stem>.safetensors`` + ``<stem>.json`` metadata.
-Explicit arguments (``encoder``, ``depth_type``, ``max_depth``) win over metadata.
+Any of them may be named ``hf:<owner>/<repo>[/<file>][@<revision>]`` (the Hugging Face
+cache, ``dav2_ros.model.hub``). Explicit arguments (``encoder``, ``depth_type``,
+``max_depth``) win over metadata.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +42,14 @@ from dav2_ros.model.formats import (
     shape_signature,
     spec_signature,
 )
+from dav2_ros.model.hub import declared_licence, is_hub_name, parse_hub_name, resolve
+from dav2_ros.model.official_weights import (
+    APACHE,
+    NON_COMMERCIAL,
+    OfficialRepo,
+    licence_notice,
+    official_repo,
+)
 from dav2_ros.model.sizes import EncoderSpec, encoder_names, get_encoder_spec
 from dav2_ros.model.tensor_files import CheckpointError
 
@@ -55,10 +68,10 @@ __all__ = [
 DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 # Licences of the official weights (dav2-reference.md); students carry their own.
 OFFICIAL_LICENCES = {
-    "vits": "Apache-2.0",
-    "vitb": "CC-BY-NC-4.0",
-    "vitl": "CC-BY-NC-4.0",
-    "vitg": "CC-BY-NC-4.0",
+    "vits": APACHE,
+    "vitb": NON_COMMERCIAL,
+    "vitl": NON_COMMERCIAL,
+    "vitg": NON_COMMERCIAL,
 }
 # File-name hints of the official metric releases: dataset -> max depth in metres.
 _METRIC_NAME_HINTS = (("hypersim", 20.0), ("vkitti", 80.0))
@@ -110,18 +123,35 @@ def load_model(
     encoder: str | None = None,
     depth_type: str | None = None,
     max_depth: float | None = None,
+    download: bool = False,
+    log: Callable[[str], None] | None = None,
 ) -> LoadedModel:
     """Read a checkpoint of any supported format into a ``DepthAnythingV2`` (eval, CPU, fp32).
 
-    ``path`` None → the bundled default. Raises ``CheckpointError`` naming the file and
-    the problem for anything that is not a complete, matching checkpoint.
+    ``path`` None → the bundled default. ``path`` may be an ``hf:`` name
+    (``dav2_ros.model.hub``): found in the Hugging Face cache, downloaded first only with
+    ``download``; its licence is logged with ``log`` (default: stderr). Raises
+    ``CheckpointError`` naming the file and the problem for anything that is not a
+    complete, matching checkpoint.
     """
+    if is_hub_name(path):
+        return _load_named(str(path), encoder, depth_type, max_depth, download, log or _to_stderr)
     path = default_checkpoint() if path is None else Path(path).expanduser()
+    return _load_file(path, encoder, depth_type, max_depth)
+
+
+def _load_file(
+    path: Path,
+    encoder: str | None,
+    depth_type: str | None,
+    max_depth: float | None,
+    repo: OfficialRepo | None = None,
+) -> LoadedModel:
     if depth_type is not None and depth_type not in DEPTH_TYPES:
         raise CheckpointError(f"depth_type must be one of {DEPTH_TYPES}, got {depth_type!r}")
     found = read_checkpoint(path)
     spec = _resolve_spec(found, encoder, path)
-    kind, depth_max = _resolve_depth(found, depth_type, max_depth, path)
+    kind, depth_max = _resolve_depth(found, depth_type, max_depth, path, repo)
     model = _build(spec, kind, depth_max, found.state_dict, path)
     provenance = dict(found.provenance)
     if found.format != OWN_FORMAT:
@@ -140,6 +170,38 @@ def load_model(
         format=found.format,
     )
     return LoadedModel(model=model, meta=meta)
+
+
+def _load_named(
+    text: str,
+    encoder: str | None,
+    depth_type: str | None,
+    max_depth: float | None,
+    download: bool,
+    log: Callable[[str], None],
+) -> LoadedModel:
+    """An ``hf:`` name: the cached file, read with what an official repository says about it
+    (relative or metric, max depth) where neither the user nor the file says it."""
+    name = parse_hub_name(text)
+    weights = resolve(name, download)
+    repo = official_repo(name.repo_id)
+    loaded = _load_file(weights.path, encoder, depth_type, max_depth, repo)
+    meta = loaded.meta
+    if repo is not None and encoder is None and meta.encoder != repo.encoder:
+        log(
+            f"note: {name} names a {repo.encoder} repository but its tensors are "
+            f"{meta.encoder}'s; loaded as {meta.encoder} (the tensors' shapes decide)"
+        )
+    licence = declared_licence(weights) or meta.provenance.get("licence")
+    meta.provenance.update(hub_name=str(name), hub_commit=weights.commit)
+    if licence:
+        meta.provenance["licence"] = licence
+    log(licence_notice(name.repo_id, licence))
+    return loaded
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def save_model(model: DepthAnythingV2, meta: ModelMeta, path: str | Path) -> Path:
@@ -243,9 +305,17 @@ def _matching_encoders(signature: dict) -> list[str]:
 
 
 def _resolve_depth(
-    found: FoundCheckpoint, depth_type: str | None, max_depth: float | None, path: Path
+    found: FoundCheckpoint,
+    depth_type: str | None,
+    max_depth: float | None,
+    path: Path,
+    repo: OfficialRepo | None = None,
 ) -> tuple[str, float]:
+    # The user's arguments, else the file's metadata, else the official repository it was
+    # named by, else the file's name.
     hinted_type, hinted_max = found.depth_type, found.max_depth
+    if hinted_type is None and repo is not None:
+        hinted_type, hinted_max = repo.depth_type, repo.max_depth_m
     if hinted_type is None:
         hinted_type, hinted_max = _depth_from_file_name(path.name)
     kind = depth_type or hinted_type

@@ -68,10 +68,10 @@ class DepthNode(Node):
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
         self.settings = s = startup.read_settings(self)
-        self.loaded = startup.load_model(s)
+        log = self.get_logger()
+        self.loaded = startup.load_model(s, log.info)
         self.input_size = s.input_size or self.loaded.meta.input_size or DEFAULT_INPUT_SIZE
         self.model_name = startup.model_label(self.loaded.meta, s.checkpoint)
-        log = self.get_logger()
         self.reporter = Reporter(log.info, log.warning, log.error)
         self._stopping = threading.Event()
         estimator = startup.depth_estimator(s, self.loaded.model, self.input_size)

@@ -18,7 +18,18 @@ from dav2_ros.paramspec import ParameterError, ParamSpec, ParamValue, check_valu
 from dav2_ros.scale.settings import SCALE_PARAMETERS, ScaleSettings
 
 CORE_PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec("model.checkpoint", "", "checkpoint file or directory; '' = bundled default model"),
+    ParamSpec(
+        "model.checkpoint",
+        "",
+        "checkpoint file or directory, or hf:<owner>/<repo>[/<file>][@<revision>] from the "
+        "Hugging Face cache; '' = bundled default model",
+    ),
+    ParamSpec(
+        "model.download",
+        False,
+        "an hf: model.checkpoint missing from the Hugging Face cache is downloaded at start-up; "
+        "false = cache only (fetch ahead with `dav2 fetch NAME`)",
+    ),
     ParamSpec("model.encoder", "", "encoder size (vits, vitb, vitl, vitg, vitt, ...); '' = infer"),
     ParamSpec(
         "model.depth_type",
@@ -208,6 +219,7 @@ class NodeSettings:
     """Validated values of the core parameters, with units in the names."""
 
     checkpoint: str
+    download: bool  # an hf: checkpoint missing from the cache may be downloaded
     encoder: str
     depth_type: str
     max_depth_m: float
@@ -247,6 +259,7 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
         raise ParameterError("parameter 'engine.backend': must not be empty (use 'auto')")
     return NodeSettings(
         checkpoint=checked["model.checkpoint"],
+        download=checked["model.download"],
         encoder=checked["model.encoder"],
         depth_type=checked["model.depth_type"],
         max_depth_m=checked["model.max_depth"],

@@ -4,6 +4,7 @@ parameters, its model, loaded from the checkpoint, and its engine's backend.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from dav2_ros.paramspec import ParameterError
@@ -22,8 +23,10 @@ def read_settings(node: Any) -> NodeSettings:
         raise StartupError(str(exc)) from exc
 
 
-def load_model(settings: NodeSettings) -> Any:
-    """``LoadedModel`` of ``model.*``; StartupError naming the parameter if it fails."""
+def load_model(settings: NodeSettings, log: Callable[[str], None] | None = None) -> Any:
+    """``LoadedModel`` of ``model.*``; StartupError naming the parameter if it fails.
+
+    ``log`` gets the licence line of a model named ``hf:…`` (the node's logger)."""
     try:
         from dav2_ros.model.checkpoints import CheckpointError, load_model
     except ImportError as exc:
@@ -34,6 +37,8 @@ def load_model(settings: NodeSettings) -> Any:
             encoder=settings.encoder or None,
             depth_type=None if settings.depth_type == "auto" else settings.depth_type,
             max_depth=settings.max_depth_m or None,
+            download=settings.download,
+            log=log,
         )
     except (CheckpointError, OSError, ValueError) as exc:
         where = f"'{settings.checkpoint}'" if settings.checkpoint else "the bundled default"

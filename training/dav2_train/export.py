@@ -58,6 +58,7 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path | None:
         "steps": lineage.steps,
         "licence": cfg.get("licence", "Apache-2.0"),
         "input_licences": lineage.licences,
+        "non_commercial_inputs": lineage.non_commercial,
         "fingerprint": made_by,
     }
     extra = cfg.get("card", {}) or {}
@@ -102,6 +103,13 @@ def model_card(
         else "relative inverse depth (disparity: affine-invariant, near = large)"
     )
     licences = _bullets(lineage.licences, "no input declares a licence")
+    non_commercial = ""
+    if lineage.non_commercial:  # a distilled or fine-tuned model inherits its inputs' terms
+        inputs = "".join(f"\n  - {line}" for line in lineage.non_commercial)
+        non_commercial = (
+            "- **Non-commercial inputs:** this model derives from weights under a "
+            f"non-commercial licence; check their terms before any commercial use:{inputs}\n"
+        )
     return f"""# Model card: {extra.get("title", title)}
 
 - **Architecture:** Depth Anything V2 layout (DINOv2-style ViT + DPT head), encoder
@@ -109,7 +117,7 @@ def model_card(
   {meta.input_size} (shorter side).
 - **Produced by:** `{p.get("command")}` (config `{p.get("config_file")}`), git revision
   `{p.get("git_revision")}`. Licence of this model: {p.get("licence")}.
-
+{non_commercial}
 ## Initialisation
 {_bullets(lineage.initialisation, "random initialisation")}
 

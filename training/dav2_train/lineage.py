@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dav2_ros.model.official_weights import is_non_commercial
+
 
 @dataclass
 class Lineage:
@@ -21,6 +23,7 @@ class Lineage:
     data_sources: list[str] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
     licences: list[str] = field(default_factory=list)
+    non_commercial: list[str] = field(default_factory=list)  # inputs under NC licences
 
 
 def _add(lines: list[str], line: str) -> None:
@@ -36,14 +39,15 @@ def describe_model(record: dict | None) -> str:
     if kind == "section":
         return f"section `{record.get('section')}` of this run"
     digest = str(record.get("sha256") or "")[:12]
+    where = record.get("name") or record.get("path")  # an hf: name, else the file
     if kind == "dinov2-encoder":
         return (
-            f"DINOv2 encoder `{record.get('path')}` (sha256 {digest}…; "
+            f"DINOv2 encoder `{where}` (sha256 {digest}…; "
             f"{record.get('tensors_loaded')}/{record.get('tensors_expected')} encoder tensors "
             "loaded, head fresh)"
         )
     return (
-        f"{record.get('format')} checkpoint `{record.get('path')}` ({record.get('encoder')}, "
+        f"{record.get('format')} checkpoint `{where}` ({record.get('encoder')}, "
         f"{record.get('depth_type')}, sha256 {digest}…)"
     )
 
@@ -97,6 +101,8 @@ def _walk_model(record: dict | None, lineage: Lineage) -> None:
         return
     if record.get("licence"):
         _add(lineage.licences, f"{describe_model(record)}: {record['licence']}")
+        if is_non_commercial(record["licence"]):
+            _add(lineage.non_commercial, f"{describe_model(record)}: {record['licence']}")
     if record.get("kind") != "section":
         return
     run = record.get("provenance") or {}

@@ -4,6 +4,8 @@ A reference (``pseudo_label.teacher``, a section's ``init``) is either
 - the name of a train section of the config → its ``final`` checkpoint;
 - a path ``dav2_ros.model.checkpoints.load_model`` reads (official ``.pth`` relative or
   metric, a Hugging Face directory, the project's safetensors + JSON);
+- a name ``hf:<owner>/<repo>[/<file>][@<revision>]`` in the Hugging Face cache (fetched
+  ahead with ``dav2 fetch``; an official repository's name says relative or metric);
 - a mapping ``{path: …, depth_type: metric, max_depth: 20, encoder: vits}`` when the
   file cannot say what it is (official metric files named otherwise);
 - for ``init`` only: a DINOv2 encoder checkpoint (``dinov2_vit{s,b,l,g}14_pretrain.pth``
@@ -26,6 +28,13 @@ import torch
 from dav2_ros.model import DepthAnythingV2
 from dav2_ros.model.checkpoints import CheckpointError, LoadedModel, load_model
 from dav2_ros.model.formats import DINOV2_PREFIX
+from dav2_ros.model.hub import (
+    TRANSFORMERS_FILES,
+    CachedWeights,
+    is_hub_name,
+    parse_hub_name,
+    resolve,
+)
 from dav2_train.config import ConfigError, is_train_section, run_dir
 
 
@@ -108,8 +117,25 @@ def _parse_ref(ref: Any, what: str) -> tuple[str, dict]:
     return ref, {}
 
 
+def hub_weights(ref: str) -> CachedWeights | None:
+    """The cached files of an ``hf:`` reference (cache only: a miss raises and says how to
+    fetch it); None for any other reference."""
+    return resolve(parse_hub_name(ref)) if is_hub_name(ref) else None
+
+
+def _hub_identity(weights: CachedWeights) -> dict[str, str]:
+    """Name, commit and the tensors' sha256: what a model named on the hub is, wherever
+    the cache lies (the cache path stays out of fingerprints)."""
+    tensors = weights.path if weights.name.filename else weights.path / TRANSFORMERS_FILES[1]
+    return {"name": str(weights.name), "commit": weights.commit, "sha256": file_digest(tensors)}
+
+
 def checkpoint_path(ref: str) -> Path | None:
-    """The path a reference names, if it exists on disk (with or without a suffix)."""
+    """The path a reference names, if it exists on disk (with or without a suffix); an
+    ``hf:`` name's file (or snapshot folder) in the Hugging Face cache."""
+    weights = hub_weights(ref)
+    if weights is not None:
+        return weights.path
     path = Path(ref).expanduser()
     if path.exists():
         return path
@@ -138,6 +164,9 @@ def reference_input(config: dict[str, Any], ref: Any, what: str) -> dict[str, An
             )
         provenance = json.loads(stem.with_suffix(".json").read_text()).get("provenance", {})
         return {"section": name, "fingerprint": provenance.get("fingerprint", {}).get("digest")}
+    cached = hub_weights(name)
+    if cached is not None:
+        return {**_hub_identity(cached), **options}
     path = checkpoint_path(name)
     if path is None:
         load_reference(config, ref, what)  # raises the explanatory error
@@ -150,18 +179,23 @@ def load_reference(config: dict[str, Any], ref: Any, what: str) -> ModelRef:
     name, options = _parse_ref(ref, what)
     if not options and is_train_section(config, name):
         return load_trained(config, name)
-    path = checkpoint_path(name)
+    cached = hub_weights(name)
+    path = cached.path if cached is not None else checkpoint_path(name)
     if path is None:
         sections = [k for k in config if is_train_section(config, k)]
         raise FileNotFoundError(
             f"{what}: {name!r} is neither a train section of this config "
             f"({', '.join(sections) or 'none'}) nor an existing checkpoint file or directory"
         )
-    loaded = load_model(path, **options)
+    if cached is not None:  # by name: the loader reads what the repository says, logs its licence
+        loaded = load_model(name, **options)
+        identity = {**_hub_identity(cached), "path": str(cached.path)}
+    else:
+        loaded = load_model(path, **options)
+        identity = {"path": str(path.resolve()), "sha256": file_digest(_weights_file(path))}
     record = {
         "kind": "file",
-        "path": str(path.resolve()),
-        "sha256": file_digest(_weights_file(path)),
+        **identity,
         "format": loaded.meta.format,
         "encoder": loaded.meta.encoder,
         "depth_type": loaded.meta.depth_type,
@@ -197,7 +231,8 @@ def initialise(model: DepthAnythingV2, config: dict[str, Any], ref: Any, what: s
 
         encoder_state = read_encoder_checkpoint(path)
         if encoder_state is not None:
-            return _load_encoder(model, encoder_state, path)
+            record = _load_encoder(model, encoder_state, path)
+            return {"name": name, **record} if is_hub_name(name) else record
     source = load_reference(config, ref, what)
     if source.loaded.meta.encoder != model.spec.name:
         raise CheckpointError(

@@ -184,7 +184,8 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path:
     meta = teacher.loaded.meta
     input_size = int(cfg.get("input_size") or meta.input_size)
     if ctx.is_main:
-        where = teacher.record.get("path") or f"section {teacher.record.get('section')}"
+        record = teacher.record
+        where = record.get("name") or record.get("path") or f"section {record.get('section')}"
         what = f"{meta.encoder} {meta.depth_type} ({where})"
         print(f"[{name}] teacher: {what}, input size {input_size}", flush=True)
         if meta.depth_type == "metric":

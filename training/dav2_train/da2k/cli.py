@@ -29,8 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         required=True,
         metavar="CKPT",
-        help="two or more checkpoints in any format `dav2 predict` reads ('bundled' = the "
-        "bundled model)",
+        help="two or more checkpoints in any format `dav2 predict` reads, or hf: names in the "
+        "Hugging Face cache (`dav2 fetch`) ('bundled' = the bundled model)",
     )
     p.add_argument(
         "--input-size",
@@ -66,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="pair accuracy of a checkpoint on annotations.json")
     e.add_argument("--annotations", type=Path, required=True, help="DA-2K annotations.json")
-    e.add_argument("--checkpoint", default="bundled", help="model (default: the bundled one)")
+    e.add_argument(
+        "--checkpoint", default="bundled", help="model, a path or hf: name (default: bundled)"
+    )
     e.add_argument("--input-size", type=int, help="network short side (default: checkpoint's)")
     e.add_argument("--backend", default="torch", help="torch | onnxruntime | tensorrt | auto")
     e.add_argument("--device", default="cpu", help="cpu | cuda")

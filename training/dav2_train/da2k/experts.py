@@ -1,8 +1,8 @@
 """Depth models as the node runs them (``DepthEstimator`` and its engines), read as disparity.
 
 Used by ``propose`` (the voting experts) and ``evaluate`` (the model under test):
-any checkpoint ``load_model`` reads, any engine backend, one static engine per
-network input size.
+any checkpoint ``load_model`` reads (a path or an ``hf:`` name in the Hugging Face
+cache), any engine backend, one static engine per network input size.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 
 from dav2_ros.engines import DepthEstimator, EngineSpec
 from dav2_ros.model.checkpoints import LoadedModel, load_model
+from dav2_ros.model.hub import is_hub_name, parse_hub_name
 
 BUNDLED = "bundled"  # stands for the bundled default model on the command line
 
@@ -95,5 +96,11 @@ def load_expert(
     size = input_size or loaded.meta.input_size or 518
     if size % 14:
         raise ExpertError(f"expert {checkpoint!r}: input size {size} is not a multiple of 14")
-    stem = "bundled" if path is None else Path(checkpoint).stem
+    if path is None:
+        stem = "bundled"
+    elif is_hub_name(checkpoint):  # hf:owner/repo[/file][@rev]: the file, else the repository
+        name = parse_hub_name(checkpoint)
+        stem = Path(name.filename or name.repo_id).stem
+    else:
+        stem = Path(checkpoint).stem
     return Expert(f"{stem}@{size}", checkpoint, loaded, size, backend, device)
