@@ -32,6 +32,7 @@ setup(
         "console_scripts": [
             "dav2 = dav2_ros.cli:main",
             "depth_node = dav2_ros.ros.node:main",
+            "depth_lifecycle_node = dav2_ros.ros.node:main_lifecycle",
             "dav2_demo_camera = dav2_ros.demo.camera:main",
             "dav2_demo_monitor = dav2_ros.demo.monitor:main",
         ],

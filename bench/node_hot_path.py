@@ -110,10 +110,10 @@ def node_path(args: argparse.Namespace, checkpoint: str, frame: Frame, color: bo
     engine_description = []
 
     def run() -> dict[str, float]:
-        node._process(NodeFrame(frame.image, time.monotonic()))
+        node._process(node.run, NodeFrame(frame.image, time.monotonic()))
         if not engine_description:
-            engine_description.append(node.engine.state)
-        return dict(node.stats.last_stages_ms)
+            engine_description.append(node.run.engine.state)
+        return dict(node.run.stats.last_stages_ms)
 
     def close() -> None:
         node.stop()

@@ -477,14 +477,13 @@ def da2k_e2e(results: Results) -> str:
 def decode(results: Results) -> str:
     """Decode ms per image encoding (``image_to_rgb``), one column pair per result."""
     header, columns = ["encoding"], []
-    for name, document in results:
+    for _, document in results:
         size = document["settings"].get("size", "?")
         header += [f"median ms ({size})", "p90 ms"]
         columns.append({r["encoding"]: r for r in document["rows"]})
     encodings = list(dict.fromkeys(e for column in columns for e in column))
     rows = [
-        [f"`{e}`"]
-        + [v for c in columns for v in (_f(c[e]["median_ms"], 2), _f(c[e]["p90_ms"], 2))]
+        [f"`{e}`"] + [v for c in columns for v in (_f(c[e]["median_ms"], 2), _f(c[e]["p90_ms"], 2))]
         for e in encodings
     ]
     return _grid(header, rows)

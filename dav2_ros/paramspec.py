@@ -29,6 +29,9 @@ class ParamSpec:
     min_value: float | None = None
     max_value: float | None = None
     step: int = 0  # integer parameters: allowed values are min_value + k*step
+    # May be set while the node runs (no new model, engine or subscription): it takes
+    # effect at the next frame. Others are read-only once the node is configured.
+    runtime: bool = False
 
     @property
     def type_name(self) -> str:

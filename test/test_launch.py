@@ -139,15 +139,10 @@ def test_launch_files_pass_the_fastdds_profile_switch_to_the_nodes(path: Path) -
     assert "on" in transport.SWITCH_ON
 
 
-def test_demo_camera_publishes_with_the_qos_the_node_expects_by_default() -> None:
-    """Camera drivers publish best effort (SensorDataQoS); so do the demo camera and the
-    node's default input, and no launch file overrides the node's input QoS."""
-    from rclpy.qos import ReliabilityPolicy
-
-    from dav2_ros.demo.camera import CAMERA_QOS
-
-    assert CAMERA_QOS.reliability == ReliabilityPolicy.BEST_EFFORT
-    assert depth_yaml_values()["qos.input_reliability"] == "best_effort"
+def test_node_matches_the_cameras_input_qos_by_default() -> None:
+    """The node's inputs take what the camera offers (auto), and no launch file
+    overrides that."""
+    assert depth_yaml_values()["qos.input_reliability"] == "auto"
     for path in LAUNCH_FILES:
         assert "qos.input_reliability" not in path.read_text(), path.name
 

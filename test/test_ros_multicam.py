@@ -60,7 +60,7 @@ def test_one_params_file_serves_a_node_per_camera_namespace(tmp_path: Path) -> N
         per_node = sorted((i.node_namespace, i.node_name) for i in diagnostics)
         assert per_node == sorted((ns, "dav2_depth") for ns in CAMERAS), per_node
         for node in nodes[:-1]:
-            assert node.settings.output_resolution == "model", "params file not applied"
+            assert node.run.settings.output_resolution == "model", "params file not applied"
     finally:
         for node in nodes:
             if isinstance(node, DepthNode):

@@ -95,6 +95,8 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
         "engine.threads": 1,
         "image_transport": "compressed",
         "output.resolution": "model",
+        "engine.warmup_width": WIDTH,  # the engine is built at start, for the camera's size
+        "engine.warmup_height": HEIGHT,
     }
     env = {**plugin_env(work), "DAV2_CACHE_DIR": str(work / "cache")}
     with running_node(work, params, env, NS) as process:
@@ -201,6 +203,8 @@ def test_auto_picks_onnxruntime_on_cpu_rebuilds_a_corrupt_cache_entry_and_sigint
         "engine.threads": 1,
         "image_transport": "compressed",
         "output.resolution": "model",
+        "engine.warmup_width": WIDTH,  # the engine is built at start, for the camera's size
+        "engine.warmup_height": HEIGHT,
     }
     env = {**plugin_env(tmp_path), "DAV2_CACHE_DIR": str(cache_dir)}
     node = start_node(tmp_path, params, env, NS)

@@ -53,6 +53,8 @@ def node(tmp_path_factory: pytest.TempPathFactory, checkpoint: Path) -> Iterator
         "engine.threads": 1,  # 2 shared cores: oversubscribed OpenMP threads stall
         "image_transport": "compressed",
         "output.resolution": "input",
+        "engine.warmup_width": 0,  # no warm-up: the engine is built only for a wanted frame
+        "engine.warmup_height": 0,
     }
     with running_node(tmp_path_factory.mktemp("stream_node"), values, namespace=NS) as process:
         yield process

@@ -28,11 +28,15 @@ SLOW_ENGINE_PLUGIN = "test_ros_support:slow_torch_engine"
 SLOW_ENGINE_DELAY_S = 0.12  # well above a 30 Hz frame period (33 ms)
 
 
-def save_tiny_checkpoint(directory: Path, depth_type: str = "metric", seed: int = 0) -> Path:
+def save_tiny_checkpoint(
+    directory: Path, depth_type: str = "metric", seed: int = 0, output_bias: float | None = None
+) -> Path:
     """A random ``vitt`` model saved with ``save_model``; its output spans ~0.7-3.7 m.
 
     The last 1x1 conv is scaled up so depth varies across the image (a plain random
     init gives an almost constant output, useless for range and NaN tests).
+    ``output_bias``: that conv's bias; a relative model's output is 0 (its final ReLU)
+    almost everywhere without one, and spans ~0.8-2.4 with 3.0.
     """
     import torch
 
@@ -43,6 +47,8 @@ def save_tiny_checkpoint(directory: Path, depth_type: str = "metric", seed: int 
     model = DepthAnythingV2("vitt", depth_type, TINY_MAX_DEPTH_M)
     with torch.no_grad():
         model.depth_head.scratch.output_conv2[2].weight *= 40.0
+        if output_bias is not None:
+            model.depth_head.scratch.output_conv2[2].bias.fill_(output_bias)
     meta = ModelMeta(
         encoder="vitt",
         depth_type=depth_type,
@@ -62,16 +68,26 @@ def write_params(path: Path, values: dict[str, Any]) -> Path:
 
 
 class NodeProcess:
-    """``depth_node --ros-args --params-file …`` in its own process; logs to a file."""
+    """``depth_node --ros-args --params-file …`` (or another of the package's executables)
+    in its own process; logs to a file."""
 
-    def __init__(self, params_file: Path, log_path: Path, namespace: str = "") -> None:
-        args = [str(DEPTH_NODE), "--ros-args", "--params-file", str(params_file)]
+    def __init__(
+        self,
+        params_file: Path,
+        log_path: Path,
+        namespace: str = "",
+        executable: str = "depth_node",
+        env_overrides: dict[str, str] | None = None,
+    ) -> None:
+        program = DEPTH_NODE.with_name(executable)
+        args = [str(program), "--ros-args", "--params-file", str(params_file)]
         if namespace:
             args += ["-r", f"__ns:={namespace}"]
         env = dict(os.environ)  # ROS_DOMAIN_ID and discovery range come from conftest
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TEST_DIR), env.get("PYTHONPATH")]))
         env["PYTHONUNBUFFERED"] = "1"
         env["RCUTILS_LOGGING_BUFFERED_STREAM"] = "0"
+        env.update(env_overrides or {})
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(args, env=env, stdout=self._log, stderr=subprocess.STDOUT)
@@ -220,6 +236,73 @@ def exchange(client: RosClient, msg: Any, topic: str = "depth", timeout_s: float
         if out is not None:
             return out
     raise AssertionError(f"no {topic} for stamp {wanted} within {timeout_s} s")
+
+
+class StreamingCamera:
+    """Publishes ``image`` (rgb8) + ``camera_info`` through ``client.image_pub`` and
+    ``client.info_pub`` at ``rate_hz`` from a thread, stamps counting up by the period;
+    ``sent`` maps each stamp to its time.monotonic() of publication. ``lose_every``: every
+    n-th frame is stamped but never sent (a frame lost in transport)."""
+
+    def __init__(
+        self,
+        client: RosClient,
+        rgb: np.ndarray,
+        k: list[float],
+        frame_id: str,
+        rate_hz: float,
+        lose_every: int = 0,
+    ) -> None:
+        height, width = rgb.shape[:2]
+        self.client, self.rate_hz, self.frame_id = client, rate_hz, frame_id
+        self.lose_every = lose_every
+        self.image = image_msg(rgb, "rgb8", 0, frame_id)
+        self.info = camera_info_msg(width, height, k, frame_id)
+        self.sent: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        stamp, count = 1_000_000_000, 0
+        while not self._stop.wait(1.0 / self.rate_hz):
+            stamp, count = stamp + int(1e9 / self.rate_hz), count + 1
+            if self.lose_every and count % self.lose_every == 0:
+                continue
+            set_header(self.image, stamp, self.frame_id)
+            self.info.header = self.image.header
+            self.client.info_pub.publish(self.info)
+            self.sent[stamp] = time.monotonic()
+            self.client.image_pub.publish(self.image)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def call_service(client: RosClient, srv_type: type, name: str, request: Any, timeout_s=30) -> Any:
+    """Call a service of another process through ``client`` (spinning in its thread)."""
+    service = client.node.create_client(srv_type, name)
+    try:
+        assert service.wait_for_service(timeout_sec=timeout_s), f"no service {name}"
+        future = service.call_async(request)
+        assert wait_until(future.done, timeout_s), f"{name}: no answer in {timeout_s} s"
+        return future.result()
+    finally:
+        client.node.destroy_client(service)
+
+
+def set_parameters(client: RosClient, node_name: str, values: dict[str, Any]) -> list[Any]:
+    """``ros2 param set`` over DDS: the ``SetParametersResult`` of each value, in order."""
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.parameter import Parameter
+
+    request = SetParameters.Request(
+        parameters=[
+            Parameter(name, value=value).to_parameter_msg() for name, value in values.items()
+        ]
+    )
+    return list(call_service(client, SetParameters, f"{node_name}/set_parameters", request).results)
 
 
 def diagnostics_publishers(client: RosClient, namespace: str = "/") -> list[Any]:

@@ -1,9 +1,11 @@
 """The node's one /diagnostics message: its own status (rates, latency, drops, engine,
-model, latest problem) and, with a metric scale, the scale's status beside it."""
+model, inputs' QoS and loss, lifecycle state, latest problem) and, with a metric scale,
+the scale's status beside it."""
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,10 +40,46 @@ class DiagnosticsSnapshot:
     engine_fields: dict[str, str] = field(default_factory=dict)
     stages_ms_p50: dict[str, float] = field(default_factory=dict)  # each lap of a frame
     stages_ms_last: dict[str, float] = field(default_factory=dict)  # the latest frame's laps
+    extra: dict[str, str] = field(default_factory=dict)  # inputs, lifecycle state
+
+
+def statuses(node_name: str, node: Any, now_s: float) -> list[DiagnosticStatus]:
+    """The statuses of the depth node now. ``node``: its wiring (``run``: what configure
+    built, or None; ``reporter``, ``loss``: the input loss meter; ``state_label``)."""
+    run, problem = node.run, node.reporter.problem()
+    if run is None:
+        return [unconfigured_status(node_name, node.state_label, problem)]
+    loss = node.loss.loss(time.monotonic())
+    extra = {
+        "lifecycle_state": node.state_label,
+        "input_reliability": "; ".join(port.choice_text() for port in run.ports),
+        "camera_rate_hz": f"{loss.camera_rate_hz:.2f}",
+        "input_frames_lost": str(loss.lost),  # in the last input_loss.WINDOW_S
+        "input_loss_percent": f"{100 * loss.share:.1f}",
+    }
+    snap = snapshot(run.stats, run.mailbox, run.engine, problem, run.model_name, extra)
+    found = [node_status(node_name, snap)]
+    if run.pipeline.scale is not None:
+        found.append(scale_status(node_name, run.pipeline.scale.status(now_s)))
+    return found
+
+
+def unconfigured_status(node_name: str, state: str, problem: Problem | None) -> DiagnosticStatus:
+    """A lifecycle node with nothing loaded: its state, and why configure failed."""
+    level = DiagnosticStatus.OK
+    if problem is not None:
+        level = DiagnosticStatus.ERROR if problem.error else DiagnosticStatus.WARN
+    message = problem.text if problem is not None else state
+    return _status(level, NODE_STATUS_NAME, message, node_name, {"lifecycle_state": state})
 
 
 def snapshot(
-    stats: Any, mailbox: Any, engine: Any, problem: Problem | None, model: str
+    stats: Any,
+    mailbox: Any,
+    engine: Any,
+    problem: Problem | None,
+    model: str,
+    extra: dict[str, str] | None = None,
 ) -> DiagnosticsSnapshot:
     """The node's state now: ``NodeStats``, ``LatestMailbox``, ``EngineSupervisor``, the
     reporter's latest unresolved problem and the model's label."""
@@ -67,6 +105,7 @@ def snapshot(
         engine_fields={**(identity.fields() if identity else {}), **engine.self_check_fields},
         stages_ms_p50=stats.stage_p50_ms(),
         stages_ms_last=stats.last_stages_ms,
+        extra=dict(extra or {}),
     )
 
 
@@ -97,6 +136,7 @@ def node_status(node_name: str, snap: DiagnosticsSnapshot) -> DiagnosticStatus:
         "engine": snap.engine,
         **snap.engine_fields,
         "model": snap.model,
+        **snap.extra,
     }
     return _status(level, NODE_STATUS_NAME, message, node_name, values)
 

@@ -1,52 +1,46 @@
-"""``dav2_depth``: camera image (+ camera_info) in, metric depth, camera_info, points out.
+"""``dav2_depth``: camera image (+ camera_info) in; metric depth, camera_info, points, scan out.
 
-The wiring diagram of the node, and the only owner of its ROS handles (publishers,
-subscriptions, timer, TF listener, logger). The work is done by plain logic it calls:
-``conversions`` (messages ↔ arrays), ``EngineSupervisor`` (engine per input size, failure
-back-off), ``ScaleSource`` (metres for relative models, re-fitted ones for metric models),
-``outputs`` and ``camera_info``, all saying problems through one ``Reporter``.
+Two executables, one wiring: ``depth_node`` (``DepthNode``) configures and activates at
+start; ``depth_lifecycle_node`` (``DepthLifecycleNode``) does so on its lifecycle
+transitions (configure loads the model and builds the engine, activate publishes,
+cleanup releases them). The node is the only owner of ROS handles; the work is plain
+logic it calls: ``FramePipeline`` (one frame, decode → outputs), ``EngineSupervisor``,
+``ScaleSource``, the input QoS matching (``qos``) and loss meter (``input_loss``), the
+parameter answers (``runtime_params``), all saying problems through one ``Reporter``.
 Subscription callbacks only park the newest frame in a depth-1 mailbox; one worker
 thread runs the model and publishes.
 """
 
 from __future__ import annotations
 
-import ctypes
-import logging
-import os
-import sys
 import threading
 import time
-from dataclasses import dataclass
 from functools import partial
 from importlib.util import find_spec
 from typing import Any
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.event_handler import SubscriptionEventCallbacks
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan, PointCloud2
 from std_msgs.msg import Float64MultiArray, Header
 
-from dav2_ros.colorize import colorize
-from dav2_ros.engines import EngineSupervisor
-from dav2_ros.engines.cache import discard_unfinished_builds
-from dav2_ros.geometry.laserscan import ScanHeightError
 from dav2_ros.reporting import Reporter
-from dav2_ros.ros import camera_info, conversions, diagnostics, outputs, startup
-from dav2_ros.ros.mailbox import LatestMailbox
-from dav2_ros.ros.qos import input_qos, output_qos
+from dav2_ros.ros import conversions, diagnostics, input_loss, qos, startup
+from dav2_ros.ros.configured import Configured, Frame
+from dav2_ros.ros.executable import run_executable
+from dav2_ros.ros.frame_pipeline import FramePipeline, stamp_s
+from dav2_ros.ros.parameters import NodeSettings, declare_parameters, parameter_values
+from dav2_ros.ros.qos import InputPort, input_ports, input_qos, output_qos, reliability_name
+from dav2_ros.ros.runtime_params import answer_change
 from dav2_ros.ros.startup import StartupError
-from dav2_ros.ros.stats import ENGINE_STAGES, FrameClock, NodeStats
 from dav2_ros.ros.tf_lookup import tf_lookup
-from dav2_ros.ros.transport import log_choice, use_large_data_profile
 from dav2_ros.scale.source import ScaleSource, SparseDepth
-from dav2_ros.temporal import TemporalSettings, TemporalStabilizer
 
 NODE_NAME = "dav2_depth"
-DEFAULT_INPUT_SIZE = 518
-STOP_WAIT_S = 1.0  # how long stop() waits for an inference in flight (a stop takes < 2 s)
+STOP_WAIT_S = 1.0  # how long a stop waits for an inference in flight (a stop takes < 2 s)
 # Outputs for the camera's frames (depth/scale and /diagnostics come beside them).
 OUTPUTS = {
     "depth": Image,
@@ -58,280 +52,246 @@ OUTPUTS = {
 }
 
 
-@dataclass
-class Frame:
-    msg: Image | CompressedImage
-    received_s: float  # time.monotonic() at the callback
+class DepthWiring:
+    """Both executables' wiring, mixed into an rclpy ``Node`` or ``LifecycleNode``."""
 
+    managed = False  # depth_lifecycle_node: parameters it can rebuild with cleanup/configure
 
-class DepthNode(Node):
-    def __init__(self, **node_kwargs: Any) -> None:
-        super().__init__(NODE_NAME, **node_kwargs)
-        self.settings = s = startup.read_settings(self)
+    def _start_wiring(self) -> None:
         log = self.get_logger()
-        self.loaded = startup.load_model(s, log.info)
-        self.input_size = s.input_size or self.loaded.meta.input_size or DEFAULT_INPUT_SIZE
-        self.model_name = startup.model_label(self.loaded.meta, s.checkpoint)
         self.reporter = Reporter(log.info, log.warning, log.error)
-        self._stopping = threading.Event()
-        estimator = startup.depth_estimator(s, self.loaded.model, self.input_size)
-        self.engine = EngineSupervisor(estimator, self.reporter, self._stopping)
-        self.mailbox: LatestMailbox[Frame] = LatestMailbox()
-        self.stats = NodeStats()
+        self.refused_values = declare_parameters(self)  # a value rclpy refused at start
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.run: Configured | None = None
+        self.active = False
+        self.state_label = "unconfigured"
         self._camera_info: CameraInfo | None = None
-
-        out_qos, in_qos = output_qos(s.output_reliability), input_qos(s.input_reliability)
-        self.pub = {topic: self.create_publisher(t, topic, out_qos) for topic, t in OUTPUTS.items()}
-        # Reused messages and buffers of the outputs (one worker thread fills and publishes).
-        self.images = {topic: outputs.ImageOutput() for topic, t in OUTPUTS.items() if t is Image}
-        self.cloud = outputs.CloudOutput(s.points_stride, s.points_max_range_m)
-        self.scan_out = outputs.ScanOutput(s.scan)
-        self.temporal = TemporalStabilizer(
-            TemporalSettings(**s.temporal), self.loaded.meta.depth_type
-        )
+        self.loss = input_loss.StampGapMeter()
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        image_topic = "image/compressed" if s.image_transport == "compressed" else "image"
-        image_type = CompressedImage if s.image_transport == "compressed" else Image
-        self.create_subscription(image_type, image_topic, self._on_image, in_qos)
-        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, in_qos)
-        self.scale = self._wire_scale(in_qos)
-        self.create_timer(1.0, self._publish_diagnostics)
+        self.create_timer(1.0, self._tick)
 
-        self._worker = threading.Thread(target=self._work, name="dav2_worker", daemon=True)
-        self._worker.start()
-        self.get_logger().info(
-            f"ready: model {self.model_name}, backend {s.backend}, "
-            f"input_size {self.input_size}, subscribed to {image_topic}"
+    # ---- lifecycle ------------------------------------------------------------------
+    def configure(self) -> None:
+        """Check the parameters, load the model, build the engine on a warm-up frame, wire
+        the outputs and inputs; StartupError (nothing kept) if any of it fails."""
+        if self.refused_values:
+            raise StartupError("; ".join(self.refused_values.values()))
+        s = startup.settings_of(parameter_values(self))
+        built = startup.model_engine(s, self.reporter, strict=self.managed)
+        out_qos = output_qos(s.output_reliability)
+        pubs = {topic: self.create_publisher(t, topic, out_qos) for topic, t in OUTPUTS.items()}
+        depth_type = built.meta.depth_type
+        scale = self._wire_scale(s, depth_type, pubs)
+        pipeline = FramePipeline(s, built.engine, scale, depth_type, self.reporter, self)
+        ports = input_ports(s, self._on_image, self._on_camera_info, self._on_sparse)
+        run = Configured(s, built.name, built.engine, pipeline, pubs, ports, built.stopping)
+        for port in run.ports:
+            self._subscribe(port, startup.first_reliability(s.input_reliability))
+        run.worker = threading.Thread(
+            target=self._work, args=(run,), name="dav2_worker", daemon=True
+        )
+        run.worker.start()
+        self.run, self.state_label = run, "inactive"
+        self.reporter.resolve("configure")
+        self.reporter.info(
+            f"configured: model {built.name}, backend {s.backend}, input_size {built.input_size}, "
+            f"subscribed to {run.ports[0].topic}"
         )
 
-    def _wire_scale(self, in_qos: Any) -> ScaleSource | None:
-        """``scale.*``: depth/scale out, sparse_depth in (sparse mode). A metric model's
-        inverse depth is re-scaled as a relative model's disparity would be."""
-        scale = self.settings.scale
-        if scale.mode == "none":
-            return None
-        lookup, points = None, scale.mode == "sparse" and scale.sparse_type == "points"
-        if points and scale.use_tf and find_spec("tf2_ros"):  # ROS installs; else extrinsic.*
-            import tf2_ros
+    def activate(self) -> None:
+        self.active, self.state_label = True, "active"
 
-            buffer = tf2_ros.Buffer()
-            self._tf_listener = tf2_ros.TransformListener(buffer, self)
-            lookup = tf_lookup(buffer)
-        source = ScaleSource(scale, self.reporter, lookup, self.loaded.meta.depth_type)
-        self.pub_scale = self.create_publisher(Float64MultiArray, "depth/scale", 10)
-        if scale.mode == "sparse":
-            # A LiDAR or depth camera is a sensor stream: same QoS choice as the camera.
-            sparse_type = Image if scale.sparse_type == "image" else PointCloud2
-            self.create_subscription(sparse_type, "sparse_depth", self._on_sparse, in_qos)
-        self.reporter.info(source.summary())
-        return source
+    def deactivate(self) -> None:
+        """Silent from now on: waits for a frame in flight, forgets the parked one."""
+        self.active, self.state_label = False, "inactive"
+        if self.run is not None:
+            with self.run.frame_lock:
+                self.run.mailbox.get(timeout_s=0.0)
 
-    # ---- callbacks: never wait for the model ------------------------------------------
-    def _on_image(self, msg: Image | CompressedImage) -> None:
-        self.stats.input_rate.tick()
-        if not self._anyone_listening():
-            self.stats.skipped_no_subscriber += 1
+    def cleanup(self) -> None:
+        """Back to unconfigured: the worker stopped, handles destroyed, model released."""
+        run, self.run = self.run, None
+        self.active, self.state_label = False, "unconfigured"
+        if run is None:
             return
-        self.mailbox.put(Frame(msg, time.monotonic()))
+        run.stopping.set()
+        run.mailbox.close()
+        if run.worker is not None:
+            run.worker.join(timeout=STOP_WAIT_S)
+        for port in run.ports:
+            self.destroy_subscription(port.handle)
+        for publisher in run.publishers.values():
+            self.destroy_publisher(publisher)
+        run.engine.estimator.close()
+        del run
+        startup.release_memory()
+
+    # ---- callbacks: never wait for the model ---------------------------------------
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        run = self.run
+        if run is None or not self.active:
+            return  # inactive: not decoded
+        self.loss.add(stamp_s(msg.header), time.monotonic())
+        run.stats.input_rate.tick()
+        if not any(p.get_subscription_count() for p in run.publishers.values()):
+            run.stats.skipped_no_subscriber += 1
+            return
+        run.mailbox.put(Frame(msg, time.monotonic()))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera_info = msg
 
     def _on_sparse(self, msg: Image | PointCloud2) -> None:
-        to_array = (
-            conversions.image_to_metres if isinstance(msg, Image) else conversions.cloud_to_xyz
+        run = self.run
+        if run is None or not self.active or run.pipeline.scale is None:
+            return
+        image = isinstance(msg, Image)
+        decode = partial(conversions.image_to_metres if image else conversions.cloud_to_xyz, msg)
+        run.pipeline.scale.add_sparse(SparseDepth(stamp_s(msg.header), msg.header.frame_id, decode))
+
+    def _on_set_parameters(self, params: list[Any]) -> SetParametersResult:
+        changes = {p.name: p.value for p in params}
+        configured = self.run is not None
+        answer = answer_change(changes, parameter_values(self), configured, self.managed)
+        if answer.accepted:
+            for name in changes:
+                self.refused_values.pop(name, None)
+            if answer.settings is not None and self.run is not None:
+                self.run.settings = answer.settings
+                self.run.pipeline.retune(answer.settings)  # from the next frame on
+        return SetParametersResult(successful=answer.accepted, reason=answer.reason)
+
+    # ---- Sink of the frame pipeline --------------------------------------------------
+    def wanted(self, topic: str) -> bool:
+        return self.run is not None and self.run.publishers[topic].get_subscription_count() > 0
+
+    def publish(self, topic: str, msg: Any) -> None:
+        if self.active and self.run is not None:
+            self.run.publishers[topic].publish(msg)
+
+    def now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # ---- wiring helpers ------------------------------------------------------------
+    def _wire_scale(self, s: NodeSettings, depth_type: str, pubs: dict) -> ScaleSource | None:
+        """``scale.*``: depth/scale out (sparse_depth in: an input port). A metric model's
+        inverse depth is re-scaled as a relative model's disparity would be."""
+        if s.scale.mode == "none":
+            return None
+        lookup, points = None, s.scale.mode == "sparse" and s.scale.sparse_type == "points"
+        if points and s.scale.use_tf and find_spec("tf2_ros"):  # ROS installs; else extrinsic.*
+            import tf2_ros
+
+            buffer = tf2_ros.Buffer()
+            self._tf_listener = tf2_ros.TransformListener(buffer, self)
+            lookup = tf_lookup(buffer)
+        source = ScaleSource(s.scale, self.reporter, lookup, depth_type)
+        pubs["depth/scale"] = self.create_publisher(Float64MultiArray, "depth/scale", 10)
+        self.reporter.info(source.summary())
+        return source
+
+    def _subscribe(self, port: InputPort, reliability: str) -> None:
+        """(Re)create ``port``'s subscription with ``reliability``; an incompatible
+        publisher (a best-effort camera for a reliable reader) is reported."""
+        if port.handle is not None:
+            self.destroy_subscription(port.handle)
+        events = SubscriptionEventCallbacks(incompatible_qos=partial(self._on_incompatible, port))
+        port.handle = self.create_subscription(
+            port.msg_type, port.topic, port.callback, input_qos(reliability), event_callbacks=events
         )
-        decode = partial(to_array, msg)  # only if it pairs with a frame (in the worker)
-        self.scale.add_sparse(SparseDepth(_stamp_s(msg.header), msg.header.frame_id, decode))
+        port.reliability = reliability
 
-    def _anyone_listening(self) -> bool:
-        return any(p.get_subscription_count() for p in self.pub.values())
+    def _on_incompatible(self, port: InputPort, info: Any) -> None:
+        self.reporter.report(f"qos:{port.topic}", port.incompatible_text(), error=True)
 
-    # ---- worker thread ----------------------------------------------------------------
-    def _work(self) -> None:
-        while not self.mailbox.closed:
-            frame = self.mailbox.get(timeout_s=0.5)
-            if frame is None:
+    def _rematch_inputs(self, run: Configured) -> None:
+        for port in run.ports:
+            infos = self.get_publishers_info_by_topic(port.handle.topic_name)
+            port.offered = [reliability_name(i.qos_profile.reliability) for i in infos]
+            if port.choice == qos.AUTO and port.matched() != port.reliability:
+                self._subscribe(port, port.matched())
+                self.reporter.info(port.choice_text())
+            if port.compatible():
+                self.reporter.resolve(f"qos:{port.topic}")
+
+    # ---- worker thread and the 1 Hz tick ---------------------------------------------
+    def _work(self, run: Configured) -> None:
+        while not run.mailbox.closed:
+            frame = run.mailbox.get(timeout_s=0.5)
+            if frame is None or not self.context.ok():
                 continue
-            if not self.context.ok():
-                return  # shutting down (Ctrl-C): publishing would fail
-            try:
-                self._process(frame)
-            except conversions.ImageDecodeError as exc:
-                self.stats.rejected += 1
-                self.reporter.report(
-                    f"frame:bad_image:{exc.kind}", f"dropped a bad image: {exc}", error=True
-                )
-            except Exception as exc:  # keep serving: one bad frame must not end the node
-                if not self.context.ok():
-                    return
-                text = f"frame failed: {type(exc).__name__}: {exc}"
-                self.reporter.report("frame:failed", text, error=True)
+            with run.frame_lock:  # a deactivate waits for the frame in flight
+                run.pipeline.serve(frame.msg, self._camera_info, run.stats, frame.received_s)
 
-    def _process(self, frame: Frame) -> None:
-        clock = FrameClock()
-        msg = frame.msg
-        compressed = isinstance(msg, CompressedImage)
-        rgb = conversions.compressed_to_rgb(msg) if compressed else conversions.image_to_rgb(msg)
-        clock.lap("decode")
-        output_hw = rgb.shape[:2] if self.settings.output_resolution == "input" else (0, 0)
-        prediction = self.engine.predict(rgb, output_hw)
-        if prediction is None:
-            return  # the engine failed: reported, and backed off
-        for stage in ENGINE_STAGES:
-            clock.add(stage, getattr(prediction, f"{stage}_ms"))
-        self._publish(
-            Header(stamp=msg.header.stamp, frame_id=msg.header.frame_id), rgb, prediction, clock
-        )
-        self.reporter.resolve("frame")
-        self.stats.frame_out(clock, frame.received_s)
-
-    def _publish(self, header: Header, rgb: Any, prediction: Any, clock: FrameClock) -> None:
-        """The outputs some subscriber wants: depth first, then depth/camera_info (the pair
-        depth_image_proc synchronises), then points (the largest, built from both), then
-        scan (from the same depth and lens)."""
-        s, values = self.settings, prediction.values
-        height, width = values.shape
-        depth_m = outputs.metric_depth_m(prediction)  # invalid → NaN, in place
-        clock.lap("metric")
-        if s.temporal["mode"] != "none":  # steadier scale: metres, or disparity before scale.*
-            raw = values if depth_m is None else depth_m
-            steady = self.temporal.update(rgb, raw, _stamp_s(header)).values
-            values, depth_m = (steady, None) if depth_m is None else (values, steady)
-            clock.lap("temporal")
-        if prediction.depth_type == "relative" or self.scale is not None:
-            # What scale.* turns into metres: a metric model's own inverse depth (1/m).
-            disparity = values if depth_m is None else outputs.inverse_depth(depth_m)
-            if self._wanted("depth/relative"):
-                relative = self.images["depth/relative"].fill(disparity, "32FC1", header)
-                self._send(clock, "depth/relative", relative)
-            if self.scale is not None:
-                now_s = self.get_clock().now().nanoseconds * 1e-9
-                scaled = self.scale.to_metres(
-                    disparity, self._camera_info, _stamp_s(header), header.frame_id, now_s
-                )
-                self.pub_scale.publish(outputs.scale_msg(scaled.reading))
-                depth_m = scaled.depth_m
-                clock.lap("scale")
-        if depth_m is not None and self._wanted("depth"):
-            self._send(clock, "depth", self.images["depth"].fill(depth_m, "32FC1", header))
-        if self._wanted("depth/colored"):
-            shown = colorize(values if depth_m is None else depth_m, depth_m is None)
-            self._send(
-                clock, "depth/colored", self.images["depth/colored"].fill(shown, "rgb8", header)
-            )
-        if depth_m is None:
-            return
-        problem = camera_info.camera_info_problem(
-            self._camera_info, rgb.shape[1], rgb.shape[0], s.camera_rectified
-        )
-        if problem is not None:
-            self.reporter.report(problem.kind, problem.text, error=problem.error, once=problem.once)
-            return
-        self.reporter.resolve(camera_info.FAMILY)
-        points = s.points_enabled and self._wanted("points")
-        scan = s.scan_enabled and self._wanted("scan")
-        if not (points or scan or self._wanted("depth/camera_info")):
-            return
-        depth_info = camera_info.scaled_camera_info(self._camera_info, header, width, height)
-        if self._wanted("depth/camera_info"):
-            self._send(clock, "depth/camera_info", depth_info)
-        if not (points or scan):
-            return
-        lens = camera_info.lens_of(depth_info, s.camera_rectified)
-        if lens.warning:  # an unknown distortion model: said once (until fixed), a pinhole
-            self.reporter.report("lens:distortion", lens.warning, once=True)
-        else:
-            self.reporter.resolve("lens")
-        if points:
-            colours = outputs.rgb_at(rgb, height, width) if s.points_color else None
-            self._send(clock, "points", self.cloud.fill(depth_m, lens.lens, colours, header))
-        if scan:
-            self._publish_scan(clock, depth_m, lens.lens, header)
-
-    def _publish_scan(self, clock: FrameClock, depth_m: Any, lens: Any, header: Header) -> None:
-        """``scan``, or a configuration problem on /diagnostics when ``scan.height`` does
-        not fit this camera (the frame's other outputs are out already and count)."""
-        try:
-            msg = self.scan_out.fill(depth_m, lens, header)
-        except ScanHeightError as exc:
-            self.reporter.report("scan:height", f"scan not published: {exc}", error=True, once=True)
-            return
-        self.reporter.resolve("scan")
-        self._send(clock, "scan", msg)
-
-    def _wanted(self, topic: str) -> bool:
-        return self.pub[topic].get_subscription_count() > 0
-
-    def _send(self, clock: FrameClock, topic: str, msg: Any) -> None:
-        """Publish ``msg``: the lap so far was building it. It is serialised before
-        ``publish()`` returns, so its reused buffers may be refilled for the next frame."""
-        clock.lap(f"{topic} build")
-        self.pub[topic].publish(msg)
-        clock.lap(f"{topic} publish")
-
-    # ---- diagnostics ------------------------------------------------------------------
-    def _publish_diagnostics(self) -> None:
-        now, name = self.get_clock().now(), self.get_name()
-        state = diagnostics.snapshot(
-            self.stats, self.mailbox, self.engine, self.reporter.problem(), self.model_name
-        )
-        statuses = [diagnostics.node_status(name, state)]
-        if self.scale is not None:
-            scale = self.scale.status(now.nanoseconds * 1e-9)
-            statuses.append(diagnostics.scale_status(name, scale))
+    def _tick(self) -> None:
+        """Once a second: re-match the inputs' QoS, judge input loss, /diagnostics."""
+        run, now = self.run, self.get_clock().now()
+        if run is not None:
+            self._rematch_inputs(run)
+            loss = self.loss.loss(time.monotonic())
+            if loss.significant and self.active:
+                self.reporter.report("input:loss", input_loss.advice(loss, run.ports[0]))
+            else:
+                self.reporter.resolve("input:loss")
+        statuses = diagnostics.statuses(self.get_name(), self, now.nanoseconds * 1e-9)
         self.pub_diag.publish(DiagnosticArray(header=Header(stamp=now.to_msg()), status=statuses))
 
     def stop(self) -> None:
-        self._stopping.set()
-        self.mailbox.close()
-        self._worker.join(timeout=STOP_WAIT_S)
+        self.deactivate()
+        self.cleanup()
 
 
-def _stamp_s(header: Header) -> float:
-    return header.stamp.sec + header.stamp.nanosec * 1e-9
+class DepthNode(DepthWiring, Node):
+    """``depth_node``: configured and active from the start; StartupError if it cannot."""
+
+    def __init__(self, **node_kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **node_kwargs)
+        self._start_wiring()
+        self.configure()
+        self.activate()
+        self.reporter.info(f"ready: {self.run.model_name}, subscribed to {self.run.ports[0].topic}")
+
+
+class DepthLifecycleNode(DepthWiring, LifecycleNode):
+    """``depth_lifecycle_node``: the same node, brought up by a lifecycle manager."""
+
+    managed = True
+
+    def __init__(self, **node_kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **node_kwargs)
+        self._start_wiring()
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.configure()
+        except Exception as exc:  # StartupError, or an engine that failed to build
+            self.reporter.report("configure", f"configure failed: {exc}", error=True)
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.activate()
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.deactivate()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.cleanup()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.stop()
+        self.state_label = "finalized"
+        return TransitionCallbackReturn.SUCCESS
 
 
 def main(args: list[str] | None = None) -> int:
-    """Console script ``depth_node``: exit 0 on shutdown, 1 if the node cannot start.
-
-    The process ends as soon as the node is cleaned up: the interpreter's own teardown
-    (torch, Open3D, DDS modules) takes seconds, and SIGINT/SIGTERM must stop the node
-    within 2 s. Nothing is lost: the worker is joined and logs are flushed first.
-    """
-    code = run(args)
-    discard_unfinished_builds()  # a cache build cut short by the exit leaves no temp file
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    ctypes.CDLL(None).fflush(None)  # rcutils writes through C stdio
-    os._exit(code)
+    """Console script ``depth_node``: exit 0 on shutdown, 1 if the node cannot start."""
+    return run_executable(DepthNode, NODE_NAME, args)
 
 
-def run(args: list[str] | None = None) -> int:
-    """Start the node and spin until shutdown; 0 on shutdown, 1 if it cannot start."""
-    transport = use_large_data_profile()  # before rclpy.init: the participant reads it
-    rclpy.init(args=args)
-    log_choice(rclpy.logging.get_logger(NODE_NAME), transport)
-    node = None
-    try:
-        node = DepthNode()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except StartupError as exc:
-        rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.stop()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def main_lifecycle(args: list[str] | None = None) -> int:
+    """Console script ``depth_lifecycle_node``: a managed node, unconfigured at start."""
+    return run_executable(DepthLifecycleNode, NODE_NAME, args)

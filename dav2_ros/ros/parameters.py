@@ -87,6 +87,23 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
         "keep an explicit engine that failed its self-check (still reported as an error)",
     ),
     ParamSpec(
+        "engine.warmup_width",
+        640,
+        "configure builds the engine and runs one frame of this size, so the first camera "
+        "frame is not slow (an image of another aspect ratio builds its own); 0 = no warm-up",
+        min_value=0,
+        max_value=16384,
+        step=1,
+    ),
+    ParamSpec(
+        "engine.warmup_height",
+        480,
+        "height of the warm-up frame (engine.warmup_width); 0 = no warm-up",
+        min_value=0,
+        max_value=16384,
+        step=1,
+    ),
+    ParamSpec(
         "image_transport",
         "raw",
         "raw: subscribe 'image'; compressed: subscribe 'image/compressed' (JPEG/PNG)",
@@ -97,8 +114,9 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
         "input",
         "input: depth at the camera's resolution; model: at the network's resolution",
         choices=("input", "model"),
+        runtime=True,
     ),
-    ParamSpec("points.enabled", True, "publish the organised point cloud 'points'"),
+    ParamSpec("points.enabled", True, "publish the organised point cloud 'points'", runtime=True),
     ParamSpec(
         "points.stride",
         1,
@@ -106,6 +124,7 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
         min_value=1,
         max_value=64,
         step=1,
+        runtime=True,
     ),
     ParamSpec(
         "points.max_range",
@@ -113,15 +132,24 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
         "points farther than this (metres, along Z) become NaN; 0 = no limit",
         min_value=0.0,
         max_value=1000.0,
+        runtime=True,
     ),
-    ParamSpec("points.color", True, "add the image colour as an 'rgb' field (xyz+rgb layout)"),
+    ParamSpec(
+        "points.color",
+        True,
+        "add the image colour as an 'rgb' field (xyz+rgb layout)",
+        runtime=True,
+    ),
     ParamSpec(
         "camera.rectified",
         False,
         "the image is rectified upstream (image_proc's image_rect): points and scan use P's "
         "pinhole and ignore D; false: K and D (plumb_bob, rational_polynomial, equidistant)",
+        runtime=True,
     ),
-    ParamSpec("scan.enabled", True, "publish 'scan' (LaserScan, depthimage_to_laserscan's)"),
+    ParamSpec(
+        "scan.enabled", True, "publish 'scan' (LaserScan, depthimage_to_laserscan's)", runtime=True
+    ),
     ParamSpec(
         "scan.height",
         1,
@@ -129,6 +157,7 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
         min_value=1,
         max_value=4096,
         step=1,
+        runtime=True,
     ),
     ParamSpec(
         "scan.range_min",
@@ -136,6 +165,7 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
         "metres; shorter ranges are dropped (NaN)",
         min_value=0.0,
         max_value=1000.0,
+        runtime=True,
     ),
     ParamSpec(
         "scan.range_max",
@@ -143,11 +173,13 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
         "metres; longer ranges are dropped (NaN)",
         min_value=0.0,
         max_value=1000.0,
+        runtime=True,
     ),
     ParamSpec(
         "scan.output_frame",
         "",
         "frame_id of the scan; '' = the depth's frame without '_optical' (REP 103, x forward)",
+        runtime=True,
     ),
     ParamSpec(
         "scan.scan_time",
@@ -155,6 +187,7 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
         "LaserScan.scan_time: seconds between scans (the camera's frame period)",
         min_value=0.0,
         max_value=10.0,
+        runtime=True,
     ),
     ParamSpec(
         "temporal.mode",
@@ -162,6 +195,7 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
         "align: damp the frame-to-frame scale flicker of the depth (measured by "
         "bench/temporal.py; AbsRel unchanged, one frame of lag); none: each frame as predicted",
         choices=("none", "align"),
+        runtime=True,
     ),
     ParamSpec(
         "temporal.strength",
@@ -170,6 +204,7 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
         "frames (0.5: one frame)",
         min_value=0.0,
         max_value=0.95,
+        runtime=True,
     ),
     ParamSpec(
         "temporal.static_threshold",
@@ -177,6 +212,7 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
         "a pixel is unchanged when its median-normalised brightness moves less than this",
         min_value=0.001,
         max_value=1.0,
+        runtime=True,
     ),
     ParamSpec(
         "temporal.min_static_fraction",
@@ -184,6 +220,7 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
         "fewer unchanged pixels (fast motion): the frame passes unaligned",
         min_value=0.01,
         max_value=1.0,
+        runtime=True,
     ),
     ParamSpec(
         "temporal.max_gap_s",
@@ -191,12 +228,15 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
         "frames further apart (stamps) start afresh, as does a change of image size",
         min_value=0.001,
         max_value=3600.0,
+        runtime=True,
     ),
     ParamSpec(
         "qos.input_reliability",
-        "best_effort",
-        "reliability of the image and camera_info subscriptions",
-        choices=("best_effort", "reliable"),
+        "auto",
+        "image, camera_info and sparse_depth subscriptions: auto = reliable when every "
+        "publisher of the topic is reliable, else best effort (re-matched as publishers "
+        "come and go); reliable; best_effort",
+        choices=("auto", "reliable", "best_effort"),
     ),
     ParamSpec(
         "qos.output_reliability",
@@ -231,6 +271,7 @@ class NodeSettings:
     self_check: bool
     max_deviation: float  # relative L2 of an engine's output against fp32 torch
     allow_deviation: bool
+    warmup_hw: tuple[int, int]  # (0, 0): no warm-up frame
     image_transport: str
     output_resolution: str
     points_enabled: bool
@@ -271,6 +312,7 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
         self_check=checked["engine.self_check"],
         max_deviation=checked["engine.max_deviation"],
         allow_deviation=checked["engine.allow_deviation"],
+        warmup_hw=_warmup_hw(checked),
         image_transport=checked["image_transport"],
         output_resolution=checked["output.resolution"],
         points_enabled=checked["points.enabled"],
@@ -291,6 +333,16 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
     )
 
 
+def _warmup_hw(checked: Mapping[str, Any]) -> tuple[int, int]:
+    height, width = checked["engine.warmup_height"], checked["engine.warmup_width"]
+    if (height == 0) != (width == 0):
+        raise ParameterError(
+            f"parameters 'engine.warmup_width' and 'engine.warmup_height': both 0 (no warm-up) "
+            f"or both set, got {width}x{height}"
+        )
+    return height, width
+
+
 def _scan_settings(checked: Mapping[str, Any]) -> ScanSettings:
     try:
         return ScanSettings(
@@ -304,20 +356,23 @@ def _scan_settings(checked: Mapping[str, Any]) -> ScanSettings:
         raise ParameterError(f"parameters 'scan.*': {exc}") from exc
 
 
-def declare_parameters(node: Any) -> dict[str, ParamValue]:
-    """Declare every parameter on an rclpy node (descriptions, ranges, read-only) and
-    return the values it was given, unchecked: ``settings_from_values`` checks them, so
-    a wrong YAML type gets the same actionable message as a wrong value (dynamic typing
-    on the ROS side)."""
+def declare_parameters(node: Any) -> dict[str, str]:
+    """Declare every parameter on an rclpy node (descriptions, ranges) with the values it
+    was given, unchecked: ``settings_from_values`` checks them, so a wrong YAML type gets
+    the same actionable message as a wrong value (dynamic typing on the ROS side).
+
+    A value rclpy itself refuses (outside the declared range) is declared with its
+    default instead; the returned ``{name: reason}`` says which, so the node can refuse
+    to configure until it is set again (a lifecycle node stays alive to be corrected).
+    """
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
     from rclpy.exceptions import ParameterException
 
-    values: dict[str, ParamValue] = {}
+    refused: dict[str, str] = {}
     for spec in PARAMETERS:
+        when = "set while running" if spec.runtime else "read-only once configured"
         descriptor = ParameterDescriptor(
-            description=spec.description,
-            read_only=True,  # the model and engine are built once: restart to change
-            dynamic_typing=True,
+            description=f"{spec.description} ({when})", dynamic_typing=True
         )
         if spec.choices:
             descriptor.additional_constraints = "one of: " + ", ".join(spec.choices)
@@ -335,8 +390,13 @@ def declare_parameters(node: Any) -> dict[str, ParamValue]:
                     )
                 ]
         try:
-            parameter = node.declare_parameter(spec.name, spec.default, descriptor)
+            node.declare_parameter(spec.name, spec.default, descriptor)
         except ParameterException as exc:
-            raise ParameterError(f"parameter '{spec.name}': {exc}") from exc
-        values[spec.name] = parameter.value
-    return values
+            refused[spec.name] = f"parameter '{spec.name}': {exc}"
+            node.declare_parameter(spec.name, spec.default, descriptor, ignore_override=True)
+    return refused
+
+
+def parameter_values(node: Any) -> dict[str, ParamValue]:
+    """The node's current values of every parameter of the table."""
+    return {spec.name: node.get_parameter(spec.name).value for spec in PARAMETERS}

@@ -1,26 +1,91 @@
-"""What the depth node checks before it wires anything: its settings, read from its
-parameters, its model, loaded from the checkpoint, and its engine's backend.
-``StartupError`` says why it cannot start."""
+"""What the depth node checks and builds when it is configured: its settings, its model
+(loaded from the checkpoint), its engine (built on a warm-up frame), and what cleanup
+gives back. ``StartupError`` says why it cannot start."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import ctypes
+import gc
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from dav2_ros.paramspec import ParameterError
-from dav2_ros.ros.parameters import NodeSettings, declare_parameters, settings_from_values
+from dav2_ros.ros.parameters import NodeSettings, settings_from_values
+from dav2_ros.ros.qos import AUTO, BEST_EFFORT
+
+DEFAULT_INPUT_SIZE = 518
 
 
 class StartupError(RuntimeError):
     """The node cannot start (bad parameter, missing checkpoint); the message says why."""
 
 
-def read_settings(node: Any) -> NodeSettings:
-    """Declare the parameter table on ``node`` and check every value once."""
+def settings_of(values: Mapping[str, Any]) -> NodeSettings:
+    """The node's parameter values, every one checked once."""
     try:
-        return settings_from_values(declare_parameters(node))
+        return settings_from_values(values)
     except ParameterError as exc:
         raise StartupError(str(exc)) from exc
+
+
+@dataclass(frozen=True)
+class ModelEngine:
+    """The loaded model's facts and the engine that runs it."""
+
+    meta: Any  # ModelMeta
+    name: str  # as logs and /diagnostics name it
+    input_size: int
+    engine: Any  # EngineSupervisor
+    stopping: threading.Event  # set to end the engine's back-off waits
+
+
+def model_engine(settings: NodeSettings, reporter: Any, strict: bool) -> ModelEngine:
+    """Load ``model.*``, make the engine and build it on the warm-up frame. A failed
+    warm-up is a StartupError when ``strict`` (a lifecycle configure fails), else it is
+    reported and the engine's supervisor retries at the next frame as it always does."""
+    from dav2_ros.engines import EngineSupervisor
+
+    loaded = load_model(settings, reporter.info)
+    input_size = settings.input_size or loaded.meta.input_size or DEFAULT_INPUT_SIZE
+    estimator = depth_estimator(settings, loaded.model, input_size)
+    stopping = threading.Event()
+    engine = EngineSupervisor(estimator, reporter, stopping)
+    problem = warm_up(engine, settings.warmup_hw)
+    if problem and strict:
+        estimator.close()
+        raise StartupError(problem)
+    name = model_label(loaded.meta, settings.checkpoint)
+    return ModelEngine(loaded.meta, name, input_size, engine, stopping)
+
+
+def first_reliability(choice: str) -> str:
+    """The reliability an input subscription starts with: ``auto`` starts best effort,
+    which hears any publisher, and re-matches once it sees what they offer."""
+    return BEST_EFFORT if choice == AUTO else choice
+
+
+def warm_up(engine: Any, image_hw: tuple[int, int]) -> str | None:
+    """Build ``engine`` (an ``EngineSupervisor``) and run one frame of ``image_hw``, so
+    the first camera frame of that aspect ratio is not slow; why it failed, or None."""
+    if image_hw == (0, 0):
+        return None
+    grey = np.full((*image_hw, 3), 128, np.uint8)
+    if engine.predict(grey, (0, 0)) is None:
+        return f"the engine failed on its warm-up frame: {engine.state}"
+    return None
+
+
+def release_memory() -> None:
+    """Give freed model and engine memory back to the system (cleanup): Python's
+    collector, then glibc's heap trim (freed arenas otherwise stay in the RSS)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def load_model(settings: NodeSettings, log: Callable[[str], None] | None = None) -> Any:

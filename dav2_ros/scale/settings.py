@@ -32,8 +32,10 @@ SCALE_PARAMETERS: tuple[ParamSpec, ...] = (
         "(fit against the sparse_depth topic); a metric model's inverse depth is re-scaled",
         choices=SCALE_MODES,
     ),
-    ParamSpec("scale.a", 0.0, "fixed mode: metric inverse depth (1/m) = a * disparity + b"),
-    ParamSpec("scale.b", 0.0, "fixed mode: shift of the metric inverse depth (1/m)"),
+    ParamSpec(
+        "scale.a", 0.0, "fixed mode: metric inverse depth (1/m) = a * disparity + b", runtime=True
+    ),
+    ParamSpec("scale.b", 0.0, "fixed mode: shift of the metric inverse depth (1/m)", runtime=True),
     ParamSpec(
         "scale.sparse_type",
         "image",
@@ -47,6 +49,7 @@ SCALE_PARAMETERS: tuple[ParamSpec, ...] = (
         "keep the last good fit this long without a new one, then stop publishing depth",
         min_value=0.01,
         max_value=3600.0,
+        runtime=True,
     ),
     ParamSpec(
         "scale.max_time_offset_s",
@@ -54,9 +57,15 @@ SCALE_PARAMETERS: tuple[ParamSpec, ...] = (
         "pair a sparse message with an image only if their stamps differ by at most this",
         min_value=0.0,
         max_value=10.0,
+        runtime=True,
     ),
     ParamSpec(
-        "scale.min_inliers", 15, "fewest agreeing samples for a fit", min_value=2, max_value=10**7
+        "scale.min_inliers",
+        15,
+        "fewest agreeing samples for a fit",
+        min_value=2,
+        max_value=10**7,
+        runtime=True,
     ),
     ParamSpec(
         "scale.inlier_threshold",
@@ -64,6 +73,7 @@ SCALE_PARAMETERS: tuple[ParamSpec, ...] = (
         "relative inverse-depth residual under which a sample agrees with a fit",
         min_value=1e-4,
         max_value=1.0,
+        runtime=True,
     ),
     ParamSpec(
         "scale.max_residual",
@@ -71,6 +81,7 @@ SCALE_PARAMETERS: tuple[ParamSpec, ...] = (
         "reject a fit whose median relative residual over all samples exceeds this",
         min_value=1e-4,
         max_value=1.0,
+        runtime=True,
     ),
     ParamSpec(
         "scale.smoothing_tau_s",
@@ -78,6 +89,7 @@ SCALE_PARAMETERS: tuple[ParamSpec, ...] = (
         "EMA time constant over accepted fits in seconds; 0 = use each frame's own fit",
         min_value=0.0,
         max_value=3600.0,
+        runtime=True,
     ),
     ParamSpec(
         "scale.use_tf",
@@ -90,6 +102,7 @@ SCALE_PARAMETERS: tuple[ParamSpec, ...] = (
             0.0,
             f"points without TF2: pose of the cloud's frame in the camera optical frame, "
             f"{name} in {unit}",
+            runtime=True,
         )
         for name, unit in zip(_EXTRINSIC, ["m"] * 3 + ["rad (fixed axes X, Y, Z)"] * 3, strict=True)
     ),

@@ -16,11 +16,15 @@ class EmaSmoother:
     """EMA over (a, b) with time constant ``tau_s`` (0 = no smoothing)."""
 
     def __init__(self, tau_s: float) -> None:
+        self.retune(tau_s)
+        self._value: tuple[float, float] | None = None
+        self._stamp_s = 0.0
+
+    def retune(self, tau_s: float) -> None:
+        """Another time constant from the next fit on (the value so far is kept)."""
         if tau_s < 0 or not math.isfinite(tau_s):
             raise ValueError(f"smoothing time constant must be a finite value >= 0 s, got {tau_s}")
         self.tau_s = tau_s
-        self._value: tuple[float, float] | None = None
-        self._stamp_s = 0.0
 
     @property
     def value(self) -> tuple[float, float] | None:

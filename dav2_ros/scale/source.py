@@ -115,6 +115,14 @@ class ScaleSource:
         self.sparse_received = 0
         self._nearest_offset_s = math.nan  # sparse minus image stamp, of the last pairing
 
+    def retune(self, settings: ScaleSettings) -> None:
+        """New thresholds, a, b or extrinsic for the next frame (same mode and sparse
+        type); the fit so far and the sparse history are kept."""
+        if (settings.mode, settings.sparse_type) != (self.settings.mode, self.settings.sparse_type):
+            raise ValueError("scale.mode and scale.sparse_type need a new subscription")
+        self.tracker.retune(settings.timeout_s, settings.smoothing_tau_s)
+        self.settings = settings
+
     def summary(self) -> str:
         """One line for the start-up log."""
         s = self.settings

@@ -56,6 +56,13 @@ class ScaleTracker:
         self.accepted = 0
         self.rejected = 0
 
+    def retune(self, timeout_s: float, smoothing_tau_s: float) -> None:
+        """Another timeout and smoothing from now on; the value so far is kept."""
+        if not timeout_s > 0 or not math.isfinite(timeout_s):
+            raise ValueError(f"scale timeout must be a finite value > 0 s, got {timeout_s}")
+        self.timeout_s = timeout_s
+        self._smoother.retune(smoothing_tau_s)
+
     def update(self, fit: ScaleFit, stamp_s: float) -> None:
         """Record one fit attempt made at ``stamp_s``."""
         self.last_fit = fit
