@@ -489,7 +489,31 @@ def decode(results: Results) -> str:
     return _grid(header, rows)
 
 
+def input_qos(results: Results) -> str:
+    """Share of a stock camera's frames that reached the node, per camera and node QoS."""
+    header = ["camera QoS", "camera's Fast DDS", "node input", "camera started", "rate",
+              "size", "frames reaching the node"]  # fmt: skip
+    rows = []
+    for _, document in results:
+        for r in document["rows"]:
+            node_input = r["node_input"] or "auto (config/depth.yaml)"
+            chosen = r["input_reliability"].split(";")[0].removeprefix("image: ").split(" (")[0]
+            rows.append(
+                [
+                    r["camera"].replace("_", " "),
+                    "shared-memory profile" if r["camera_profile"] else "default",
+                    f"{node_input} → {chosen}" if not r["node_input"] else node_input,
+                    "before the node" if r["camera_first"] else "after the node",
+                    f"{r['rate_hz']:g} Hz",
+                    r["size"],
+                    f"{r['share']:.0%} ({r['received']} of {r['expected']})",
+                ]
+            )
+    return _grid(header, rows)
+
+
 TABLES: dict[str, Callable[[Results], str]] = {
+    "input_qos": input_qos,
     "decode": decode,
     "node_hot_path": node_hot_path,
     "message_data": message_data,

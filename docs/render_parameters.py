@@ -48,12 +48,13 @@ def render(specs: tuple[ParamSpec, ...] = PARAMETERS) -> str:
         about = f": {GROUP_COMMENTS[group]}" if group in GROUP_COMMENTS else ""
         rows = [
             f"| `{s.name}` | {s.type_name} | {_default(s)} | {_cell(_allowed(s))} "
-            f"| {_cell(s.description)} |"
+            f"| {'yes' if s.runtime else ''} | {_cell(s.description)} |"
             for s in members
         ]
         blocks.append(
-            f"**{title}**{about}\n\n| parameter | type | default | allowed | description |\n"
-            "|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+            f"**{title}**{about}\n\n"
+            "| parameter | type | default | allowed | set while running | description |\n"
+            "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
         )
     return "\n".join(blocks)
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -63,6 +65,37 @@ def test_colcon_build_installs_launch_config_and_node(tmp_path: Path) -> None:
     )
     assert found.returncode == 0, found.stderr[-3000:]
     assert found.stdout.split() == [str(site / "dav2_ros"), str(share / "config" / PROFILE)]
+    check_console_scripts(prefix, dict(env, PYTHONPATH=str(site), AMENT_PREFIX_PATH=str(prefix)))
+
+
+def check_console_scripts(prefix: Path, env: dict[str, str]) -> None:
+    """The installed executables run the installed package with the interpreter that built
+    them (a virtualenv's, when colcon runs from one: docs/install.md)."""
+    scripts = prefix / "lib" / "dav2_ros"
+    for name in ("dav2", "depth_node", "depth_lifecycle_node"):
+        interpreter = Path((scripts / name).read_text().splitlines()[0].removeprefix("#!"))
+        assert interpreter.parent == Path(sys.executable).parent, (name, interpreter)
+    done = subprocess.run([str(scripts / "dav2"), "--help"], env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0 and "predict" in done.stdout, done.stderr[-2000:]
+    # The node refuses a missing checkpoint with the parameter's name and exit status 1.
+    missing = ["--ros-args", "-p", "model.checkpoint:=/nowhere/model.safetensors"]
+    done = subprocess.run([str(scripts / "depth_node"), *missing], env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "model.checkpoint" in done.stdout + done.stderr
+    # The lifecycle node starts unconfigured (nothing to load) and stops on SIGINT.
+    node = subprocess.Popen(
+        [str(scripts / "depth_lifecycle_node"), *missing],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(8.0)
+        assert node.poll() is None, node.communicate()[0][-2000:]
+    finally:
+        node.send_signal(signal.SIGINT)
+        output = node.communicate(timeout=20)[0]
+    assert node.returncode == 0 and "Traceback" not in output, output[-2000:]
 
 
 PROFILE = "fastdds_large_data.xml"

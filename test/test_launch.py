@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
 DEPTH_YAML = ROOT / "config" / "depth.yaml"
 NODE_PARAMETERS = {spec.name: spec for spec in PARAMETERS}
+NODE_ACTIONS = ("Node", "LifecycleNode")
+DEPTH_EXECUTABLES = ("depth_node", "depth_lifecycle_node")
 
 
 def console_scripts() -> set[str]:
@@ -41,11 +43,14 @@ def console_scripts() -> set[str]:
 
 
 def node_calls(path: Path) -> list[dict[str, ast.expr]]:
-    """Keyword arguments of every ``Node(...)`` call in a launch file."""
+    """Keyword arguments of every ``Node(...)`` and ``LifecycleNode(...)`` call of a package
+    named in the launch file (a driver named by a launch argument is the user's)."""
     calls = []
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Node":
-            calls.append({kw.arg: kw.value for kw in node.keywords if kw.arg})
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in NODE_ACTIONS:
+            keywords = {kw.arg: kw.value for kw in node.keywords if kw.arg}
+            if isinstance(keywords.get("package"), ast.Constant):
+                calls.append(keywords)
     return calls
 
 
@@ -83,7 +88,7 @@ def test_launch_files_start_only_executables_from_setup_py(path: Path) -> None:
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
 def test_launch_files_give_depth_node_only_declared_parameters(path: Path) -> None:
     for call in node_calls(path):
-        if ast.literal_eval(call["executable"]) != "depth_node":
+        if ast.literal_eval(call["executable"]) not in DEPTH_EXECUTABLES:
             continue
         assert ast.literal_eval(call["name"]) == "dav2_depth"
         for item in getattr(call.get("parameters"), "elts", []):
@@ -106,9 +111,59 @@ def declared_arguments(path: Path) -> set[str]:
     return {ast.literal_eval(call.args[0]) for call in calls_named(path, "DeclareLaunchArgument")}
 
 
-def test_depth_launch_declares_camera_params_file_rviz_and_fastdds_profile_arguments() -> None:
+def test_depth_launch_declares_its_arguments() -> None:
     declared = declared_arguments(ROOT / "launch" / "depth.launch.py")
-    assert declared == {"camera", "params_file", "rviz", "fastdds_profile"}
+    assert declared == {
+        "camera",
+        "params_file",
+        "rviz",
+        "fastdds_profile",
+        "lifecycle",
+        "autostart",
+        "camera_package",
+        "camera_executable",
+        "camera_params_file",
+    }
+
+
+def test_depth_launch_starts_the_lifecycle_node_and_autostarts_it_once() -> None:
+    """lifecycle:=true starts depth_lifecycle_node as a launch_ros LifecycleNode; autostart
+    configures it and activates it when configure (not a deactivate) reaches inactive."""
+    path = ROOT / "launch" / "depth.launch.py"
+    (managed,) = calls_named(path, "LifecycleNode")
+    keywords = {kw.arg: kw.value for kw in managed.keywords}
+    assert ast.literal_eval(keywords["executable"]) == "depth_lifecycle_node"
+    assert "depth_lifecycle_node" in console_scripts()
+    assert ast.unparse(keywords["condition"]) == "IfCondition(lifecycle)"
+    transitions = [ast.unparse(c) for c in calls_named(path, "ChangeState")]
+    assert transitions == [
+        "ChangeState(lifecycle_node_matcher=matches_action(managed), "
+        "transition_id=Transition.TRANSITION_CONFIGURE)",
+        "ChangeState(lifecycle_node_matcher=matches_action(managed), "
+        "transition_id=Transition.TRANSITION_ACTIVATE)",
+    ]
+    (handler,) = calls_named(path, "OnStateTransition")
+    states = {kw.arg: ast.literal_eval(kw.value) for kw in handler.keywords if "state" in kw.arg}
+    assert states == {"start_state": "configuring", "goal_state": "inactive"}
+
+
+def test_depth_launch_gives_a_camera_it_starts_the_nodes_profile() -> None:
+    """The driver started by camera_executable gets the bundled profile's path in both Fast
+    DDS variables (the ones dav2_ros.ros.transport names), unless fastdds_profile is off."""
+    source = (ROOT / "launch" / "depth.launch.py").read_text()
+    tree = ast.parse(source)
+    constants = {
+        target.id: ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name) and isinstance(node.value, (ast.Constant, ast.Tuple))
+    }
+    assert constants["PROFILE_VARIABLES"] == transport.PROFILE_VARIABLES
+    assert constants["PROFILE_FILE"] == transport.PROFILE_FILE
+    assert set(constants["OFF"]) == set(transport.SWITCH_OFF)
+    assert (ROOT / "config" / transport.PROFILE_FILE).is_file()
+    assert "additional_env=env" in source
 
 
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
@@ -264,3 +319,13 @@ def test_rviz_config_shows_only_topics_the_node_publishes() -> None:
         "rviz_default_plugins/PointCloud2",
         "rviz_default_plugins/LaserScan",
     } <= classes
+
+
+def test_lifecycle_manager_example_names_the_node_and_turns_the_bond_off() -> None:
+    """config/lifecycle_manager.yaml: nav2_lifecycle_manager brings up dav2_depth in the
+    launch file's default namespace; rclpy has no bond, so bond_timeout must be 0.0."""
+    document = yaml.safe_load((ROOT / "config" / "lifecycle_manager.yaml").read_text())
+    ((name, section),) = document.items()
+    values = section["ros__parameters"]
+    assert values["node_names"] == ["/camera/dav2_depth"]
+    assert values["bond_timeout"] == 0.0 and values["autostart"] is True

@@ -93,8 +93,9 @@ class DepthWiring:
         run.worker.start()
         self.run, self.state_label = run, "inactive"
         self.reporter.resolve("configure")
+        word = "configured" if self.managed else "ready"  # depth_node is active at once
         self.reporter.info(
-            f"configured: model {built.name}, backend {s.backend}, input_size {built.input_size}, "
+            f"{word}: model {built.name}, backend {s.backend}, input_size {built.input_size}, "
             f"subscribed to {run.ports[0].topic}"
         )
 
@@ -249,7 +250,6 @@ class DepthNode(DepthWiring, Node):
         self._start_wiring()
         self.configure()
         self.activate()
-        self.reporter.info(f"ready: {self.run.model_name}, subscribed to {self.run.ports[0].topic}")
 
 
 class DepthLifecycleNode(DepthWiring, LifecycleNode):
