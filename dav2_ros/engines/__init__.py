@@ -16,11 +16,11 @@ from dav2_ros.engines.base import (
     EngineSpec,
     EngineUnavailable,
     backend_names,
-    create_engine,
     register_backend,
     resolve_backend,
 )
 from dav2_ros.engines.cache import default_cache_dir, weights_fingerprint
+from dav2_ros.engines.create import create_engine
 from dav2_ros.engines.pipeline import DepthEstimator, Prediction
 from dav2_ros.engines.supervisor import EngineSupervisor
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from dav2_ros.engines.base import Engine, EngineConfig, create_engine, register_backend
+from dav2_ros.engines.base import Engine, EngineConfig, register_backend
+from dav2_ros.engines.create import create_engine
 from dav2_ros.model import DepthAnythingV2
 
 log = logging.getLogger(__name__)

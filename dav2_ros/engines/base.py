@@ -181,22 +181,6 @@ def backend_names() -> list[str]:
     return sorted(_BACKENDS)
 
 
-def create_engine(model: DepthAnythingV2, config: EngineConfig) -> Engine:
-    """Build the engine ``config.backend`` names.
-
-    ``backend`` is a registered name, or ``"package.module:factory"`` for a plugin
-    (imported, then called like a registered factory). With ``config.self_check`` set,
-    an engine other than fp32 torch is checked against fp32 torch once built, and one
-    that fails is closed and refused (``SelfCheckFailed``) unless ``allow_deviation``.
-    """
-    factory = resolve_backend(config.backend)
-    if config.self_check is None or config.backend == "auto":  # auto checks each candidate
-        return factory(model, config)
-    from dav2_ros.engines.self_check import build_checked  # torch: only when checking
-
-    return build_checked(factory, model, config)
-
-
 def resolve_backend(backend: str) -> EngineFactory:
     """The factory of ``backend``; ValueError naming the known ones if there is none."""
     if backend in _BACKENDS:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dav2_ros.engines.base import Engine, EngineSpec, create_engine, resolve_backend
+from dav2_ros.engines.base import Engine, EngineSpec, resolve_backend
+from dav2_ros.engines.create import create_engine
 from dav2_ros.model import DepthAnythingV2
 from dav2_ros.model.transforms import model_input_size, prepare_input, resize_output
 

@@ -14,18 +14,15 @@ held-out style "c" (``HELD_OUT_STYLES``; test splits only) uses other rooms
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import open3d as o3d
 
+from dav2_ros.geometry.intrinsics import CameraIntrinsics
 from dav2_ros.sim import furniture, heldout, lighting
 from dav2_ros.sim.lighting import Light
 from dav2_ros.sim.materials import Material, random_material
 from dav2_ros.sim.meshes import Mesh, box, cylinder, merge, place, sphere, to_tensor
-
-if TYPE_CHECKING:
-    from dav2_ros.sim.camera import Intrinsics
 
 SCENE_KINDS: tuple[str, ...] = ("room", "street", "clutter")
 KIND_SHARES = (0.5, 0.25, 0.25)  # indoor robots first
@@ -59,7 +56,7 @@ class Scene:
             self._raycaster = raycaster
         return self._raycaster
 
-    def camera_rays(self, intrinsics: Intrinsics, pose_c2w: np.ndarray) -> np.ndarray:
+    def camera_rays(self, intrinsics: CameraIntrinsics, pose_c2w: np.ndarray) -> np.ndarray:
         """HxWx6 float32 rays (origin, direction) with direction z = 1 in the camera frame.
 
         With that scaling the ray parameter of a hit *is* its z-depth.
@@ -77,7 +74,7 @@ class Scene:
         origins = np.broadcast_to(pose_c2w[:3, 3], dirs_world.shape)
         return np.concatenate([origins, dirs_world], axis=-1).astype(np.float32)
 
-    def z_depth(self, intrinsics: Intrinsics, pose_c2w: np.ndarray) -> np.ndarray:
+    def z_depth(self, intrinsics: CameraIntrinsics, pose_c2w: np.ndarray) -> np.ndarray:
         """HxW float32 z-depth in metres, +inf where no surface is hit."""
         rays = self.camera_rays(intrinsics, pose_c2w)
         hits = self.raycaster.cast_rays(o3d.core.Tensor(rays))

@@ -43,11 +43,17 @@ from typing import Any
 
 import numpy as np
 
-from dav2_train import fingerprint
+from dav2_train import fingerprint, scored_weights
 from dav2_train.config import ConfigError, is_train_section, run_dir, section, split_dir
 from dav2_train.dist import DistContext, all_gather_objects, all_reduce_sum
 from dav2_train.metrics import depth_metrics, relative_metrics
-from dav2_train.models import checkpoint_path, final_checkpoint, is_finished, reference_input
+from dav2_train.models import (
+    checkpoint_path,
+    final_checkpoint,
+    is_finished,
+    reference_input,
+    weights_sha256,
+)
 from dav2_train.shards import iter_split, read_split
 
 MIN_DEPTH_RATIO = 1.25
@@ -349,7 +355,9 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
     """The pipeline step: every rank scores its share of the frames, rank 0 writes the table.
 
     Like every step it records a fingerprint (settings, models, splits) and keeps a table
-    made from the same inputs instead of scoring again.
+    made from the same inputs instead of scoring again, as long as every model's weights
+    are the ones scored (``scored_weights``): a model retrained with the same config is
+    scored again.
     """
     cfg = section(config, name)
     unknown = set(cfg) - {"models", "splits", "bench", "limit", "threads", "out"}
@@ -367,11 +375,16 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
         "splits": {d.name: read_split(d).fingerprint.get("digest") for d in split_dirs},
     }
     kept = fingerprint.guard_folder(out, fingerprint.make(settings, inputs), f"[{name}]", ctx)
-    if kept and (out / "table.json").is_file():
+    weights = {
+        label: weights_sha256(config, str(ref), f"{name}.models")
+        for label, ref in cfg["models"].items()
+    }
+    scored = (out / "table.json").is_file()
+    if kept and scored and scored_weights.unchanged(out, weights, f"[{name}]", ctx.is_main):
         if ctx.is_main:
             print(f"[{name}] already scored with the same models and splits: {out}", flush=True)
         return json.loads((out / "table.json").read_text())
-    return run_table(
+    results = run_table(
         models,
         split_dirs,
         out,
@@ -382,6 +395,9 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
         ctx,
         tag=name,
     )
+    if ctx.is_main:
+        scored_weights.write(out, weights)
+    return results
 
 
 def _reduce_sums(sums: dict[str, tuple[float, int]], ctx: DistContext) -> dict:

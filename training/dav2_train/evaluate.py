@@ -5,6 +5,9 @@ metric models directly (and, for comparison, aligned too). Every rank scores its
 share of the images and the sums are all-reduced, so no rank idles behind a barrier
 while another evaluates. Results go to ``<run_dir>/<section>/metrics.json`` and a
 Markdown table ``metrics.md``. ``models`` entries are train sections or checkpoints.
+Earlier metrics stand while the step's fingerprint holds and every model's weights are
+the ones scored (``scored_weights``); a model retrained with the same config is scored
+again.
 """
 
 from __future__ import annotations
@@ -17,12 +20,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from dav2_train import fingerprint
+from dav2_train import fingerprint, scored_weights
 from dav2_train.config import run_dir, section, split_dir
 from dav2_train.dist import DistContext, all_reduce_sum
 from dav2_train.infer import predict, read_rgb
 from dav2_train.metrics import da2k_correct, depth_metrics, relative_metrics
-from dav2_train.models import load_reference, reference_input
+from dav2_train.models import (
+    load_reference,
+    reference_input,
+    reference_label,
+    weights_sha256,
+)
 from dav2_train.shards import Split, iter_split, read_split
 
 PRIOR_NAME = "prior: lower is closer"
@@ -129,7 +137,11 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
     }
     made_by = fingerprint.make(settings, inputs)
     kept = fingerprint.guard_folder(out, made_by, f"[{name}]", ctx)
-    if kept and (out / "metrics.json").is_file():
+    weights = {
+        reference_label(ref): weights_sha256(config, ref, f"{name}.models") for ref in cfg["models"]
+    }
+    scored = (out / "metrics.json").is_file()
+    if kept and scored and scored_weights.unchanged(out, weights, f"[{name}]", ctx.is_main):
         if ctx.is_main:
             print(f"[{name}] already evaluated with the same models and splits: {out}")
         return json.loads((out / "metrics.json").read_text())
@@ -141,7 +153,7 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
             "depth_type": source.loaded.meta.depth_type,
         }
         model = source.model.to(ctx.device)
-        label = ref if isinstance(ref, str) else str(ref.get("path"))
+        label = reference_label(ref)
         results[label] = _score(model, meta, config, cfg, ctx)
         if ctx.is_main:
             print(f"[{name}] {label}: {json.dumps(results[label])}", flush=True)
@@ -152,6 +164,7 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(results, indent=1))
         (out / "metrics.md").write_text(markdown_table(results))
+        scored_weights.write(out, weights)
     ctx.barrier()
     return results
 

@@ -4,7 +4,8 @@
 and ``MODEL_CARD.md`` beside them. Provenance and card come from what actually ran:
 the exported model's own record, which nests the records of its init, its data
 splits and the teachers that labelled them (``lineage``), plus the evaluate step's
-metrics when it ran. Nothing about data or initialisation is fixed text.
+metrics when it ran (refused when they were scored from other weights than the model
+exported). Nothing about data or initialisation is fixed text.
 """
 
 from __future__ import annotations
@@ -15,11 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from dav2_ros.model.checkpoints import ModelMeta, load_model, save_model
-from dav2_train import fingerprint
+from dav2_train import fingerprint, scored_weights
 from dav2_train.config import run_dir, section
 from dav2_train.dist import DistContext
 from dav2_train.lineage import Lineage, trace
-from dav2_train.models import load_reference, reference_input
+from dav2_train.models import (
+    load_reference,
+    reference_input,
+    reference_label,
+    weights_sha256,
+)
 from dav2_train.provenance import git_revision
 
 
@@ -34,7 +40,10 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path | None:
     evaluate_name = cfg.get("metrics_from", "evaluate")
     metrics_path = run_dir(config) / evaluate_name / "metrics.json"
     all_metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    label = cfg["model"] if isinstance(cfg["model"], str) else str(cfg["model"].get("path"))
+    label = reference_label(cfg["model"])
+    if label in all_metrics:  # the card must not carry scores of other weights
+        sha256 = weights_sha256(config, cfg["model"], f"{name}.model")
+        scored_weights.require_scored(metrics_path.parent, label, sha256)
     lineage = trace(source.record)
     made_by = fingerprint.make(
         {k: v for k, v in cfg.items() if k != "card"},

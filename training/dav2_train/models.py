@@ -152,16 +152,27 @@ def _weights_file(path: Path) -> Path:
     return path.with_name(path.name + ".safetensors")
 
 
+def _finished_section(config: dict[str, Any], name: str, what: str) -> Path:
+    """The final checkpoint stem of train section ``name``; raises if it has not finished."""
+    stem = final_checkpoint(config, name)
+    if not is_finished(stem):
+        raise FileNotFoundError(
+            f"{what}: section {name!r} has not finished ({stem}.safetensors is missing); "
+            "run it first"
+        )
+    return stem
+
+
+def reference_label(ref: Any) -> str:
+    """How scores name a reference: the section name or path as written (a mapping's path)."""
+    return ref if isinstance(ref, str) else str(ref.get("path"))
+
+
 def reference_input(config: dict[str, Any], ref: Any, what: str) -> dict[str, Any]:
     """What a reference is, for fingerprints: a section's own fingerprint or a file's sha256."""
     name, options = _parse_ref(ref, what)
     if not options and is_train_section(config, name):
-        stem = final_checkpoint(config, name)
-        if not is_finished(stem):
-            raise FileNotFoundError(
-                f"{what}: section {name!r} has not finished ({stem}.safetensors is missing); "
-                "run it first"
-            )
+        stem = _finished_section(config, name, what)
         provenance = json.loads(stem.with_suffix(".json").read_text()).get("provenance", {})
         return {"section": name, "fingerprint": provenance.get("fingerprint", {}).get("digest")}
     cached = hub_weights(name)
@@ -172,6 +183,18 @@ def reference_input(config: dict[str, Any], ref: Any, what: str) -> dict[str, An
         load_reference(config, ref, what)  # raises the explanatory error
     weights = _weights_file(path)
     return {"path": str(weights.resolve()), "sha256": file_digest(weights), **options}
+
+
+def weights_sha256(config: dict[str, Any], ref: Any, what: str) -> str:
+    """sha256 of the tensors ``ref`` loads: what a score of it is a score of.
+
+    A section's fingerprint names its config and inputs; a section retrained with the same
+    config (after a code fix, say) keeps it, its weights do not. Cached per run.
+    """
+    name, options = _parse_ref(ref, what)
+    if not options and is_train_section(config, name):
+        return file_digest(_finished_section(config, name, what).with_suffix(".safetensors"))
+    return reference_input(config, ref, what)["sha256"]  # a file's or an hf: name's tensors
 
 
 def load_reference(config: dict[str, Any], ref: Any, what: str) -> ModelRef:
