@@ -33,53 +33,12 @@ import time
 from pathlib import Path
 
 from _record import BenchRun, default_path, write_results
-from ros_bench_support import default_fast_dds_env
+from ros_bench_support import CAMERA, default_fast_dds_env
 from tables import table_of
 
 REPO = Path(__file__).resolve().parent.parent
 DEPTH_NODE = Path(sys.executable).parent / "depth_node"
-PROFILE = REPO / "config" / "fastdds_large_data.xml"
 NAMESPACE = "/qos_bench"
-
-CAMERA = r"""
-import sys, numpy as np, rclpy
-from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image
-rate, width, height = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-reliability = sys.argv[4]
-rclpy.init()
-node = rclpy.create_node("stock_camera", namespace=sys.argv[5])
-policy = ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
-qos = QoSProfile(depth=5 if policy == ReliabilityPolicy.BEST_EFFORT else 10, reliability=policy)
-image_pub = node.create_publisher(Image, "image", qos)
-info_pub = node.create_publisher(CameraInfo, "camera_info", qos)
-v, u = np.mgrid[0:height, 0:width]
-rgb = np.stack([u * 255 // width, v * 255 // height, (3 * u + v) % 256], -1).astype(np.uint8)
-image = Image(height=height, width=width, encoding="rgb8", step=width * 3, data=rgb.tobytes())
-f = 0.8 * width
-info = CameraInfo(width=width, height=height, distortion_model="plumb_bob", d=[0.0] * 5)
-info.k = [f, 0.0, width / 2, 0.0, f, height / 2, 0.0, 0.0, 1.0]
-info.p = [f, 0.0, width / 2, 0.0, 0.0, f, height / 2, 0.0, 0.0, 0.0, 1.0, 0.0]
-sent = 0
-def tick():
-    global sent
-    stamp = node.get_clock().now().to_msg()
-    image.header.stamp = info.header.stamp = stamp
-    image.header.frame_id = info.header.frame_id = "camera_optical_frame"
-    info_pub.publish(info)
-    image_pub.publish(image)
-    sent += 1
-node.create_timer(1.0 / rate, tick)
-print("ready", flush=True)
-try:
-    rclpy.spin(node)
-except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-    pass
-except rclpy._rclpy_pybind11.RCLError:
-    if rclpy.ok():
-        raise
-print(f"sent {sent}", flush=True)
-"""
 
 READER = r"""
 import json, sys, time, rclpy
@@ -122,11 +81,9 @@ CAMERAS = [
 ]
 
 
-def env_for(domain_id: int, profile: bool = False) -> dict[str, str]:
+def env_for(domain_id: int) -> dict[str, str]:
     env = {**default_fast_dds_env(), "ROS_DOMAIN_ID": str(domain_id)}
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    if profile:
-        env["FASTRTPS_DEFAULT_PROFILES_FILE"] = env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(PROFILE)
     return env
 
 
@@ -172,20 +129,21 @@ def run_case(case: dict, args: argparse.Namespace, work: Path, domain_id: int) -
                  "--params-file", str(args.params_file)]  # fmt: skip
     if case["node_input"]:
         node_args += ["-p", f"qos.input_reliability:={case['node_input']}"]
+    profile = "on" if case["camera_profile"] else "off"
     camera_args = [sys.executable, "-c", CAMERA, str(case["rate_hz"]), str(width), str(height),
-                   case["camera"], NAMESPACE]  # fmt: skip
+                   case["camera"], NAMESPACE, profile]  # fmt: skip
     node_env = {**env_for(domain_id), "DAV2_CACHE_DIR": str(work / "engines")}
     reader = start([sys.executable, "-c", READER, NAMESPACE, str(diag)], env_for(domain_id))
     wait_ready(reader)
     camera = node = None
     try:
         if case["camera_first"]:
-            camera = start(camera_args, env_for(domain_id, case["camera_profile"]))
+            camera = start(camera_args, env_for(domain_id))
             wait_ready(camera)
         node = start(node_args, node_env, work / f"node-{domain_id}.log")
         wait_for_sample(diag, 180)  # configured (engine built) and publishing
         if not case["camera_first"]:
-            camera = start(camera_args, env_for(domain_id, case["camera_profile"]))
+            camera = start(camera_args, env_for(domain_id))
             wait_ready(camera)
         start_s = time.monotonic() + 2.0  # discovery and the QoS re-match settle
         time.sleep(2.0 + args.duration + 1.2)

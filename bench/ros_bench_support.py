@@ -1,5 +1,5 @@
-"""Shared by the ROS benches (node_hot_path, message_data): a reader process with Fast
-DDS defaults, subscribed as Nav2 or RViz subscribe."""
+"""Shared by the ROS benches (node_hot_path, message_data, transport, input_qos): a reader
+process with Fast DDS defaults, subscribed as Nav2 or RViz subscribe, and a camera."""
 
 from __future__ import annotations
 
@@ -22,6 +22,54 @@ try:
     rclpy.spin(node)
 except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
     pass
+"""
+
+
+# A camera: rgb8 image + camera_info at a rate, reliable or best effort, with Fast DDS's
+# defaults or the node's shared-memory profile. argv: rate width height reliability
+# namespace profile(on|off). Prints "ready", and "sent N" when stopped.
+CAMERA = r"""
+import sys, numpy as np, rclpy
+rate, width, height = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+reliability, namespace, profile = sys.argv[4], sys.argv[5], sys.argv[6]
+if profile == "on":
+    from dav2_ros.ros.transport import use_large_data_profile
+    use_large_data_profile()
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
+rclpy.init()
+node = rclpy.create_node("bench_camera", namespace=namespace)
+best_effort = reliability == "best_effort"
+policy = ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE
+qos = QoSProfile(depth=5 if best_effort else 10, reliability=policy)
+image_pub = node.create_publisher(Image, "image", qos)
+info_pub = node.create_publisher(CameraInfo, "camera_info", qos)
+v, u = np.mgrid[0:height, 0:width]
+rgb = np.stack([u * 255 // width, v * 255 // height, (3 * u + v) % 256], -1).astype(np.uint8)
+image = Image(height=height, width=width, encoding="rgb8", step=width * 3, data=rgb.tobytes())
+f = 0.8 * width
+info = CameraInfo(width=width, height=height, distortion_model="plumb_bob", d=[0.0] * 5)
+info.k = [f, 0.0, width / 2, 0.0, f, height / 2, 0.0, 0.0, 1.0]
+info.p = [f, 0.0, width / 2, 0.0, 0.0, f, height / 2, 0.0, 0.0, 0.0, 1.0, 0.0]
+sent = 0
+def tick():
+    global sent
+    stamp = node.get_clock().now().to_msg()
+    image.header.stamp = info.header.stamp = stamp
+    image.header.frame_id = info.header.frame_id = "camera_optical_frame"
+    info_pub.publish(info)
+    image_pub.publish(image)
+    sent += 1
+node.create_timer(1.0 / rate, tick)
+print("ready", flush=True)
+try:
+    rclpy.spin(node)
+except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+    pass
+except rclpy._rclpy_pybind11.RCLError:  # SIGINT shut the context down mid-spin
+    if rclpy.ok():
+        raise
+print(f"sent {sent}", flush=True)
 """
 
 

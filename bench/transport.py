@@ -38,45 +38,12 @@ from pathlib import Path
 
 import numpy as np
 from _record import BenchRun, default_path, write_results
+from ros_bench_support import CAMERA
 from tables import table_of
 
 REPO = Path(__file__).resolve().parent.parent
 DEPTH_NODE = Path(sys.executable).parent / "depth_node"
 NAMESPACE = "/camera"
-
-CAMERA = r"""
-import sys, numpy as np, rclpy
-from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image
-from dav2_ros.ros.transport import use_large_data_profile
-use_large_data_profile()
-rate, width, height = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-rclpy.init()
-node = rclpy.create_node("bench_camera", namespace=sys.argv[4])
-image_pub = node.create_publisher(Image, "image", qos_profile_sensor_data)
-info_pub = node.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
-v, u = np.mgrid[0:height, 0:width]
-rgb = np.stack([u * 255 // width, v * 255 // height, (3 * u + v) % 256], -1).astype(np.uint8)
-image = Image(height=height, width=width, encoding="rgb8", step=width * 3, data=rgb.tobytes())
-f = 0.8 * width
-info = CameraInfo(width=width, height=height, distortion_model="plumb_bob", d=[0.0] * 5)
-info.k = [f, 0.0, width / 2, 0.0, f, height / 2, 0.0, 0.0, 1.0]
-info.p = [f, 0.0, width / 2, 0.0, 0.0, f, height / 2, 0.0, 0.0, 0.0, 1.0, 0.0]
-def tick():
-    stamp = node.get_clock().now().to_msg()
-    image.header.stamp = info.header.stamp = stamp
-    image.header.frame_id = info.header.frame_id = "camera_optical_frame"
-    info_pub.publish(info)
-    image_pub.publish(image)
-node.create_timer(1.0 / rate, tick)
-try:
-    rclpy.spin(node)
-except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-    pass
-except rclpy._rclpy_pybind11.RCLError:  # SIGINT shut the context down mid-spin
-    if rclpy.ok():
-        raise
-"""
 
 READERS = r"""
 import json, struct, sys, time, rclpy
@@ -194,8 +161,8 @@ def one_run(args: argparse.Namespace, profile: str, rate_hz: float, work: Path) 
             time.sleep(0.2)
         camera = subprocess.Popen(
             [sys.executable, "-c", CAMERA, str(rate_hz), str(args.width), str(args.height),
-             NAMESPACE],
-            env=camera_env,
+             "best_effort", NAMESPACE, "on"],
+            env=camera_env, stdout=subprocess.DEVNULL,
         )  # fmt: skip
         # The first frame builds the engine (ONNX export on a first run): warm up after it.
         deadline = time.monotonic() + 300

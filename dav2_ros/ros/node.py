@@ -96,7 +96,7 @@ class DepthWiring:
         word = "configured" if self.managed else "ready"  # depth_node is active at once
         self.reporter.info(
             f"{word}: model {built.name}, backend {s.backend}, input_size {built.input_size}, "
-            f"subscribed to {run.ports[0].topic}"
+            f"subscribed to {run.ports[0].topic} (qos.input_reliability {s.input_reliability})"
         )
 
     def activate(self) -> None:
@@ -203,7 +203,8 @@ class DepthWiring:
         port.reliability = reliability
 
     def _on_incompatible(self, port: InputPort, info: Any) -> None:
-        self.reporter.report(f"qos:{port.topic}", port.incompatible_text(), error=True)
+        text = port.incompatible_text()  # said once, on /diagnostics until it is compatible
+        self.reporter.report(f"qos:{port.topic}", text, error=True, once=True)
 
     def _rematch_inputs(self, run: Configured) -> None:
         for port in run.ports:
