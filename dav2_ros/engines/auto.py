@@ -102,19 +102,24 @@ def _choice(config: EngineConfig, engine: Engine, tried: list[tuple[str, str]]) 
     """One line: what was chosen, why, and what was passed over."""
     order = " → ".join(_name(config, b, p) for b, p in tried)
     check = engine.self_check
-    figure = (
-        f"deviation {check.deviation:.2%} (limit {check.max_deviation:.2%}), first run on "
-        f"the calibration frame {check.seconds * 1e3:.0f} ms"
-        if check is not None
-        else engine.self_check_skipped or "the fp32 reference itself"
-    )
+    if check is not None:
+        figure = (
+            f"deviation {check.deviation:.2%} (limit {check.max_deviation:.2%}), first run on "
+            f"the calibration frame {check.seconds * 1e3:.0f} ms"
+        )
+    elif engine.self_check_skipped:
+        figure = engine.self_check_skipped
+    elif config.self_check is None:
+        figure = "no self-check configured"
+    else:
+        figure = "fp32 torch, the reference itself"
     passed_over = "; ".join(engine.skipped_backends)
     skipped = f"; passed over: {passed_over}" if passed_over else ""
     if config.precision == "auto" and config.self_check is None:
         skipped += "; precision auto without the self-check means fp32"
     return (
         f"using {engine.description}: the first of {order} (fastest first) to build and "
-        f"pass its self-check: {figure}{skipped}"
+        f"pass its self-check ({figure}){skipped}"
     )
 
 
