@@ -30,6 +30,7 @@ DOCS_TABLES: dict[str, list[str]] = {
     "engines_cpu": ["cpu-engines-*.json"],
     "engines_cpu_peak": ["cpu-peak-*.json"],
     "engines_openvino_profile": ["openvino-profile-*.json"],
+    "engines_openvino_contention": ["openvino-contention-*.json"],
     "engines_self_check": ["self_check.json"],
     "gpu_check": ["gpu-check-*.json"],
     "transport": ["transport-*.json"],

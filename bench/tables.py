@@ -347,6 +347,23 @@ def openvino_profile(results: Results) -> str:
     return _grid(header, rows)
 
 
+def openvino_contention(results: Results) -> str:
+    """Per case (processes sharing the cores, pinning): each process's frame ms."""
+    header = ["processes × threads", "CPU pinning", "process", "frame ms p50", "p90", "max"]
+    return _each_row(
+        results,
+        header,
+        lambda name, document, r: [
+            f"{r['processes']} × {document['settings']['threads']}",
+            "on" if r["pinning"] else "off",
+            str(r["process"]),
+            f"{r['frame_ms_p50']:.0f}",
+            f"{r['frame_ms_p90']:.0f}",
+            f"{r['frame_ms_max']:.0f}",
+        ],
+    )
+
+
 def self_check(results: Results) -> str:
     rows, frames = [], []
     for _, document in results:
@@ -570,6 +587,7 @@ TABLES: dict[str, Callable[[Results], str]] = {
     "cpu_engines": cpu_engines,
     "cpu_peak": cpu_peak,
     "openvino_profile": openvino_profile,
+    "openvino_contention": openvino_contention,
     "self_check": self_check,
     "gpu_check": gpu_check,
     "scale_recovery": scale_recovery,
