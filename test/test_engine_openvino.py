@@ -25,7 +25,7 @@ from dav2_ros.engines import EngineConfig, EngineUnavailable, create_engine, ope
 from dav2_ros.engines.base import SelfCheckSettings
 from dav2_ros.engines.calibration_images import CalibrationError, CalibrationSource
 from dav2_ros.engines.openvino_engine import precision_refusal
-from dav2_ros.engines.self_check import DEFAULT_MAX_DEVIATION
+from dav2_ros.engines.self_check import DEFAULT_MAX_DEVIATION, relative_l2
 from dav2_ros.model import DepthAnythingV2
 from dav2_ros.model.checkpoints import load_model
 from dav2_ros.model.random_weights import randomize_weights_
@@ -35,10 +35,6 @@ pytest.importorskip("openvino")
 INPUT_HW = (126, 168)
 STUDENT_HW = (168, 224)  # the bundled student's network input for a 640x480 frame
 ONE_THREAD = {"threads": 1}
-
-
-def relative_l2(ours: np.ndarray, reference: np.ndarray) -> float:
-    return float(np.linalg.norm(ours - reference) / np.linalg.norm(reference))
 
 
 @pytest.fixture(scope="module")

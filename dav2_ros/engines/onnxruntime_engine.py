@@ -15,6 +15,7 @@ import numpy as np
 from dav2_ros.engines.base import Engine, EngineConfig, EngineUnavailable, register_backend
 from dav2_ros.engines.cache import ArtifactCache, resolve_cache_dir
 from dav2_ros.engines.devices import require_cpu_or_cuda
+from dav2_ros.engines.input_check import checked_batch
 from dav2_ros.engines.onnx_export import (
     DEFAULT_OPSET,
     FUSION_RECIPE,
@@ -160,13 +161,7 @@ class OnnxRuntimeEngine(Engine):
         return options
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        expected = (1, 3, *self.config.input_hw)
-        if batch.shape != expected:
-            raise ValueError(
-                f"onnxruntime engine was built for input {expected}, got {batch.shape}; "
-                "build an engine for this input size"
-            )
-        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        batch = checked_batch(self.backend, self.config.input_hw, batch)
         return self.session.run([self.output_name], {self.input_name: batch})[0]
 
     def close(self) -> None:

@@ -31,6 +31,7 @@ from dav2_ros.engines.calibration_images import (
     CalibrationSource,
     calibration_batches,
 )
+from dav2_ros.engines.input_check import checked_batch
 from dav2_ros.engines.onnx_export import DEFAULT_OPSET, cached_onnx_graph, onnx_cache_fields
 from dav2_ros.engines.threads import default_threads
 from dav2_ros.model import DepthAnythingV2
@@ -229,13 +230,7 @@ class OpenVinoEngine(Engine):
         return options
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        expected = (1, 3, *self.config.input_hw)
-        if batch.shape != expected:
-            raise ValueError(
-                f"openvino engine was built for input {expected}, got {batch.shape}; "
-                "build an engine for this input size"
-            )
-        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        batch = checked_batch(self.backend, self.config.input_hw, batch)
         self.request.infer({0: batch})
         return self.request.get_output_tensor(0).data.copy()  # the request reuses its buffer
 
