@@ -226,3 +226,44 @@ def test_calibration_sources_say_what_is_wrong(tmp_path):
         CalibrationSource("", topic="/camera/image")
     with pytest.raises(CalibrationError, match="is an image folder: it has no topic"):
         _ = CalibrationSource(str(tmp_path / "empty"), topic="/camera/image").kind
+
+
+def test_int8_calibrates_on_a_rosbag_image_topic(student, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "training" / "tests"))
+    from bag_tools import frames, image_msg, write_bag  # the training tests' bag writer
+
+    rgb = frames(4, 120, 160)
+    bag = write_bag(
+        tmp_path / "camera.mcap",
+        {
+            "/camera/image": [image_msg(f, "bgr8", 10**9 * (i + 1)) for i, f in enumerate(rgb)],
+            "/other/image": [image_msg(rgb[0], "rgb8", 10**9)],
+        },
+    )
+    with pytest.raises(CalibrationError, match="has 2 image topics; name one"):
+        CalibrationSource(str(bag)).images((168, 224))
+    source = CalibrationSource(str(bag), topic="/camera/image", frames=3)
+    assert source.kind == "rosbag2"
+    decoded = source.images((168, 224))
+    assert len(decoded) == 3 and decoded[0].shape == (120, 160, 3)
+    np.testing.assert_array_equal(decoded[0], rgb[0])  # bgr8 decoded back to RGB
+    engine = student_engine(
+        student, tmp_path / "cache", "int8", calibration=str(bag), calibration_topic="/camera/image"
+    )
+    assert engine.self_check.passed
+    assert engine.identity.options["calibration_topic"] == "/camera/image"
+
+
+def test_intel_devices_are_parameters_of_the_openvino_backend_only():
+    from dav2_ros.paramspec import ParameterError
+    from dav2_ros.ros.parameters import settings_from_values
+
+    for device in ("gpu", "gpu.1", "npu"):
+        settings = settings_from_values({"engine.backend": "openvino", "engine.device": device})
+        assert settings.device == device
+    with pytest.raises(ParameterError, match="'gpu' is an Intel device, which only the openvino"):
+        settings_from_values({"engine.backend": "torch", "engine.device": "gpu"})
+    with pytest.raises(ParameterError, match="expected cpu, cuda, cuda:N, or for the openvino"):
+        settings_from_values({"engine.backend": "openvino", "engine.device": "gpu1"})
+    defaults = settings_from_values({})
+    assert (defaults.precision, defaults.max_deviation) == ("auto", 0.02)
