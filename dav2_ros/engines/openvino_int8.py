@@ -57,7 +57,9 @@ def quantize_int8(ov_model: Any, batches: Sequence[np.ndarray]) -> Any:
         AdvancedSmoothQuantParameters,
     )
 
-    nncf.set_log_level(logging.ERROR)  # progress bars and per-step chatter
+    # Its per-step chatter; the logger's level only (nncf.set_log_level also changes the
+    # levels of handlers it finds, which may be the application's).
+    logging.getLogger("nncf").setLevel(logging.ERROR)
     ignored = nncf.IgnoredScope(
         types=_FLOAT_OPS, names=attention_products(ov_model), validate=False
     )
