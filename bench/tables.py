@@ -279,6 +279,91 @@ def reference_eager(results: Results) -> str:
     )
 
 
+def cpu_engines(results: Results) -> str:
+    """Per model and runner: ms a 640×480 frame, × the official infer_image, deviation,
+    FLOP/s; then what auto chose and why."""
+    header = ["model", "runner", "network", "frame ms (p90)", "× official infer_image",
+              "deviation (rel. L2)", "GFLOP/s", "set-up s"]  # fmt: skip
+    rows, choices = [], []
+    for _, document in results:
+        for r in document["rows"]:
+            gflops = r["network_gflop"] / (r["frame_ms"] / 1e3)
+            rows.append(
+                [
+                    r["model"],
+                    f"**{r['runner']}**" if r["runner"].startswith("auto") else r["runner"],
+                    "x".join(map(str, reversed(r["network_hw"]))),
+                    f"{r['frame_ms']:.1f} ({r['frame_p90_ms']:.0f})",
+                    f"{r['speedup_vs_official']:.2f}×",
+                    f"{r['deviation']:.2%}",
+                    f"{gflops:.0f}",
+                    _f(r.get("setup_s")),
+                ]
+            )
+            if r.get("engine_choice"):
+                warm = r.get("auto_warm_setup_s")
+                choices.append(
+                    f"- {r['model']}: {r['engine_choice']} (first start {r['setup_s']:.1f} s, "
+                    f"second start {warm:.1f} s)"
+                )
+    return _grid(header, rows) + ("\n" + "\n".join(choices) + "\n" if choices else "")
+
+
+def cpu_peak(results: Results) -> str:
+    """Measured peak per instruction kind and thread count."""
+    header = ["kind", "instruction", "threads", "peak G-ops/s (FLOP; int8: multiply-adds x2)"]
+    return _each_row(
+        results,
+        header,
+        lambda name, document, r: [
+            r["kind"],
+            r["instruction"],
+            str(r["threads"]),
+            f"{r['gops_per_s']:.0f}",
+        ],  # fmt: skip
+    )
+
+
+def openvino_profile(results: Results) -> str:
+    """The layer types that take 95 % of each precision's time, with their kernels."""
+    header = ["precision", "layer type", "layers", "ms a frame", "share", "kernels"]
+    rows = []
+    for _, document in results:
+        covered: dict[str, float] = {}
+        for r in document["rows"]:
+            if covered.get(r["precision"], 0.0) >= 0.95:
+                continue
+            covered[r["precision"]] = covered.get(r["precision"], 0.0) + r["share"]
+            rows.append(
+                [
+                    f"{r['precision']} ({r['frame_ms']:.0f} ms)",
+                    r["layer_type"],
+                    str(r["layers"]),
+                    f"{r['ms']:.1f}",
+                    f"{r['share']:.0%}",
+                    ", ".join(r["kernels"]),
+                ]  # fmt: skip
+            )
+    return _grid(header, rows)
+
+
+def openvino_contention(results: Results) -> str:
+    """Per case (processes sharing the cores, pinning): each process's frame ms."""
+    header = ["processes × threads", "CPU pinning", "process", "frame ms p50", "p90", "max"]
+    return _each_row(
+        results,
+        header,
+        lambda name, document, r: [
+            f"{r['processes']} × {document['settings']['threads']}",
+            "on" if r["pinning"] else "off",
+            str(r["process"]),
+            f"{r['frame_ms_p50']:.0f}",
+            f"{r['frame_ms_p90']:.0f}",
+            f"{r['frame_ms_max']:.0f}",
+        ],
+    )
+
+
 def self_check(results: Results) -> str:
     rows, frames = [], []
     for _, document in results:
@@ -523,6 +608,10 @@ TABLES: dict[str, Callable[[Results], str]] = {
     "demo": demo,
     "run_matrix": run_matrix,
     "reference_eager": reference_eager,
+    "cpu_engines": cpu_engines,
+    "cpu_peak": cpu_peak,
+    "openvino_profile": openvino_profile,
+    "openvino_contention": openvino_contention,
     "self_check": self_check,
     "gpu_check": gpu_check,
     "scale_recovery": scale_recovery,

@@ -14,7 +14,7 @@ import onnx
 import pytest
 import torch
 
-from dav2_ros.engines import EngineConfig, EngineUnavailable, create_engine
+from dav2_ros.engines import EngineConfig, EngineUnavailable, create_engine, openvino_engine
 from dav2_ros.engines.onnxruntime_engine import OnnxRuntimeEngine
 from dav2_ros.model import DepthAnythingV2
 from dav2_ros.model.random_weights import randomize_weights_
@@ -130,18 +130,31 @@ def test_unsupported_precision_or_device_says_what_to_do(model, cache_dir):
         )
 
 
-def test_auto_prefers_onnxruntime_on_cpu_and_says_why(ort_engine, model, cache_dir, caplog):
+def test_auto_prefers_openvino_then_onnxruntime_on_cpu_and_says_why(
+    ort_engine, model, cache_dir, caplog, monkeypatch
+):
     config = EngineConfig(backend="auto", input_hw=INPUT_HW, cache_dir=cache_dir)
     with caplog.at_level(logging.INFO, logger="dav2_ros.engines.auto"):
         engine = create_engine(model, config)
-    assert engine.backend == "onnxruntime"
+    assert engine.backend == "openvino"  # auto's order: tensorrt → openvino → onnxruntime
     assert "skipping tensorrt" in caplog.text
     assert any("tensorrt" in reason for reason in engine.skipped_backends)
+    monkeypatch.setattr(openvino_engine, "_import_openvino", _openvino_missing)
+    engine = create_engine(model, config)
+    assert engine.backend == "onnxruntime"
+    assert [reason.split(" ")[0] for reason in engine.skipped_backends] == [
+        "tensorrt",
+        "openvino",
+    ]
+    assert "the openvino package is not installed" in engine.skipped_backends[1]
 
 
-def test_auto_falls_back_to_torch(caplog):
+def test_auto_falls_back_to_torch(caplog, monkeypatch):
     model = randomize_weights_(DepthAnythingV2("vitt6", "relative"), seed=3)  # torch casts it
-    # bf16 on CPU: tensorrt needs CUDA, onnxruntime runs fp32 graphs, torch serves it.
+    # bf16 on a CPU without BF16 (its capability list injected): tensorrt needs CUDA,
+    # openvino refuses bf16, onnxruntime runs fp32 graphs, torch serves it.
+    no_bf16 = ["FP32", "INT8", "EXPORT_IMPORT"]
+    monkeypatch.setattr(openvino_engine, "capabilities_of", lambda core, device: no_bf16)
     config = EngineConfig(backend="auto", precision="bf16", input_hw=INPUT_HW)
     with caplog.at_level(logging.INFO, logger="dav2_ros.engines.auto"):
         engine = create_engine(model, config)
@@ -149,5 +162,11 @@ def test_auto_falls_back_to_torch(caplog):
     assert "skipping onnxruntime" in caplog.text
     assert [reason.split(" ")[0] for reason in engine.skipped_backends] == [
         "tensorrt",
+        "openvino",
         "onnxruntime",
     ]
+    assert "needs BF16" in engine.skipped_backends[1]
+
+
+def _openvino_missing():
+    raise EngineUnavailable("openvino backend: the openvino package is not installed (test)")

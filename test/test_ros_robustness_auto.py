@@ -1,9 +1,10 @@
 """``engine.backend: auto`` falls back with logged reasons; corrupt compressed payloads;
 SIGINT stops the node within 2 s; a corrupt engine-cache entry is rebuilt (slow).
 
-Default run (no GPU, cheap): precision bf16 makes tensorrt (no CUDA) and onnxruntime
-(fp32 graph only) both unavailable, so the whole chain tensorrt → onnxruntime → torch is
-walked and each skip is logged with its reason. The slow variant lets onnxruntime win
+Default run (no GPU): precision bf16 makes tensorrt (no CUDA) unavailable; openvino
+serves it on a CPU with BF16, and elsewhere it and onnxruntime (fp32 graphs) are skipped
+too and torch serves: each skip is logged with its reason, and the choice line is on
+/diagnostics. The slow variant lets openvino fp32 win
 on CPU (an ONNX export, ~20 s of CPU) with a damaged cache entry to rebuild, and sends
 SIGINT while a second export runs: no half-written file may stay in the cache.
 """
@@ -114,21 +115,34 @@ def client(node: NodeProcess) -> Iterator[RosClient]:
         rclpy.shutdown()
 
 
-def test_auto_walks_tensorrt_onnxruntime_torch_and_logs_each_reason(
-    client: RosClient, node: NodeProcess
-) -> None:
+def test_auto_walks_its_order_and_logs_each_reason(client: RosClient, node: NodeProcess) -> None:
     serve_compressed(client)
     log = node.log()
     # Each skip names the backend, the exception and why (here: bf16 is not for them).
     assert "engine auto: skipped tensorrt (ValueError: tensorrt backend supports precisions" in log
-    onnxruntime_reason = (
-        "engine auto: skipped onnxruntime (EngineUnavailable: onnxruntime backend runs the "
-        "fp32 graph; precision 'bf16' needs the TensorRT execution provider"
-    )
-    assert onnxruntime_reason in log, log
-    assert "engine for 160x120 images: torch cpu bf16 126x168" in log, log
-    diag = client.wait_for("/diagnostics", lambda m: "torch cpu bf16" in values_of(m)["engine"], 5)
+    if cpu_has_bf16():  # openvino runs bf16 here: the order's next backend serves
+        served = "openvino cpu bf16 126x168"
+    else:
+        assert "engine auto: skipped openvino (EngineUnavailable: openvino backend: precision " \
+            "bf16 needs BF16 support" in log, log  # fmt: skip
+        onnxruntime_reason = (
+            "engine auto: skipped onnxruntime (EngineUnavailable: onnxruntime backend runs the "
+            "fp32 graph (int8: its dynamic int8 encoder); precision 'bf16' needs the TensorRT"
+        )
+        assert onnxruntime_reason in log, log
+        served = "torch cpu bf16 126x168"
+    assert f"engine for 160x120 images: {served}" in log, log
+    assert "engine auto: using " + served in log, log  # the choice line, with its reasons
+    backend = served.split()[0] + " cpu bf16"
+    diag = client.wait_for("/diagnostics", lambda m: backend in values_of(m)["engine"], 5)
     assert diag is not None, client.messages("/diagnostics")[-1:]
+    assert values_of(diag)["engine_choice"].startswith("using " + served)
+
+
+def cpu_has_bf16() -> bool:
+    import openvino
+
+    return "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
 def corrupt_payloads() -> dict[str, bytes]:
@@ -191,7 +205,7 @@ def _seed_corrupt_onnx_entry(cache_dir: Path, checkpoint: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_auto_picks_onnxruntime_on_cpu_rebuilds_a_corrupt_cache_entry_and_sigint_mid_export_leaves_no_temp_files(  # noqa: E501
+def test_auto_picks_openvino_on_cpu_rebuilds_a_corrupt_cache_entry_and_sigint_mid_export_leaves_no_temp_files(  # noqa: E501
     tmp_path: Path,
 ) -> None:
     checkpoint = save_tiny_checkpoint(tmp_path)
@@ -200,6 +214,7 @@ def test_auto_picks_onnxruntime_on_cpu_rebuilds_a_corrupt_cache_entry_and_sigint
     params = {
         "model.checkpoint": str(checkpoint),
         "engine.backend": "auto",
+        "engine.precision": "fp32",  # openvino compiles the shared (corrupt) ONNX entry
         "engine.threads": 1,
         "image_transport": "compressed",
         "output.resolution": "model",
@@ -215,7 +230,7 @@ def test_auto_picks_onnxruntime_on_cpu_rebuilds_a_corrupt_cache_entry_and_sigint
         serve_compressed(client, timeout_s=300)
         log = node.log()
         assert "engine auto: skipped tensorrt (EngineUnavailable:" in log, log
-        assert "engine for 160x120 images: onnxruntime cpu fp32" in log, log
+        assert "engine for 160x120 images: openvino cpu fp32" in log, log
         assert f"rebuilding {seeded}" in log and "failed to load" in log, log
         assert seeded.stat().st_size > 10_000, "the corrupt entry must have been replaced"
         # A new resolution starts a second export; Ctrl-C lands in the middle of it.
@@ -238,4 +253,4 @@ def test_auto_picks_onnxruntime_on_cpu_rebuilds_a_corrupt_cache_entry_and_sigint
     leftovers = [p.name for p in cache_dir.iterdir() if p.name.startswith(".")]
     assert leftovers == [], f"half-written cache files left behind: {leftovers}"
     entries = sorted(p.name for p in cache_dir.iterdir())
-    assert all(p.endswith((".onnx", ".json")) for p in entries), entries
+    assert all(p.endswith((".onnx", ".ovblob", ".json")) for p in entries), entries

@@ -40,7 +40,7 @@ ALLOWED = {
     "geometry": set(),
     "sim": {"geometry"},
     "scale": {"geometry", "paramspec", "reporting"},
-    "engines": {"model", "reporting"},
+    "engines": {"model", "reporting", "sim"},  # sim: int8's generated calibration images
     "temporal": {"model", "scale"},
     "ros": {
         "colorize",

@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend",
         default="torch",
-        help=f"torch | onnxruntime | {INT8_ALIAS} | tensorrt | auto (default torch)",
+        help=f"torch | onnxruntime | {INT8_ALIAS} | openvino | tensorrt | auto (default torch)",
     )
     add_model_arguments(parser, random_by_default=True)
     parser.add_argument(
@@ -44,8 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
-    parser.add_argument("--device", default="cpu", help="cpu | cuda")
-    parser.add_argument("--precision", choices=("fp32", "fp16", "bf16"), help="default fp32")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | gpu | npu (openvino)")
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "fp16", "bf16", "int8", "auto"),
+        help="default fp32 (tensorrt: fp16); auto: the fastest within the self-check's limit",
+    )
     parser.add_argument("--quantize", choices=("int8",), help="onnxruntime only")
     parser.add_argument("--compile", action="store_true", help="torch only: torch.compile")
     parser.add_argument("--cache-dir", help="engine cache (default $DAV2_CACHE_DIR or ~/.cache)")
@@ -186,10 +190,13 @@ def record(label, estimator, setup_s, stage_times, chosen, args_like) -> dict:
 
 
 def _self_check_fields(engine) -> dict:
-    """The engine's self-check figure against fp32 torch (``self_check_deviation``)."""
+    """The engine's self-check figure against fp32 torch (``self_check_deviation``), and
+    what auto chose and why (``engine_choice``)."""
+    choice = {"engine_choice": engine.auto_choice} if engine.auto_choice else {}
     if engine.self_check is not None:
-        return dict(engine.self_check.fields())
-    return {"self_check": engine.self_check_skipped or "not needed (fp32 torch is the reference)"}
+        return {**engine.self_check.fields(), **choice}
+    skipped = engine.self_check_skipped or "not needed (fp32 torch is the reference)"
+    return {"self_check": skipped, **choice}
 
 
 def format_table(result: dict) -> str:

@@ -39,9 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "518 for official and transformers files)",
     )
     engine = parser.add_argument_group("engine")
-    engine.add_argument("--backend", default="torch", help="torch | onnxruntime | tensorrt | auto")
-    engine.add_argument("--device", default="cpu", help="cpu | cuda (default: cpu)")
-    engine.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"))
+    engine.add_argument(
+        "--backend", default="torch", help="torch | onnxruntime | openvino | tensorrt | auto"
+    )
+    engine.add_argument("--device", default="cpu", help="cpu | cuda | gpu | npu (default: cpu)")
+    engine.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16", "int8"))
     out = parser.add_argument_group(
         "outputs",
         "with several images each name gets the image's stem: depth.npy -> depth_<stem>.npy "

@@ -1,10 +1,12 @@
-"""Inference backends behind one ``Engine`` interface (torch, onnxruntime, tensorrt, auto)."""
+"""Inference backends behind one ``Engine`` interface (torch, onnxruntime, openvino,
+tensorrt, auto)."""
 
 # Importing a backend module registers it; heavy optional packages (onnxruntime,
-# torch_tensorrt) are only imported when an engine of that kind is built.
+# openvino, torch_tensorrt) are only imported when an engine of that kind is built.
 from dav2_ros.engines import (  # noqa: F401
     auto,
     onnxruntime_engine,
+    openvino_engine,
     tensorrt_engine,
     torch_engine,
 )

@@ -19,7 +19,7 @@ import numpy as np
 
 from dav2_ros.model import DepthAnythingV2
 
-PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8", "auto")  # auto: see engines.auto
 DEFAULT_PRECISION = {"tensorrt": "fp16"}  # every other backend: fp32
 
 
@@ -32,7 +32,7 @@ class SelfCheckSettings:
     """Check every engine but fp32 torch against fp32 torch when it is built
     (``dav2_ros.engines.self_check``): ``engine.max_deviation``, ``engine.allow_deviation``."""
 
-    max_deviation: float = 0.05  # relative L2; self_check.DEFAULT_MAX_DEVIATION
+    max_deviation: float = 0.02  # relative L2; self_check.DEFAULT_MAX_DEVIATION
     allow_deviation: bool = False  # keep an engine that failed (said as an error)
 
     def __post_init__(self) -> None:
@@ -135,6 +135,8 @@ class Engine(ABC):
     backend: str = "abstract"
     # Backends tried and passed over before this one ("auto"), each "name (why)".
     skipped_backends: tuple[str, ...] = ()
+    # What "auto" (backend or precision) chose and why, one line; "" when not chosen.
+    auto_choice: str = ""
     # The self-check's verdict on this engine (a ``SelfCheckResult``), or why there is none.
     self_check: Any = None
     self_check_skipped: str = ""

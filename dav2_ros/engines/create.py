@@ -20,6 +20,8 @@ def create_engine(model: DepthAnythingV2, config: EngineConfig) -> Engine:
     that fails is closed and refused (``SelfCheckFailed``) unless ``allow_deviation``.
     """
     factory = resolve_backend(config.backend)
-    if config.self_check is None or config.backend == "auto":  # auto checks each candidate
+    if config.precision == "auto" and config.backend != "auto":
+        factory = resolve_backend("auto")  # tries this backend's precisions, fastest first
+    if config.self_check is None or factory is resolve_backend("auto"):  # checks each one
         return factory(model, config)
     return build_checked(factory, model, config)

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib.metadata
 import io
 import logging
 import warnings
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from dav2_ros.engines.cache import ArtifactCache, CacheResult, weights_fingerprint
 from dav2_ros.model import DepthAnythingV2
 from dav2_ros.model.sizes import EncoderSpec
 
@@ -188,3 +191,47 @@ def build_onnx(
         quantize_encoder_int8(fp32_path, path)
     finally:
         fp32_path.unlink(missing_ok=True)
+
+
+def onnx_cache_fields(
+    model: DepthAnythingV2, input_hw: tuple[int, int], opset: int, quantize: str | None
+) -> dict:
+    """Everything that changes the exported graph (the cache key is made from this)."""
+    return {
+        "kind": "onnx",
+        "weights": weights_fingerprint(model),
+        "encoder": model.encoder_name,
+        "depth_type": model.depth_type,
+        "max_depth": model.max_depth,
+        "input_hw": list(input_hw),
+        "opset": opset,
+        "precision": "fp32",
+        "quantize": quantize,
+        "torch": torch.__version__,
+        "onnxscript": importlib.metadata.version("onnxscript"),
+    }
+
+
+def cached_onnx_graph(
+    model: DepthAnythingV2,
+    input_hw: tuple[int, int],
+    cache: ArtifactCache,
+    opset: int = DEFAULT_OPSET,
+) -> CacheResult[Path]:
+    """The plain static fp32 graph of ``model`` at ``input_hw`` from the engine cache,
+    exported first if absent: the one entry the ONNX Runtime and OpenVINO backends share."""
+    return cache.get_or_build(
+        onnx_cache_fields(model, input_hw, opset, None),
+        ".onnx",
+        build=partial(export_onnx, model, input_hw, opset=opset),
+        load=parsed_onnx_path,
+    )
+
+
+def parsed_onnx_path(path: Path) -> Path:
+    """An intermediate graph's path once it parses, so the cache rebuilds an unreadable one
+    instead of the next step failing on it at every start."""
+    import onnx
+
+    onnx.load_model(str(path), load_external_data=False)
+    return path

@@ -6,22 +6,24 @@ versions) and reused from the engine cache; see ``onnx_export`` for why it is st
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 from functools import partial
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from dav2_ros.engines.base import Engine, EngineConfig, EngineUnavailable, register_backend
-from dav2_ros.engines.cache import ArtifactCache, resolve_cache_dir, weights_fingerprint
+from dav2_ros.engines.cache import ArtifactCache, resolve_cache_dir
+from dav2_ros.engines.devices import require_cpu_or_cuda
+from dav2_ros.engines.input_check import checked_batch
 from dav2_ros.engines.onnx_export import (
     DEFAULT_OPSET,
     FUSION_RECIPE,
     QUANTIZE_MODES,
     export_onnx,
     fuse_for_cpu,
+    onnx_cache_fields,
+    parsed_onnx_path,
     quantize_encoder_int8,
 )
 from dav2_ros.engines.threads import default_threads
@@ -45,6 +47,7 @@ def _import_onnxruntime():
 
 def choose_providers(ort, config: EngineConfig) -> list:
     """Execution providers for ``config.device``: CPU, or TensorRT/CUDA EPs on a GPU."""
+    require_cpu_or_cuda("onnxruntime", config.device)
     if config.device == "cpu":
         return ["CPUExecutionProvider"]
     available = ort.get_available_providers()
@@ -75,32 +78,16 @@ def choose_providers(ort, config: EngineConfig) -> list:
     return [*providers, "CPUExecutionProvider"]
 
 
-def onnx_cache_fields(
-    model: DepthAnythingV2, input_hw: tuple[int, int], opset: int, quantize: str | None
-) -> dict:
-    """Everything that changes the exported graph (the cache key is made from this)."""
-    return {
-        "kind": "onnx",
-        "weights": weights_fingerprint(model),
-        "encoder": model.encoder_name,
-        "depth_type": model.depth_type,
-        "max_depth": model.max_depth,
-        "input_hw": list(input_hw),
-        "opset": opset,
-        "precision": "fp32",
-        "quantize": quantize,
-        "torch": torch.__version__,
-        "onnxscript": importlib.metadata.version("onnxscript"),
-    }
-
-
 class OnnxRuntimeEngine(Engine):
     backend = "onnxruntime"
 
     def __init__(self, model: DepthAnythingV2, config: EngineConfig) -> None:
         super().__init__(config)
         ort = _import_onnxruntime()
-        self.quantize = config.options.get("quantize")
+        # precision int8 is the dynamic int8 encoder (the same as option quantize: int8)
+        self.quantize = config.options.get("quantize") or (
+            "int8" if config.precision == "int8" else None
+        )
         if self.quantize is not None and self.quantize not in QUANTIZE_MODES:
             raise ValueError(
                 f"onnxruntime option quantize must be one of {QUANTIZE_MODES}, "
@@ -110,11 +97,12 @@ class OnnxRuntimeEngine(Engine):
         uses_trt_ep = any(
             isinstance(p, tuple) and p[0] == "TensorrtExecutionProvider" for p in self.providers
         )
-        if config.precision != "fp32" and not (config.precision == "fp16" and uses_trt_ep):
+        runs_graph_precision = config.precision in ("fp32", "int8")
+        if not runs_graph_precision and not (config.precision == "fp16" and uses_trt_ep):
             raise EngineUnavailable(
-                f"onnxruntime backend runs the fp32 graph; precision {config.precision!r} "
-                "needs the TensorRT execution provider (fp16). Use precision fp32, or the "
-                "torch/tensorrt backend"
+                f"onnxruntime backend runs the fp32 graph (int8: its dynamic int8 encoder); "
+                f"precision {config.precision!r} needs the TensorRT execution provider (fp16). "
+                "Use precision fp32 or int8, or the openvino/torch/tensorrt backend"
             )
         self.threads = int(config.options.get("threads") or default_threads())
         self.opset = int(config.options.get("opset", DEFAULT_OPSET))
@@ -148,7 +136,7 @@ class OnnxRuntimeEngine(Engine):
         for index, (step_fields, make) in enumerate(steps):
             last = index == len(steps) - 1
             build = make if previous is None else partial(make, previous)
-            load = partial(self._open_session, ort) if last else _parsed_onnx_path
+            load = partial(self._open_session, ort) if last else parsed_onnx_path
             result = cache.get_or_build(step_fields, ".onnx", build=build, load=load)
             previous = result.path
         return result
@@ -173,26 +161,11 @@ class OnnxRuntimeEngine(Engine):
         return options
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        expected = (1, 3, *self.config.input_hw)
-        if batch.shape != expected:
-            raise ValueError(
-                f"onnxruntime engine was built for input {expected}, got {batch.shape}; "
-                "build an engine for this input size"
-            )
-        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        batch = checked_batch(self.backend, self.config.input_hw, batch)
         return self.session.run([self.output_name], {self.input_name: batch})[0]
 
     def close(self) -> None:
         self.session = None  # frees the arena; the cached graph stays on disk
-
-
-def _parsed_onnx_path(path: Path) -> Path:
-    """An intermediate graph's path once it parses, so the cache rebuilds an unreadable one
-    instead of the next step failing on it at every start."""
-    import onnx
-
-    onnx.load_model(str(path), load_external_data=False)
-    return path
 
 
 register_backend("onnxruntime", OnnxRuntimeEngine)

@@ -86,6 +86,9 @@ class EngineSupervisor:
                 self.reporter.warn(f"engine auto: skipped {skipped}")
         check = engine.self_check
         self.self_check_fields = dict(check.fields()) if check is not None else {}
+        if engine.auto_choice:  # what auto chose, why, and what it passed over
+            self.self_check_fields["engine_choice"] = engine.auto_choice
+            self.reporter.info(f"engine auto: {engine.auto_choice}")
         if wrong_depth:
             self.self_check_fields["self_check_refused_backends"] = "; ".join(wrong_depth)
         if check is None and engine.self_check_skipped:

@@ -18,6 +18,7 @@ import torch
 
 from dav2_ros.engines.base import Engine, EngineConfig, EngineUnavailable, register_backend
 from dav2_ros.engines.cache import ArtifactCache, weights_fingerprint
+from dav2_ros.engines.devices import require_cpu_or_cuda
 from dav2_ros.model import DepthAnythingV2
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ def export_program(
 
 def require_tensorrt(device: str) -> object:
     """Import ``torch_tensorrt`` or raise ``EngineUnavailable`` naming what is missing."""
+    require_cpu_or_cuda("tensorrt", device)
     missing = []
     if not device.startswith("cuda"):
         missing.append(f"device 'cuda' (configured device is {device!r})")

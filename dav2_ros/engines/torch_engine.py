@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from dav2_ros.engines.base import Engine, EngineConfig, EngineUnavailable, register_backend
+from dav2_ros.engines.devices import require_cpu_or_cuda
 from dav2_ros.engines.threads import default_threads
 from dav2_ros.model import DepthAnythingV2
 
@@ -24,6 +25,12 @@ class TorchEngine(Engine):
 
     def __init__(self, model: DepthAnythingV2, config: EngineConfig) -> None:
         super().__init__(config)
+        require_cpu_or_cuda(self.backend, config.device)
+        if config.precision not in _DTYPES:
+            raise EngineUnavailable(
+                f"torch backend runs precisions {', '.join(_DTYPES)}, got {config.precision!r}; "
+                "int8 runs with the openvino or onnxruntime backend"
+            )
         if config.device.startswith("cuda") and not torch.cuda.is_available():
             raise EngineUnavailable("torch backend: device 'cuda' requested but CUDA is absent")
         if config.device == "cpu" and config.precision == "fp16":

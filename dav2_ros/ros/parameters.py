@@ -47,10 +47,20 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "engine.backend",
         "auto",
-        "auto | torch | onnxruntime | tensorrt, or a plugin 'package.module:factory'",
+        "auto | torch | onnxruntime | openvino | tensorrt, or a plugin 'package.module:factory'",
     ),
-    ParamSpec("engine.device", "cpu", "cpu, cuda or cuda:N"),
-    ParamSpec("engine.precision", "fp32", "network precision", choices=("fp32", "fp16", "bf16")),
+    ParamSpec(
+        "engine.device",
+        "cpu",
+        "cpu, cuda or cuda:N; openvino also gpu, gpu.N (Intel GPU) or npu (Intel NPU)",
+    ),
+    ParamSpec(
+        "engine.precision",
+        "auto",
+        "network precision; auto = the fastest that passes the self-check "
+        "(int8/bf16 only within engine.max_deviation; fp32 without the self-check)",
+        choices=("auto", "fp32", "fp16", "bf16", "int8"),
+    ),
     ParamSpec(
         "engine.input_size",
         0,
@@ -75,7 +85,7 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec(
         "engine.max_deviation",
-        0.05,
+        0.02,
         "self-check limit: relative L2 deviation from fp32 torch; above it the engine "
         "is refused (auto: the next backend is tried)",
         min_value=1e-9,
@@ -85,6 +95,17 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
         "engine.allow_deviation",
         False,
         "keep an explicit engine that failed its self-check (still reported as an error)",
+    ),
+    ParamSpec(
+        "engine.calibration",
+        "",
+        "int8 calibration images: a folder of images or a rosbag2 of the camera; "
+        "'' = generated scenes (dav2_ros.sim)",
+    ),
+    ParamSpec(
+        "engine.calibration_topic",
+        "",
+        "image topic of the engine.calibration rosbag2; '' = its only image topic",
     ),
     ParamSpec(
         "engine.warmup_width",
@@ -247,7 +268,9 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
 )
 PARAMETERS: tuple[ParamSpec, ...] = (*CORE_PARAMETERS, *SCALE_PARAMETERS)
 
-_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
+_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|gpu(\.\d+)?|npu)$")
+_INTEL_DEVICE = re.compile(r"^(gpu(\.\d+)?|npu)$")
+_INTEL_BACKENDS = ("openvino", "auto")
 
 
 def parameter_names() -> list[str]:
@@ -271,6 +294,8 @@ class NodeSettings:
     self_check: bool
     max_deviation: float  # relative L2 of an engine's output against fp32 torch
     allow_deviation: bool
+    calibration: str  # int8 calibration images: folder or rosbag2; '' = generated
+    calibration_topic: str
     warmup_hw: tuple[int, int]  # (0, 0): no warm-up frame
     image_transport: str
     output_resolution: str
@@ -291,10 +316,17 @@ class NodeSettings:
 def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
     """Check every parameter once (missing ones take their default) → ``NodeSettings``."""
     checked = check_values(PARAMETERS, values)
-    if not _DEVICE.match(checked["engine.device"]):
+    device, backend = checked["engine.device"], checked["engine.backend"]
+    if not _DEVICE.match(device):
         raise ParameterError(
-            f"parameter 'engine.device': expected cpu, cuda or cuda:N, "
-            f"got {checked['engine.device']!r}"
+            f"parameter 'engine.device': expected cpu, cuda, cuda:N, or for the openvino "
+            f"backend gpu, gpu.N or npu; got {device!r}"
+        )
+    if _INTEL_DEVICE.match(device) and backend not in _INTEL_BACKENDS and ":" not in backend:
+        raise ParameterError(
+            f"parameter 'engine.device': {device!r} is an Intel device, which only the "
+            f"openvino backend runs; engine.backend is {backend!r}. Set engine.backend to "
+            "openvino (or auto), or engine.device to cpu/cuda"
         )
     if not checked["engine.backend"]:
         raise ParameterError("parameter 'engine.backend': must not be empty (use 'auto')")
@@ -312,6 +344,8 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
         self_check=checked["engine.self_check"],
         max_deviation=checked["engine.max_deviation"],
         allow_deviation=checked["engine.allow_deviation"],
+        calibration=checked["engine.calibration"],
+        calibration_topic=checked["engine.calibration_topic"],
         warmup_hw=_warmup_hw(checked),
         image_transport=checked["image_transport"],
         output_resolution=checked["output.resolution"],

@@ -124,7 +124,11 @@ def depth_estimator(settings: NodeSettings, model: Any, input_size: int) -> Any:
     from dav2_ros.engines import DepthEstimator, EngineSpec
     from dav2_ros.engines.base import SelfCheckSettings
 
-    options = {"threads": settings.threads} if settings.threads else {}
+    options: dict[str, Any] = {"threads": settings.threads} if settings.threads else {}
+    if settings.calibration:  # int8 engines (openvino) calibrate on these images
+        options["calibration"] = settings.calibration
+    if settings.calibration_topic:
+        options["calibration_topic"] = settings.calibration_topic
     self_check = None
     if settings.self_check:
         self_check = SelfCheckSettings(settings.max_deviation, settings.allow_deviation)
