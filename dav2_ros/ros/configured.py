@@ -5,6 +5,7 @@ mailbox and statistics. Plain data: the node creates and destroys the handles in
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,3 +35,8 @@ class Configured:
     stats: NodeStats = field(default_factory=NodeStats)
     frame_lock: threading.Lock = field(default_factory=threading.Lock)  # held per frame
     worker: threading.Thread | None = None
+
+    def start_worker(self, work: Callable[[Configured], None]) -> None:
+        """The one thread that runs ``work(self)``: the frames, until the mailbox closes."""
+        self.worker = threading.Thread(target=work, args=(self,), name="dav2_worker", daemon=True)
+        self.worker.start()

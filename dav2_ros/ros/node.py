@@ -13,7 +13,6 @@ thread runs the model and publishes.
 
 from __future__ import annotations
 
-import threading
 import time
 from functools import partial
 from importlib.util import find_spec
@@ -41,6 +40,7 @@ from dav2_ros.scale.source import ScaleSource, SparseDepth
 
 NODE_NAME = "dav2_depth"
 STOP_WAIT_S = 1.0  # how long a stop waits for an inference in flight (a stop takes < 2 s)
+CLEANUP_WAIT_S = 30.0  # cleanup: the inference in flight ends before its engine is closed
 # Outputs for the camera's frames (depth/scale and /diagnostics come beside them).
 OUTPUTS = {
     "depth": Image,
@@ -87,10 +87,7 @@ class DepthWiring:
         run = Configured(s, built.name, built.engine, pipeline, pubs, ports, built.stopping)
         for port in run.ports:
             self._subscribe(port, startup.first_reliability(s.input_reliability))
-        run.worker = threading.Thread(
-            target=self._work, args=(run,), name="dav2_worker", daemon=True
-        )
-        run.worker.start()
+        run.start_worker(self._work)
         self.run, self.state_label = run, "inactive"
         self.reporter.resolve("configure")
         word = "configured" if self.managed else "ready"  # depth_node is active at once
@@ -105,12 +102,14 @@ class DepthWiring:
     def deactivate(self) -> None:
         """Silent from now on: waits for a frame in flight, forgets the parked one."""
         self.active, self.state_label = False, "inactive"
-        if self.run is not None:
-            with self.run.frame_lock:
-                self.run.mailbox.get(timeout_s=0.0)
+        # An engine backing off holds its frame for seconds: publish() checks active anyway.
+        if self.run is not None and self.run.frame_lock.acquire(timeout=STOP_WAIT_S):
+            self.run.mailbox.get(timeout_s=0.0)
+            self.run.frame_lock.release()
 
-    def cleanup(self) -> None:
-        """Back to unconfigured: the worker stopped, handles destroyed, model released."""
+    def cleanup(self, wait_s: float = CLEANUP_WAIT_S) -> None:
+        """Back to unconfigured: the worker stopped (after at most ``wait_s``), handles
+        destroyed, model released."""
         run, self.run = self.run, None
         self.active, self.state_label = False, "unconfigured"
         if run is None:
@@ -118,7 +117,7 @@ class DepthWiring:
         run.stopping.set()
         run.mailbox.close()
         if run.worker is not None:
-            run.worker.join(timeout=STOP_WAIT_S)
+            run.worker.join(timeout=wait_s)
         for port in run.ports:
             self.destroy_subscription(port.handle)
         for publisher in run.publishers.values():
@@ -240,7 +239,7 @@ class DepthWiring:
 
     def stop(self) -> None:
         self.deactivate()
-        self.cleanup()
+        self.cleanup(STOP_WAIT_S)
 
 
 class DepthNode(DepthWiring, Node):
