@@ -31,7 +31,7 @@ from dav2_ros.reporting import Reporter
 from dav2_ros.ros import conversions, diagnostics, input_loss, qos, startup
 from dav2_ros.ros.configured import Configured, Frame
 from dav2_ros.ros.executable import run_executable
-from dav2_ros.ros.frame_pipeline import FramePipeline, stamp_s
+from dav2_ros.ros.frame_pipeline import CONFIDENCE_TOPIC, FramePipeline, stamp_s
 from dav2_ros.ros.parameters import NodeSettings, declare_parameters, parameter_values
 from dav2_ros.ros.qos import InputPort, input_ports, input_qos, output_qos, reliability_name
 from dav2_ros.ros.runtime_params import answer_change
@@ -41,9 +41,11 @@ from dav2_ros.scale.source import ScaleSource, SparseDepth
 
 NODE_NAME = "dav2_depth"
 STOP_WAIT_S = 1.0  # how long a stop waits for an inference in flight (a stop takes < 2 s)
-# Outputs for the camera's frames (depth/scale and /diagnostics come beside them).
+# Outputs for the camera's frames (depth/scale and /diagnostics come beside them);
+# depth/confidence only when the model gives confidence (model.confidence).
 OUTPUTS = {
     "depth": Image,
+    CONFIDENCE_TOPIC: Image,
     "depth/camera_info": CameraInfo,
     "depth/relative": Image,
     "depth/colored": Image,
@@ -79,7 +81,12 @@ class DepthWiring:
         s = startup.settings_of(parameter_values(self))
         built = startup.model_engine(s, self.reporter, strict=self.managed)
         out_qos = output_qos(s.output_reliability)
-        pubs = {topic: self.create_publisher(t, topic, out_qos) for topic, t in OUTPUTS.items()}
+        outputs = {
+            topic: msg_type
+            for topic, msg_type in OUTPUTS.items()
+            if topic != CONFIDENCE_TOPIC or built.confidence != "off"
+        }
+        pubs = {topic: self.create_publisher(t, topic, out_qos) for topic, t in outputs.items()}
         depth_type = built.meta.depth_type
         scale = self._wire_scale(s, depth_type, pubs)
         pipeline = FramePipeline(s, built.engine, scale, depth_type, self.reporter, self)
@@ -95,7 +102,7 @@ class DepthWiring:
         self.reporter.resolve("configure")
         self.reporter.info(
             f"configured: model {built.name}, backend {s.backend}, input_size {built.input_size}, "
-            f"subscribed to {run.ports[0].topic}"
+            f"confidence {built.confidence}, subscribed to {run.ports[0].topic}"
         )
 
     def activate(self) -> None:
@@ -163,7 +170,8 @@ class DepthWiring:
 
     # ---- Sink of the frame pipeline --------------------------------------------------
     def wanted(self, topic: str) -> bool:
-        return self.run is not None and self.run.publishers[topic].get_subscription_count() > 0
+        publisher = self.run.publishers.get(topic) if self.run is not None else None
+        return publisher is not None and publisher.get_subscription_count() > 0
 
     def publish(self, topic: str, msg: Any) -> None:
         if self.active and self.run is not None:
