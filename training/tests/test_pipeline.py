@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from dav2_train.config import load_config, split_dir, train_section
 from dav2_train import sparsification
+from dav2_train.config import load_config, split_dir, train_section
 from dav2_train.evaluate import PRIOR_NAME
 from dav2_train.losses import laplace_nll, log_depth_residual
 from dav2_train.models import load_trained
