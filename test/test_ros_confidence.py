@@ -17,6 +17,9 @@ import pytest
 import torch
 from sensor_msgs.msg import CameraInfo, Image, LaserScan, PointCloud2
 from test_ros_support import (
+    SMALL_HEIGHT,
+    SMALL_K,
+    SMALL_WIDTH,
     TINY_INPUT_SIZE,
     NodeProcess,
     RosClient,
@@ -27,6 +30,7 @@ from test_ros_support import (
     scene_rgb,
     set_parameters,
     stamp_ns,
+    tiny_node_values,
     wait_until,
 )
 
@@ -41,9 +45,8 @@ pytestmark = pytest.mark.ros
 
 NS = "/cam_conf"
 NODE = f"{NS}/dav2_depth"
-HEIGHT, WIDTH = 96, 128
+HEIGHT, WIDTH, K = SMALL_HEIGHT, SMALL_WIDTH, SMALL_K
 RATE_HZ = 10.0
-K = [110.0, 0, 64, 0, 110.0, 48, 0, 0, 1]
 SCAN_RANGE_MAX_M = 100.0
 TOPICS = {
     "depth": Image,
@@ -55,16 +58,10 @@ TOPICS = {
 
 
 def node_values(checkpoint: Any, **extra: Any) -> dict[str, Any]:
-    return {
-        "model.checkpoint": str(checkpoint),
-        "engine.backend": "torch",
-        "engine.threads": 1,
-        "engine.warmup_width": WIDTH,
-        "engine.warmup_height": HEIGHT,
-        "temporal.mode": "none",  # each frame as predicted: compared with the model's own
-        "scan.range_max": SCAN_RANGE_MAX_M,
-        **extra,
-    }
+    """temporal.mode none: each frame as predicted, compared with the model's own output."""
+    return tiny_node_values(
+        checkpoint, **{"temporal.mode": "none", "scan.range_max": SCAN_RANGE_MAX_M, **extra}
+    )
 
 
 @pytest.fixture(scope="module")

@@ -67,6 +67,26 @@ def save_tiny_checkpoint(
     return save_model(model, meta, directory / name)
 
 
+# A small camera the streaming node tests share: its image size and intrinsics.
+SMALL_HEIGHT, SMALL_WIDTH = 96, 128
+SMALL_K = [110.0, 0, 64, 0, 110.0, 48, 0, 0, 1]
+
+
+def tiny_node_values(
+    checkpoint: Path, height: int = SMALL_HEIGHT, width: int = SMALL_WIDTH, **extra: Any
+) -> dict[str, Any]:
+    """Parameters of a node on a tiny checkpoint: torch on one thread (two shared cores),
+    its warm-up frame at the camera's size, then ``extra`` (dotted names)."""
+    return {
+        "model.checkpoint": str(checkpoint),
+        "engine.backend": "torch",
+        "engine.threads": 1,
+        "engine.warmup_width": width,
+        "engine.warmup_height": height,
+        **extra,
+    }
+
+
 def write_params(path: Path, values: dict[str, Any]) -> Path:
     """A ``--params-file`` for every node (``/**``) with dotted names nested as in depth.yaml."""
     from dav2_ros.paramspec import params_file_yaml
