@@ -58,7 +58,8 @@ class DepthEstimator:
         confidence: str = "off",
     ) -> None:
         resolve_backend(spec.backend)  # an unknown backend fails here, not at the first frame
-        self.confidence = resolve_mode(confidence, model.has_confidence_head)
+        has_head = bool(getattr(model, "has_confidence_head", False))  # any nn.Module runs
+        self.confidence = resolve_mode(confidence, has_head)
         self.model = model
         self.spec = spec
         self.input_size = input_size
