@@ -74,9 +74,13 @@ class Scratch(nn.Module):
 
 
 class UncertaintyHead(nn.Module):
-    """Expected error of each pixel from the finest fused features (``refinenet1``'s output,
-    at 8/14 of the network resolution): two 3x3 convs and a 1x1 to the log of the error,
-    upsampled like the depth and exponentiated.
+    """Expected error of each pixel: two 3x3 convs and a 1x1 to the log of the error, on the
+    finest fused features (``refinenet1``'s output, at 8/14 of the network resolution),
+    upsampled like the depth.
+
+    The first conv's output is shifted per image by a projection of the encoder's last
+    tapped tokens, averaged over the image: most of a metric model's error is one scale
+    error for the whole frame, which only a view of the whole frame can estimate.
 
     What the error measures is fixed by the loss it was trained with
     (``dav2_train.losses.laplace_nll``): metric models, |ln d - ln d*|; relative models,
@@ -85,16 +89,19 @@ class UncertaintyHead(nn.Module):
 
     HIDDEN = 32
 
-    def __init__(self, features: int) -> None:
+    def __init__(self, features: int, embed_dim: int) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(features, self.HIDDEN, 3, padding=1)
+        self.image_context = nn.Linear(embed_dim, self.HIDDEN)
         self.conv2 = nn.Conv2d(self.HIDDEN, self.HIDDEN, 3, padding=1)
         self.out_conv = nn.Conv2d(self.HIDDEN, 1, 1)
 
-    def forward(self, fused: Tensor, out_hw: tuple[int, int]) -> Tensor:
-        """``B×F×h×w`` fused features → ``B×1×H×W`` log expected error (no gradient flows
-        back into ``fused``: the depth path is never trained by this head's loss)."""
-        x = F.relu(self.conv1(fused.detach()))
+    def forward(self, fused: Tensor, tokens: Tensor, out_hw: tuple[int, int]) -> Tensor:
+        """``B×F×h×w`` fused features and ``B×N×D`` last tapped tokens → ``B×1×H×W`` log
+        expected error. No gradient flows back into either: the depth path is never
+        trained by this head's loss."""
+        context = self.image_context(tokens.detach().mean(dim=1))[:, :, None, None]
+        x = F.relu(self.conv1(fused.detach()) + context)
         x = F.relu(self.conv2(x))
         return F.interpolate(self.out_conv(x), out_hw, mode="bilinear", align_corners=True)
 
@@ -115,7 +122,7 @@ class DPTHead(nn.Module):
         self.scratch = Scratch(oc, spec.features, metric)
         # Created last: a model with the head draws the same initial depth weights from
         # the same seed as one without it.
-        self.uncertainty = UncertaintyHead(spec.features) if confidence else None
+        self.uncertainty = UncertaintyHead(spec.features, spec.embed_dim) if confidence else None
 
     def forward(self, tapped: list[Tensor], grid_h: int, grid_w: int) -> Tensor:
         """The depth logits (before ``max_depth`` scaling or the final ReLU)."""
@@ -184,7 +191,7 @@ class DepthAnythingV2(nn.Module):
 
     def add_confidence_head(self) -> None:
         """A fresh confidence head on this model (its depth is untouched)."""
-        self.depth_head.uncertainty = UncertaintyHead(self.spec.features)
+        self.depth_head.uncertainty = UncertaintyHead(self.spec.features, self.spec.embed_dim)
 
     def forward(self, x: Tensor) -> Tensor:
         return self._depth_of(*self._fused(x))
@@ -196,17 +203,21 @@ class DepthAnythingV2(nn.Module):
                 f"this {self.encoder_name} model has no confidence head; train one with "
                 "`dav2-train confidence` (docs/training.md)"
             )
-        fused, grid_h, grid_w = self._fused(x)
+        tapped, grid_h, grid_w = self._tapped(x)
+        fused = self.depth_head.fuse(tapped, grid_h, grid_w)
         out_hw = (grid_h * self.spec.patch_size, grid_w * self.spec.patch_size)
-        log_error = self.depth_head.uncertainty(fused, out_hw)
+        log_error = self.depth_head.uncertainty(fused, tapped[-1], out_hw)
         return self._depth_of(fused, grid_h, grid_w), log_error.squeeze(1)
 
     def _fused(self, x: Tensor) -> tuple[Tensor, int, int]:
+        tapped, grid_h, grid_w = self._tapped(x)
+        return self.depth_head.fuse(tapped, grid_h, grid_w), grid_h, grid_w
+
+    def _tapped(self, x: Tensor) -> tuple[list[Tensor], int, int]:
         height, width = x.shape[-2:]
         check_input_size(int(height), int(width), self.spec.patch_size)
         grid_h, grid_w = height // self.spec.patch_size, width // self.spec.patch_size
-        tapped = self.pretrained.tapped_features(x, self.spec.tapped_blocks)
-        return self.depth_head.fuse(tapped, grid_h, grid_w), grid_h, grid_w
+        return self.pretrained.tapped_features(x, self.spec.tapped_blocks), grid_h, grid_w
 
     def _depth_of(self, fused: Tensor, grid_h: int, grid_w: int) -> Tensor:
         out = self.depth_head.depth(fused, grid_h, grid_w)

@@ -19,7 +19,8 @@ size, network, bilinear resize back) and is scored with:
   when it has one, and the cheap heuristics (flip disagreement, through the node's own
   ``flip`` path; image gradient; the depth itself), as AUSE and AbsRel over all pixels
   and over the most confident 80 % and 50 % (metric AbsRel for metric models, aligned
-  AbsRel for relative ones);
+  AbsRel for relative ones), each frame ranked on its own and all frames' pixels ranked
+  together (``sparsification``);
 
 plus ``dav2 bench`` (ONNX Runtime, 2 threads) total milliseconds per 640×480 frame.
 Metrics are means over frames (the paper's protocol: per image, then averaged).
@@ -160,10 +161,11 @@ def frame_metrics(
 
 def confidence_rows(
     estimator, rgb: np.ndarray, prediction, gt_m: np.ndarray, valid: np.ndarray,
-    max_depth_m: float, seed: int,
+    max_depth_m: float, seed: int, pool: sparsification.Pool,
 ) -> dict[str, float]:  # fmt: skip
-    """``sparsification.frame_rows`` of one frame: the head's confidence (``prediction``'s,
-    if any) and the heuristics, ranked against the per-pixel AbsRel the table reports."""
+    """``sparsification.frame_rows`` of one frame (its pixels also into ``pool``): the
+    head's confidence (``prediction``'s, if any) and the heuristics, ranked against the
+    per-pixel AbsRel the table reports."""
     values = prediction.values
     if estimator.depth_type == "metric":
         depth = values
@@ -174,7 +176,9 @@ def confidence_rows(
         rgb, depth, estimator.input_hw(*rgb.shape[:2]), prediction.confidence, -flipped
     )
     errors = sparsification.absrel_per_pixel(np.maximum(depth[valid], 1e-6), gt_m[valid])
-    return sparsification.frame_rows(errors, {k: m[valid] for k, m in maps.items()}, seed)
+    ranked = {k: m[valid] for k, m in maps.items()}
+    pool.add(errors, ranked, seed)
+    return sparsification.frame_rows(errors, ranked, seed)
 
 
 def score_frames(
@@ -185,9 +189,11 @@ def score_frames(
     part: int = 0,
     parts: int = 1,
     confidence: bool = True,
+    pool: sparsification.Pool | None = None,
 ) -> list[dict[str, float]]:
     """``frame_metrics`` of every ``parts``-th frame (from ``part``) of a split, with
-    ``confidence_rows`` when ``confidence``."""
+    ``confidence_rows`` when ``confidence`` (pixels sampled into ``pool``)."""
+    pool = pool if pool is not None else sparsification.Pool()
     rows = []
     for index, frame in enumerate(iter_frames(split_dir, limit)):
         if index % parts != part:
@@ -202,8 +208,9 @@ def score_frames(
         )
         if confidence:
             row |= confidence_rows(
-                estimator, frame["rgb"], prediction, frame["depth_m"], valid, max_depth_m, index
-            )
+                estimator, frame["rgb"], prediction, frame["depth_m"], valid, max_depth_m, index,
+                pool,
+            )  # fmt: skip
         rows.append(row)
     return rows
 
@@ -315,9 +322,13 @@ def markdown(results: dict) -> str:
                 f"load {bench['machine'].get('loadavg_1m')}) |" + " |" * (len(names) - 1)
             )
         out.append("")
-        confidence = {n: splits[n]["confidence"] for n in names if "confidence" in splits[n]}
-        if confidence:
-            out += sparsification.markdown(label, confidence)
+        for key, protocol in (
+            ("confidence", "each frame ranked on its own"),
+            ("confidence_pooled", "all frames' pixels ranked together"),
+        ):
+            ranked = {n: splits[n][key] for n in names if splits[n].get(key)}
+            if ranked:
+                out += sparsification.markdown(label, ranked, protocol)
     return "\n".join(out)
 
 
@@ -352,13 +363,17 @@ def run_table(
         estimator, meta = build_estimator(checkpoint, threads, input_size)
         splits = {}
         for directory in map(Path, split_dirs):
+            pool = sparsification.Pool()
             rows = score_frames(
-                estimator, directory, max_depth_m, limit, ctx.rank, ctx.world_size, confidence
-            )
+                estimator, directory, max_depth_m, limit, ctx.rank, ctx.world_size, confidence,
+                pool,
+            )  # fmt: skip
             row = summarise(_reduce_sums(row_sums(rows), ctx), _image_size(directory))
+            if confidence:
+                row["confidence_pooled"] = pool.merge(all_gather_objects(pool, ctx)).summary()
             splits[directory.name] = row | read_split(directory).provenance
             if ctx.is_main:
-                shown = {k: v for k, v in row.items() if k != "confidence"}
+                shown = {k: v for k, v in row.items() if not k.startswith("confidence")}
                 print(f"[{tag}] {label} {directory.name}: {json.dumps(shown)}", flush=True)
         results[label] = _model_record(checkpoint, meta, estimator.input_size, splits, started)
         if ctx.is_main and label in bench_labels:

@@ -24,7 +24,7 @@ from dav2_ros.model.confidence import flip_disagreement
 from dav2_ros.model.transforms import model_input_size
 from dav2_train import fingerprint, sparsification
 from dav2_train.config import run_dir, section, split_dir
-from dav2_train.dist import DistContext, all_reduce_sum
+from dav2_train.dist import DistContext, all_gather_objects, all_reduce_sum
 from dav2_train.infer import predict, predict_with_confidence, read_rgb
 from dav2_train.metrics import aligned_depth, da2k_correct, depth_metrics, relative_metrics
 from dav2_train.models import load_reference, reference_input
@@ -67,8 +67,10 @@ def _reduce_means(rows: list[dict], keys: list[str], ctx: DistContext) -> dict:
 def confidence_row(
     model, meta: dict, rgb: np.ndarray, pred: np.ndarray, confidence: np.ndarray | None,
     gt_m: np.ndarray, valid: np.ndarray, max_depth_m: float, ctx: DistContext, seed: int,
+    pool: sparsification.Pool,
 ) -> dict[str, float]:  # fmt: skip
-    """``sparsification.frame_rows`` of one image: the head's map and the heuristics."""
+    """``sparsification.frame_rows`` of one image (its pixels also into ``pool``): the
+    head's map and the heuristics."""
     mirrored = predict(model, np.ascontiguousarray(rgb[:, ::-1]), meta["input_size"], ctx.device)
     flip_error = flip_disagreement(pred, mirrored, meta["depth_type"])
     depth = pred
@@ -77,7 +79,9 @@ def confidence_row(
     network_hw = model_input_size(*rgb.shape[:2], meta["input_size"])
     maps = sparsification.uncertainty_maps(rgb, depth, network_hw, confidence, flip_error)
     errors = sparsification.absrel_per_pixel(np.maximum(depth[valid], 1e-6), gt_m[valid])
-    return sparsification.frame_rows(errors, {k: m[valid] for k, m in maps.items()}, seed)
+    ranked = {k: m[valid] for k, m in maps.items()}
+    pool.add(errors, ranked, seed)
+    return sparsification.frame_rows(errors, ranked, seed)
 
 
 def evaluate_split(
@@ -86,7 +90,7 @@ def evaluate_split(
 ) -> dict:  # fmt: skip
     """AbsRel/δ1 over a split (and the confidence rankings when ``confidence``); rank r
     scores samples r, r + world, … (streamed)."""
-    rows = []
+    rows, pool = [], sparsification.Pool()
     for index, sample in iter_split(split, ctx.rank, ctx.world_size):
         if limit is not None and index >= limit:
             break
@@ -103,8 +107,9 @@ def evaluate_split(
             )
         if confidence:
             row |= confidence_row(
-                model, meta, sample.rgb, pred, head, sample.label, valid, max_depth_m, ctx, index
-            )
+                model, meta, sample.rgb, pred, head, sample.label, valid, max_depth_m, ctx, index,
+                pool,
+            )  # fmt: skip
         rows.append(row)
     keys = ["absrel", "delta1"]
     if meta["depth_type"] == "metric":
@@ -113,7 +118,10 @@ def evaluate_split(
         head = [sparsification.HEAD] if getattr(model, "has_confidence_head", False) else []
         keys += sparsification.row_keys([*head, *sparsification.HEURISTICS])
     depth, ranked = sparsification.nested(_reduce_means(rows, keys, ctx))
-    return depth | ({"confidence": ranked} if ranked else {})
+    if not ranked:
+        return depth
+    pooled = pool.merge(all_gather_objects(pool, ctx)).summary()
+    return depth | {"confidence": ranked, "confidence_pooled": pooled}
 
 
 def evaluate_da2k(model, meta: dict, annotations_path: Path, ctx: DistContext) -> dict:
@@ -181,7 +189,7 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
         results[label] = _score(model, meta, config, cfg, ctx)
         if ctx.is_main:
             shown = {
-                split: {k: v for k, v in row.items() if k != "confidence"}
+                split: {k: v for k, v in row.items() if not k.startswith("confidence")}
                 for split, row in results[label].items()
             }
             print(f"[{name}] {label}: {json.dumps(shown)}", flush=True)
@@ -212,7 +220,11 @@ def markdown_table(results: dict[str, dict]) -> str:
             lines.append(f"| {model_name} | {split} | {absrel} | {delta1} | {da2k} | {images} |")
     lines.append("")
     for model_name, splits in results.items():
-        ranked = {s: row["confidence"] for s, row in splits.items() if "confidence" in row}
-        if ranked:
-            lines += sparsification.markdown(model_name, ranked)
+        for key, protocol in (
+            ("confidence", "each frame ranked on its own"),
+            ("confidence_pooled", "all frames' pixels ranked together"),
+        ):
+            ranked = {s: row[key] for s, row in splits.items() if row.get(key)}
+            if ranked:
+                lines += sparsification.markdown(model_name, ranked, protocol)
     return "\n".join(lines)

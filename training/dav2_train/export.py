@@ -63,7 +63,8 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path | None:
     }
     extra = cfg.get("card", {}) or {}
     held_out = {
-        split: {k: v for k, v in row.items() if k != "confidence"} | _confidence_figures(row)
+        split: {k: v for k, v in row.items() if not k.startswith("confidence")}
+        | _confidence_figures(row)
         for split, row in all_metrics.get(label, {}).items()
     }
     metrics = {"held_out": held_out, "speed": extra.get("speed", {})}
@@ -89,12 +90,14 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path | None:
 
 def _confidence_figures(row: dict) -> dict:
     """A split's confidence rankings without their curves (the metadata stays small)."""
-    ranked = row.get("confidence") or {}
-    if not ranked:
-        return {}
-    return {
-        "confidence": {m: {k: v for k, v in f.items() if k != "curve"} for m, f in ranked.items()}
-    }
+    figures = {}
+    for key in ("confidence", "confidence_pooled"):
+        ranked = row.get(key) or {}
+        if ranked:
+            figures[key] = {
+                method: {k: v for k, v in f.items() if k != "curve"} for method, f in ranked.items()
+            }
+    return figures
 
 
 def _metrics_table(all_metrics: dict) -> str:

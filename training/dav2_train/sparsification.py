@@ -1,11 +1,18 @@
-"""How well a confidence map ranks a frame's pixels: sparsification curves and AUSE.
+"""How well a confidence map ranks pixels: sparsification curves and AUSE.
 
-For one frame, the pixels are removed in order of descending uncertainty and the AbsRel of
-those left is recorded at each removed fraction (0, 2, …, 98 %): the sparsification curve.
-The **oracle** removes them by their true error, the best any ranking can do. **AUSE**
-(area under the sparsification error) is the area between a method's curve and the
-oracle's: 0 is a perfect ranking (Ilg et al. 2018; Poggi et al. 2020). Curves are per
-frame, then averaged over frames, like every figure of the deployment table.
+Pixels are removed in order of descending uncertainty and the AbsRel of those left is
+recorded at each removed fraction (0, 2, …, 98 %): the sparsification curve. The
+**oracle** removes them by their true error, the best any ranking can do. **AUSE** (area
+under the sparsification error) is the area between a method's curve and the oracle's:
+0 is a perfect ranking (Ilg et al. 2018; Poggi et al. 2020). Two protocols:
+
+- **per frame** (the literature's): each frame's pixels ranked on their own, the curves
+  averaged over frames, like every figure of the deployment table. It asks where in a
+  frame the depth is worst;
+- **pooled**: every frame's pixels ranked together, as one fixed threshold does
+  (``points.min_confidence`` is one number for every frame). It also asks which frames
+  are worst, the larger part of a metric model's error (a scale error per frame). From
+  a fixed random 1/32 of each frame's valid pixels (``Pool``).
 
 What is ranked, besides a model's confidence head (``CONFIDENCE_SOURCES``):
 
@@ -30,6 +37,7 @@ import numpy as np
 from dav2_ros.model.transforms import resize_output
 
 FRACTIONS = np.arange(50) * 0.02  # share of pixels removed: 0, 0.02, …, 0.98
+POOL_SHARE = 1 / 32  # of each frame's valid pixels, kept for the pooled curves
 KEEP80, KEEP50 = 10, 25  # indices of 20 % and 50 % removed
 ORACLE = "oracle (true error)"
 HEAD = "confidence head"
@@ -105,15 +113,55 @@ def summary(means: Mapping[str, float]) -> dict[str, dict]:
     out = {}
     for method in methods:
         mean_curve = [means[f"sparsification:{method}:{i}"] for i in range(len(FRACTIONS))]
-        out[method] = {
-            "ause": means.get(f"ause:{method}", 0.0),
-            "absrel_all": mean_curve[0],
-            "absrel_confident80": mean_curve[KEEP80],
-            "absrel_confident50": mean_curve[KEEP50],
-            "cut50": 1.0 - mean_curve[KEEP50] / mean_curve[0],
-            "curve": mean_curve,
-        }
+        out[method] = _figures(mean_curve, means.get(f"ause:{method}", 0.0))
     return out
+
+
+class Pool:
+    """Samples of pixels over frames for the pooled curves: per method, the errors and
+    uncertainties of a fixed random ``POOL_SHARE`` of each frame's valid pixels."""
+
+    def __init__(self) -> None:
+        self.errors: list[np.ndarray] = []
+        self.uncertainties: dict[str, list[np.ndarray]] = {}
+
+    def add(self, errors: np.ndarray, uncertainties: Mapping[str, np.ndarray], seed: int) -> None:
+        keep = np.random.default_rng([seed, 32]).random(errors.size) < POOL_SHARE
+        self.errors.append(errors[keep].astype(np.float32))
+        for method, uncertainty in uncertainties.items():
+            self.uncertainties.setdefault(method, []).append(
+                np.asarray(uncertainty)[keep].astype(np.float32)
+            )
+
+    def merge(self, others: list[Pool]) -> Pool:
+        """This pool and every other rank's, in rank order."""
+        merged = Pool()
+        for pool in others:
+            merged.errors += pool.errors
+            for method, parts in pool.uncertainties.items():
+                merged.uncertainties.setdefault(method, []).extend(parts)
+        return merged
+
+    def summary(self) -> dict[str, dict]:
+        """``summary``'s figures for the pooled pixels (empty without samples)."""
+        if not self.errors or not sum(e.size for e in self.errors):
+            return {}
+        errors = np.concatenate(self.errors).astype(np.float64)
+        oracle = curve(errors, errors)
+        curves = {ORACLE: oracle}
+        curves |= {m: curve(errors, np.concatenate(u)) for m, u in self.uncertainties.items()}
+        return {method: _figures(c, ause(c, oracle)) for method, c in curves.items()}
+
+
+def _figures(mean_curve, area: float) -> dict:
+    return {
+        "ause": area,
+        "absrel_all": float(mean_curve[0]),
+        "absrel_confident80": float(mean_curve[KEEP80]),
+        "absrel_confident50": float(mean_curve[KEEP50]),
+        "cut50": 1.0 - float(mean_curve[KEEP50]) / float(mean_curve[0]),
+        "curve": [float(v) for v in mean_curve],
+    }
 
 
 def uncertainty_maps(
@@ -139,11 +187,14 @@ def nested(means: Mapping[str, float]) -> tuple[dict[str, float], dict[str, dict
     return depth, summary(means)
 
 
-def markdown(label: str, by_split: Mapping[str, Mapping[str, dict]]) -> list[str]:
-    """The confidence table of one model: per split, each method's AUSE and AbsRel over
-    all pixels, the most confident 80 % and 50 %."""
+def markdown(
+    label: str, by_split: Mapping[str, Mapping[str, dict]], protocol: str = "each frame"
+) -> list[str]:
+    """The confidence table of one model and protocol: per split, each method's AUSE and
+    AbsRel over all pixels, the most confident 80 % and 50 %."""
     lines = [
-        f"Confidence of {label}: pixels removed by descending uncertainty, AbsRel of those kept",
+        f"Confidence of {label} ({protocol}): pixels removed by descending uncertainty, "
+        "AbsRel of those kept",
         "",
         "| split | ranked by | AUSE ↓ | AbsRel, all | most confident 80 % | most confident "
         "50 % | cut at 50 % |",

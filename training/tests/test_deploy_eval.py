@@ -156,10 +156,13 @@ def test_table_from_a_real_model_on_rendered_splits(tmp_path) -> None:
         for figures in ranked.values():
             assert figures["absrel_all"] == pytest.approx(row["absrel"], rel=1e-5)
             assert figures["ause"] >= -1e-9
+        pooled = row["confidence_pooled"]  # every frame's pixels ranked together
+        assert set(pooled) == set(ranked) and pooled[sparsification.HEAD]["ause"] >= -1e-9
     out = tmp_path / "run" / "deploy_eval"
     table = (out / "table.md").read_text()
     assert "c_test (held-out style)" in table and "| metric AbsRel ↓ |" in table
     assert "| c_test | confidence head |" in table and "| a_test | flip disagreement |" in table
+    assert "(all frames' pixels ranked together)" in table
     assert json.loads((out / "table.json").read_text()) == results
     # Same models and splits: the table stands; another model is a changed step.
     assert deploy_eval.run(config, "deploy_eval", ctx) == results

@@ -46,3 +46,24 @@ def test_image_gradient_is_high_on_edges_and_zero_on_flat_regions() -> None:
     gradient = sp.image_gradient(rgb, (24, 32))
     assert gradient.shape == (48, 64)
     assert gradient[:, 30:34].min() > 0.5 and gradient[:, :20].max() == 0.0
+
+
+def test_a_pooled_ranking_can_drop_a_bad_frame_that_each_frames_ranking_cannot() -> None:
+    # Two frames: every pixel of the first is 10 % off, of the second 50 % off; the head
+    # (a constant per frame) knows which frame is bad but nothing within a frame.
+    good, bad = np.full(3200, 0.1), np.full(3200, 0.5)
+    pool = sp.Pool()
+    rows = []
+    for seed, (errors, level) in enumerate([(good, 1.0), (bad, 2.0)]):
+        ranked = {sp.HEAD: np.full(errors.size, level)}
+        pool.add(errors, ranked, seed)
+        rows.append(sp.frame_rows(errors, ranked, seed))
+    means = {k: (rows[0][k] + rows[1][k]) / 2 for k in rows[0]}
+    assert sp.summary(means)[sp.HEAD]["cut50"] == pytest.approx(0.0, abs=1e-9)
+    pooled = pool.summary()[sp.HEAD]
+    assert pooled["absrel_all"] == pytest.approx(0.3, rel=0.1)  # ~1/32 of each frame kept
+    # The good frame is (about) the confident half: the random 1/32 differs by a few pixels.
+    assert pooled["absrel_confident50"] < 0.15 and pooled["cut50"] > 0.5
+    assert pool.merge([pool, sp.Pool()]).summary()[sp.HEAD]["cut50"] == pytest.approx(
+        pooled["cut50"]
+    )
