@@ -215,8 +215,8 @@ class FramePipeline:
         return scaled.depth_m
 
     def _trusted(self, depth_m: np.ndarray, confidence: np.ndarray | None) -> np.ndarray:
-        """``depth_m`` with NaN where confidence is below ``points.min_confidence`` (a copy:
-        ``depth`` is out already, and the buffer is the frame's own), for points and scan."""
+        """For points and scan: ``depth_m`` with NaN where confidence is below
+        ``points.min_confidence``, as a new array (``depth`` keeps every pixel)."""
         threshold = self.settings.points_min_confidence
         if confidence is None:
             self.reporter.report(
