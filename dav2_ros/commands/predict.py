@@ -108,9 +108,10 @@ def run(args: argparse.Namespace) -> int:
     confidence = resolve_mode(args.confidence, meta.has_confidence_head, meta.source)
     if wants_confidence and confidence == "off":
         raise ValueError(
-            f"{meta.source} has no confidence head, so --confidence auto gives no confidence: "
-            "pass --confidence flip (a second pass on the mirrored image), or a checkpoint "
-            "with a confidence head (`dav2-train confidence`)"
+            f"--confidence {args.confidence} gives no confidence for {meta.source}"
+            f"{'' if meta.has_confidence_head else ' (it has no confidence head)'}: pass "
+            "--confidence flip (a second pass on the mirrored image), or a checkpoint with a "
+            "confidence head (`dav2-train confidence`)"
         )
     print(
         f"model: {meta.encoder} {meta.depth_type}"
