@@ -3,9 +3,9 @@
 The frame is rendered exactly as the held-out test split ``c_test`` of
 training/configs/default.yaml renders its frame ``--index`` (style c: scenes, textures,
 light and camera the model never trained on; 640x480). Panels, each at half size:
-the image, the depth (colour, near = warm), the confidence (grey, white = trusted) and
-the true relative error |d - d*| / d* (grey, white = 0, black >= 50 %; black also where
-there is no true depth).
+the image, the depth (colour, near = warm), the confidence (grey, white = trusted; its
+frame mean in the label) and the true relative error |d - d*| / d* (grey, white = 0,
+black >= 100 %; black also where there is no true depth; the frame's AbsRel in the label).
 
     PYTHONPATH=.:training python docs/render_confidence.py [--index 0] [--out docs/confidence.png]
 """
@@ -27,7 +27,7 @@ from dav2_ros.model.checkpoints import load_model
 
 DOCS = Path(__file__).resolve().parent
 CONFIG = DOCS.parent / "training" / "configs" / "default.yaml"
-ERROR_SHOWN_MAX = 0.5  # relative error drawn black
+ERROR_SHOWN_MAX = 1.0  # relative error drawn black
 
 
 def held_out_frame(index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -68,13 +68,18 @@ def main(argv: list[str] | None = None) -> int:
     depth_m = prediction.values
     with np.errstate(invalid="ignore"):
         error = np.abs(depth_m - truth_m) / truth_m
+    absrel = float(np.nanmean(error))
+    mean_confidence = float(np.mean(prediction.confidence))
     panels = [
         labelled(rgb, f"held-out style c, frame {args.index}"),
         labelled(colorize(depth_m, high_is_warm=False), "depth (near = warm)"),
-        labelled(colorize_confidence(prediction.confidence), "confidence (white = trusted)"),
+        labelled(
+            colorize_confidence(prediction.confidence),
+            f"confidence, mean {mean_confidence:.2f}",
+        ),
         labelled(
             colorize_confidence(1.0 - np.clip(error / ERROR_SHOWN_MAX, 0.0, 1.0)),
-            "true error (black >= 50 %)",
+            f"true error, AbsRel {absrel:.2f}",
         ),
     ]
     image = np.concatenate(panels, axis=1)
