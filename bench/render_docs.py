@@ -44,6 +44,7 @@ DOCS_TABLES: dict[str, list[str]] = {
     "da2k_e2e": ["da2k_e2e.json"],
     "decode": ["decode.json"],
     "input_qos": ["input-qos-*.json"],
+    "confidence_cost": ["confidence_cost.json"],
     "train_memory": ["train_memory.json"],
     "pseudo_label_throughput": ["pseudo_label_throughput*.json"],
     "train_step_time": ["train_step_time.json"],

@@ -597,8 +597,27 @@ def input_qos(results: Results) -> str:
     return _grid(header, rows)
 
 
+def confidence_cost(results: Results) -> str:
+    """Per-frame ms of each confidence case (``bench/confidence_cost.py``), with the ratio
+    to the model without confidence in the same run."""
+    header = ["case", "median ms", "p90 ms", "of which inference", "× without confidence", "load"]
+    return _each_row(
+        results,
+        header,
+        lambda _, d, r: [
+            r["case"],
+            _f(r["median_ms"]),
+            _f(r["p90_ms"]),
+            _f(r["infer_median_ms"]),
+            f"{r['ratio_to_baseline']:.2f}",
+            _load(d),
+        ],
+    )
+
+
 TABLES: dict[str, Callable[[Results], str]] = {
     "input_qos": input_qos,
+    "confidence_cost": confidence_cost,
     "decode": decode,
     "node_hot_path": node_hot_path,
     "message_data": message_data,

@@ -1,5 +1,5 @@
-"""Colour views of depth, disparity or errors for humans (``depth/colored``, ``dav2 predict
---out``, the demo's panels), never for consumers of depth."""
+"""Colour views of depth, disparity, confidence or errors for humans (``depth/colored``,
+``dav2 predict --out``, the demo's panels), never for consumers of depth."""
 
 from __future__ import annotations
 
@@ -35,3 +35,10 @@ def colorize(
     rgb[:] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     rgb[~finite] = 0
     return rgb
+
+
+def colorize_confidence(confidence: np.ndarray) -> np.ndarray:
+    """HxW confidence in [0, 1] → HxWx3 uint8 RGB grey: white = trusted, black = not (NaN
+    black); the absolute scale, not the frame's range, so two views compare."""
+    grey = np.round(np.clip(np.nan_to_num(confidence, nan=0.0), 0.0, 1.0) * 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2)

@@ -31,6 +31,8 @@ def workdir(tmp_path_factory):
     save_model(metric, ModelMeta("vitt", "metric", 10.0, input_size=INPUT_SIZE), root / "metric")
     relative = randomize_weights_(DepthAnythingV2("vitt", "relative"), seed=22)
     save_model(relative, ModelMeta("vitt", "relative", 20.0, input_size=INPUT_SIZE), root / "rel")
+    headed = randomize_weights_(DepthAnythingV2("vitt", "metric", 10.0, True), seed=23)
+    save_model(headed, ModelMeta("vitt", "metric", 10.0, input_size=INPUT_SIZE), root / "headed")
     rng = np.random.default_rng(0)
     for name, (height, width) in {"wide.png": (100, 150), "tall.jpg": (130, 90)}.items():
         smooth = cv2.resize(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), (width, height))
@@ -114,11 +116,52 @@ def test_ply_from_a_relative_model_is_refused(workdir, capsys):
     assert not ply.exists()
 
 
+def test_confidence_out_is_the_heads_map_at_the_depths_size_and_the_view_shows_it(workdir, capsys):
+    out = workdir / "confident"
+    code = main(
+        [
+            "predict", str(workdir / "wide.png"), "--checkpoint", str(workdir / "headed"),
+            "--raw-out", str(out / "depth.npy"), "--confidence-out", str(out / "conf.npy"),
+            "--out", str(out / "view.png"), "--confidence-panel",
+        ]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    depth, confidence = np.load(out / "depth.npy"), np.load(out / "conf.npy")
+    assert confidence.dtype == np.float32 and confidence.shape == depth.shape == (100, 150)
+    model = load_model(workdir / "headed.safetensors").model
+    image_rgb = cv2.cvtColor(cv2.imread(str(workdir / "wide.png")), cv2.COLOR_BGR2RGB)
+    with torch.inference_mode():
+        _, log_error = model.depth_and_log_error(
+            torch.from_numpy(prepare_input(image_rgb, INPUT_SIZE))
+        )
+        error = F.interpolate(
+            log_error.exp()[:, None], (100, 150), mode="bilinear", align_corners=True
+        )
+    np.testing.assert_allclose(confidence, np.exp(-error[0, 0].numpy()), rtol=1e-5, atol=1e-6)
+    view = cv2.imread(str(out / "view.png"))
+    assert view.shape == (100, 300, 3)  # the colour view, then the confidence in grey
+    grey = view[:, 150:]
+    assert (grey[..., 0] == grey[..., 1]).all()
+    np.testing.assert_allclose(grey[..., 0] / 255.0, confidence, atol=1 / 255 + 1e-6)
+
+
+def test_a_checkpoint_without_a_head_gives_confidence_only_by_flip(workdir, capsys):
+    conf = workdir / "flip_conf.npy"
+    argv = ["predict", str(workdir / "wide.png"), "--checkpoint", str(workdir / "metric")]
+    assert main([*argv, "--confidence-out", str(conf)]) == 2
+    assert "--confidence flip" in capsys.readouterr().err and not conf.exists()
+    assert main([*argv, "--confidence-out", str(conf), "--confidence", "flip"]) == 0
+    flipped = np.load(conf)
+    assert flipped.shape == (100, 150) and 0.0 < flipped.min() < flipped.max() <= 1.0
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         (["--ply", "c.ply"], "--fx and --fy"),
         (["--raw-out", "depth.png"], "--raw-out must name a .npy file"),
+        (["--confidence-out", "c.png"], "--confidence-out must name a .npy file"),
+        (["--confidence-panel"], "pass --out FILE.png"),
     ],
 )
 def test_bad_options_are_explained_before_any_work(workdir, capsys, extra, message):

@@ -14,6 +14,9 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from test_ros_support import (
+    SMALL_HEIGHT,
+    SMALL_K,
+    SMALL_WIDTH,
     NodeProcess,
     RosClient,
     StreamingCamera,
@@ -22,27 +25,16 @@ from test_ros_support import (
     save_tiny_checkpoint,
     scene_rgb,
     stamp_ns,
+    tiny_node_values,
     wait_until,
 )
 
 pytestmark = pytest.mark.ros
 
 NS = "/cam_qos"
-HEIGHT, WIDTH = 96, 128
-K = [110.0, 0, 64, 0, 110.0, 48, 0, 0, 1]
+HEIGHT, WIDTH, K = SMALL_HEIGHT, SMALL_WIDTH, SMALL_K
 RELIABLE = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
 BEST_EFFORT = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
-
-
-def node_values(checkpoint: Path, **extra: object) -> dict[str, object]:
-    return {
-        "model.checkpoint": str(checkpoint),
-        "engine.backend": "torch",
-        "engine.threads": 1,
-        "engine.warmup_width": WIDTH,
-        "engine.warmup_height": HEIGHT,
-        **extra,
-    }
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +45,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory, checkpoint: Path) -> Iterator[NodeProcess]:
     """Started before any camera exists (config/depth.yaml's default: auto)."""
-    with running_node(tmp_path_factory.mktemp("qos"), node_values(checkpoint), NS) as process:
+    with running_node(tmp_path_factory.mktemp("qos"), tiny_node_values(checkpoint), NS) as process:
         yield process
 
 
@@ -170,7 +162,7 @@ def test_frames_lost_before_the_node_are_shown_with_the_fix(client: RosClient) -
 def test_an_explicit_reliable_input_reports_a_best_effort_camera(
     tmp_path: Path, checkpoint: Path, client: RosClient
 ) -> None:
-    values = node_values(checkpoint, **{"qos.input_reliability": "reliable"})
+    values = tiny_node_values(checkpoint, **{"qos.input_reliability": "reliable"})
     namespace = "/cam_qos_strict"
     with running_node(tmp_path, values, namespace) as strict:
         camera_pub = client.node.create_publisher(Image, f"{namespace}/image", BEST_EFFORT)

@@ -18,6 +18,9 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CameraInfo, Image, LaserScan, PointCloud2
 from test_ros_support import (
+    SMALL_HEIGHT,
+    SMALL_K,
+    SMALL_WIDTH,
     NodeProcess,
     RosClient,
     StreamingCamera,
@@ -27,6 +30,7 @@ from test_ros_support import (
     scene_rgb,
     set_parameters,
     stamp_ns,
+    tiny_node_values,
     wait_until,
 )
 
@@ -36,26 +40,18 @@ pytestmark = pytest.mark.ros
 
 NS = "/cam_rt"
 NODE = f"{NS}/dav2_depth"
-HEIGHT, WIDTH = 96, 128
+HEIGHT, WIDTH, K = SMALL_HEIGHT, SMALL_WIDTH, SMALL_K
 RATE_HZ = 10.0
-K = [110.0, 0, 64, 0, 110.0, 48, 0, 0, 1]
 SCALE_A, SCALE_B = 0.5, 0.1
 
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
     work = tmp_path_factory.mktemp("runtime_params")
-    values = {
-        "model.checkpoint": str(save_tiny_checkpoint(work, "relative", output_bias=3.0)),
-        "engine.backend": "torch",
-        "engine.threads": 1,
-        "engine.warmup_width": WIDTH,
-        "engine.warmup_height": HEIGHT,
-        "scale.mode": "fixed",
-        "scale.a": SCALE_A,
-        "scale.b": SCALE_B,
-        "scan.range_max": 100.0,
-    }
+    values = tiny_node_values(
+        save_tiny_checkpoint(work, "relative", output_bias=3.0),
+        **{"scale.mode": "fixed", "scale.a": SCALE_A, "scale.b": SCALE_B, "scan.range_max": 100.0},
+    )
     with running_node(work, values, namespace=NS) as process:
         yield process
 

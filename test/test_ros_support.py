@@ -29,14 +29,19 @@ SLOW_ENGINE_DELAY_S = 0.12  # well above a 30 Hz frame period (33 ms)
 
 
 def save_tiny_checkpoint(
-    directory: Path, depth_type: str = "metric", seed: int = 0, output_bias: float | None = None
+    directory: Path,
+    depth_type: str = "metric",
+    seed: int = 0,
+    output_bias: float | None = None,
+    confidence_head: bool = False,
 ) -> Path:
     """A random ``vitt`` model saved with ``save_model``; its output spans ~0.7-3.7 m.
 
     The last 1x1 conv is scaled up so depth varies across the image (a plain random
     init gives an almost constant output, useless for range and NaN tests).
     ``output_bias``: that conv's bias; a relative model's output is 0 (its final ReLU)
-    almost everywhere without one, and spans ~0.8-2.4 with 3.0.
+    almost everywhere without one, and spans ~0.8-2.4 with 3.0. ``confidence_head``:
+    with a random confidence head whose confidence varies over the image.
     """
     import torch
 
@@ -44,11 +49,13 @@ def save_tiny_checkpoint(
     from dav2_ros.model.checkpoints import ModelMeta, save_model
 
     torch.manual_seed(seed)
-    model = DepthAnythingV2("vitt", depth_type, TINY_MAX_DEPTH_M)
+    model = DepthAnythingV2("vitt", depth_type, TINY_MAX_DEPTH_M, confidence_head)
     with torch.no_grad():
         model.depth_head.scratch.output_conv2[2].weight *= 40.0
         if output_bias is not None:
             model.depth_head.scratch.output_conv2[2].bias.fill_(output_bias)
+        if confidence_head:  # confidence ~0.2-0.4 over the test scene, not one value
+            model.depth_head.uncertainty.conv1.weight *= 20.0
     meta = ModelMeta(
         encoder="vitt",
         depth_type=depth_type,
@@ -56,7 +63,28 @@ def save_tiny_checkpoint(
         input_size=TINY_INPUT_SIZE,
         provenance={"note": "random weights for tests"},
     )
-    return save_model(model, meta, directory / f"tiny_{depth_type}")
+    name = f"tiny_{depth_type}" + ("_confident" if confidence_head else "")
+    return save_model(model, meta, directory / name)
+
+
+# A small camera the streaming node tests share: its image size and intrinsics.
+SMALL_HEIGHT, SMALL_WIDTH = 96, 128
+SMALL_K = [110.0, 0, 64, 0, 110.0, 48, 0, 0, 1]
+
+
+def tiny_node_values(
+    checkpoint: Path, height: int = SMALL_HEIGHT, width: int = SMALL_WIDTH, **extra: Any
+) -> dict[str, Any]:
+    """Parameters of a node on a tiny checkpoint: torch on one thread (two shared cores),
+    its warm-up frame at the camera's size, then ``extra`` (dotted names)."""
+    return {
+        "model.checkpoint": str(checkpoint),
+        "engine.backend": "torch",
+        "engine.threads": 1,
+        "engine.warmup_width": width,
+        "engine.warmup_height": height,
+        **extra,
+    }
 
 
 def write_params(path: Path, values: dict[str, Any]) -> Path:

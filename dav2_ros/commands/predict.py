@@ -2,8 +2,10 @@
 
 ``--raw-out`` holds what the official ``infer_image`` returns for the same
 checkpoint and image: float32 H×W at the image's resolution, relative disparity or
-metres. Several images: one progress line each, and every output name gets the
-image's stem (``depth.npy`` → ``depth_<stem>.npy``, or put ``{stem}`` in the name).
+metres. ``--confidence-out`` holds the per-pixel confidence at the same size (float32
+in [0, 1], 1 = trusted; ``dav2_ros.model.confidence``). Several images: one progress
+line each, and every output name gets the image's stem (``depth.npy`` →
+``depth_<stem>.npy``, or put ``{stem}`` in the name).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import cv2
 import numpy as np
 
 from dav2_ros.commands._model_args import add_download_argument
+from dav2_ros.model.confidence import CONFIDENCE_MODES
 from dav2_ros.model.dpt import DEPTH_TYPES
 
 
@@ -32,6 +35,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--encoder", help="encoder size (default: inferred from the tensors)")
     model.add_argument("--depth-type", choices=DEPTH_TYPES, help="default: from the checkpoint")
     model.add_argument("--max-depth", type=float, help="metres; metric models only")
+    model.add_argument(
+        "--confidence",
+        choices=CONFIDENCE_MODES,
+        default="auto",
+        help="where --confidence-out and --confidence-panel come from: the checkpoint's "
+        "confidence head (auto, head) or the disagreement with a pass on the mirrored image "
+        "(flip: any checkpoint, twice the inference); default auto",
+    )
     model.add_argument(
         "--input-size",
         type=int,
@@ -51,6 +62,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     out.add_argument("--raw-out", metavar="FILE.npy", help="float32 HxW, disparity or metres")
     out.add_argument("--out", metavar="FILE.png", help="colour view (near = warm)")
+    out.add_argument(
+        "--confidence-out",
+        metavar="FILE.npy",
+        help="float32 HxW confidence in [0, 1] (1 = trusted) at the depth's resolution",
+    )
+    out.add_argument(
+        "--confidence-panel",
+        action="store_true",
+        help="--out shows the confidence (grey, white = trusted) beside the colour view",
+    )
     out.add_argument("--ply", metavar="FILE.ply", help="point cloud in metres (metric models)")
     cam = parser.add_argument_group("intrinsics for --ply, in pixels of the input image")
     cam.add_argument("--fx", type=float)
@@ -63,9 +84,12 @@ def run(args: argparse.Namespace) -> int:
     _check_output_names(args)
     if args.ply and (args.fx is None or args.fy is None):
         raise ValueError("--ply needs the camera's focal lengths: pass --fx and --fy (pixels)")
+    if args.confidence_panel and not args.out:
+        raise ValueError("--confidence-panel draws into the --out view: pass --out FILE.png")
     # Heavy imports only once the arguments are known to be sensible.
     from dav2_ros.engines import DepthEstimator, EngineSpec
     from dav2_ros.model.checkpoints import load_model
+    from dav2_ros.model.confidence import resolve_mode
 
     loaded = load_model(
         args.checkpoint,
@@ -82,6 +106,15 @@ def run(args: argparse.Namespace) -> int:
             "--max-depth M if this file is one"
         )
     input_size = args.input_size or meta.input_size
+    wants_confidence = bool(args.confidence_out or args.confidence_panel)
+    confidence = resolve_mode(args.confidence, meta.has_confidence_head, meta.source)
+    if wants_confidence and confidence == "off":
+        raise ValueError(
+            f"--confidence {args.confidence} gives no confidence for {meta.source}"
+            f"{'' if meta.has_confidence_head else ' (it has no confidence head)'}: pass "
+            "--confidence flip (a second pass on the mirrored image), or a checkpoint with a "
+            "confidence head (`dav2-train confidence`)"
+        )
     print(
         f"model: {meta.encoder} {meta.depth_type}"
         f"{f' (max {meta.max_depth:g} m)' if meta.depth_type == 'metric' else ''} "
@@ -90,17 +123,21 @@ def run(args: argparse.Namespace) -> int:
     )
     spec = EngineSpec(args.backend, args.device, args.precision)
     # Keeps one static engine per input size: images of mixed sizes build each once.
-    estimator = DepthEstimator(loaded.model, spec, input_size, max_engines=None)
+    estimator = DepthEstimator(
+        loaded.model, spec, input_size, max_engines=None, confidence=confidence
+    )
     several = len(args.images) > 1
     for index, image_path in enumerate(args.images, start=1):
         started = time.perf_counter()
         image_rgb = _read_rgb(image_path)
         height, width = image_rgb.shape[:2]
         input_hw = estimator.input_hw(height, width)
-        prediction = estimator.predict(image_rgb)
+        prediction = estimator.predict(image_rgb, confidence=None if wants_confidence else "off")
         values = prediction.values.astype(np.float32, copy=False)
         stem = Path(image_path).stem
-        written = _write_outputs(args, values, image_rgb, meta.depth_type, stem, several)
+        written = _write_outputs(
+            args, values, prediction.confidence, image_rgb, meta.depth_type, stem, several
+        )
         unit = "m" if meta.depth_type == "metric" else "(disparity)"
         value_range = f"{np.nanmin(values):.3g}..{np.nanmax(values):.3g} {unit}"
         print(
@@ -115,7 +152,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_output_names(args: argparse.Namespace) -> None:
-    expected = {"raw_out": (".npy",), "out": (".png", ".jpg", ".jpeg"), "ply": (".ply",)}
+    expected = {
+        "raw_out": (".npy",),
+        "confidence_out": (".npy",),
+        "out": (".png", ".jpg", ".jpeg"),
+        "ply": (".ply",),
+    }
     for name, suffixes in expected.items():
         value = getattr(args, name)
         if value and Path(value).suffix.lower() not in suffixes:
@@ -148,6 +190,7 @@ def _read_rgb(image_path: str) -> np.ndarray:
 def _write_outputs(
     args: argparse.Namespace,
     values: np.ndarray,
+    confidence: np.ndarray | None,
     image_rgb: np.ndarray,
     depth_type: str,
     stem: str,
@@ -158,11 +201,17 @@ def _write_outputs(
         path = _output_path(args.raw_out, stem, several)
         np.save(path, values)
         written.append(str(path))
+    if args.confidence_out:
+        path = _output_path(args.confidence_out, stem, several)
+        np.save(path, confidence.astype(np.float32, copy=False))
+        written.append(str(path))
     if args.out:
-        from dav2_ros.colorize import colorize
+        from dav2_ros.colorize import colorize, colorize_confidence
 
         path = _output_path(args.out, stem, several)
         rgb = colorize(values, high_is_warm=depth_type == "relative")
+        if args.confidence_panel:
+            rgb = np.concatenate([rgb, colorize_confidence(confidence)], axis=1)
         if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
             raise RuntimeError(f"could not write {path}")
         written.append(str(path))

@@ -1,8 +1,10 @@
 """The one interface every inference backend implements, and the backend registry.
 
 An ``Engine`` maps a normalised ``1×3×h×w`` float32 batch (h, w multiples of 14,
-fixed per engine: a camera has one resolution) to a ``1×h×w`` float32 network
-output. Pre/post-processing is not the engine's job (see ``pipeline``).
+fixed per engine: a camera has one resolution) to the float32 network outputs stacked
+on the first axis: ``1×h×w`` depth, or ``2×h×w`` for a model with a confidence head
+(plane 0 the depth, plane 1 its expected error). Pre/post-processing is not the
+engine's job (see ``pipeline``). An engine that returns one plane has no confidence.
 """
 
 from __future__ import annotations
@@ -165,7 +167,8 @@ class Engine(ABC):
 
     @abstractmethod
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        """``1×3×h×w`` float32 → ``1×h×w`` float32 (disparity or metres)."""
+        """``1×3×h×w`` float32 → ``1×h×w`` float32 (disparity or metres), or ``2×h×w`` with
+        the expected error as plane 1 (a model with a confidence head)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release sessions or device memory."""

@@ -24,6 +24,8 @@ from torch import nn
 
 from dav2_ros.engines.cache import ArtifactCache, CacheResult, weights_fingerprint
 from dav2_ros.model import DepthAnythingV2
+from dav2_ros.model.confidence import MAPPING
+from dav2_ros.model.dpt import DepthAndError
 from dav2_ros.model.sizes import EncoderSpec
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 DEFAULT_OPSET = 18  # ≥ 17 (LayerNormalization); what torch's dynamo exporter targets natively
 INPUT_NAME = "image"
 OUTPUT_NAME = "depth"
+ERROR_OUTPUT_NAME = "expected_error"  # the second output of a model with a confidence head
 _PROTOBUF_LIMIT_BYTES = 2**31 - 1  # one .onnx file cannot hold more (vitg does not fit)
 QUANTIZE_MODES = ("int8",)
 FUSION_RECIPE = "ort-mha-transformers-vit-v2"  # bump when fuse_for_cpu changes
@@ -50,7 +53,8 @@ def export_onnx(
     path: Path | str,
     opset: int = DEFAULT_OPSET,
 ) -> None:
-    """Write a single-file ONNX graph: ``image`` 1×3×h×w float32 → ``depth`` 1×h×w."""
+    """Write a single-file ONNX graph: ``image`` 1×3×h×w float32 → ``depth`` 1×h×w, and
+    ``expected_error`` 1×h×w for a model with a confidence head."""
     if opset < 17:
         raise ValueError(f"opset must be >= 17 (LayerNormalization), got {opset}")
     param_bytes = sum(p.numel() * 4 for p in model.parameters())
@@ -60,6 +64,9 @@ def export_onnx(
             "weights, more than one ONNX file holds (2 GiB); use the torch or tensorrt backend"
         )
     net = cpu_fp32_copy(model)
+    outputs = [OUTPUT_NAME]
+    if model.has_confidence_head:
+        net, outputs = DepthAndError(net), [OUTPUT_NAME, ERROR_OUTPUT_NAME]
     height, width = input_hw
     example = torch.zeros(1, 3, height, width)
     with _quiet_exporter():
@@ -70,7 +77,7 @@ def export_onnx(
             dynamo=True,
             opset_version=opset,
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
+            output_names=outputs,
             verbose=False,
         )
     # Describe the graph so a shipped file is self-explanatory.
@@ -83,6 +90,8 @@ def export_onnx(
             "dav2.normalisation": "RGB/255, mean (0.485,0.456,0.406), std (0.229,0.224,0.225)",
         }
     )
+    if model.has_confidence_head:
+        program.model.metadata_props["dav2.expected_error"] = f"second output; {MAPPING}"
     program.save(str(path), external_data=False)
 
 

@@ -118,7 +118,8 @@ class OnnxRuntimeEngine(Engine):
         self.model_path = result.path
         self.active_provider = self.session.get_providers()[0]
         self.input_name = self.session.get_inputs()[0].name
-        self.output_name = self.session.get_outputs()[0].name
+        # depth, then (a confidence head's graph) expected_error
+        self.output_names = [output.name for output in self.session.get_outputs()]
 
     def _cached_graph(self, ort, model: DepthAnythingV2, cache: ArtifactCache):
         """Export → (int8) → (fuse), each step cached and built from the previous one,
@@ -162,7 +163,8 @@ class OnnxRuntimeEngine(Engine):
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         batch = checked_batch(self.backend, self.config.input_hw, batch)
-        return self.session.run([self.output_name], {self.input_name: batch})[0]
+        planes = self.session.run(self.output_names, {self.input_name: batch})
+        return planes[0] if len(planes) == 1 else np.concatenate(planes, axis=0)
 
     def close(self) -> None:
         self.session = None  # frees the arena; the cached graph stays on disk

@@ -146,6 +146,7 @@ class OpenVinoEngine(Engine):
         self.compiled = result.value
         self.cache_result = result
         self.request = self.compiled.create_infer_request()
+        self.outputs = len(self.compiled.outputs)  # 2 with a confidence head
 
     def _cached_blob(self, model: DepthAnythingV2, cache: ArtifactCache) -> CacheResult:
         fields: dict[str, Any] = {
@@ -232,7 +233,10 @@ class OpenVinoEngine(Engine):
     def infer(self, batch: np.ndarray) -> np.ndarray:
         batch = checked_batch(self.backend, self.config.input_hw, batch)
         self.request.infer({0: batch})
-        return self.request.get_output_tensor(0).data.copy()  # the request reuses its buffer
+        # Depth, then a confidence head's expected error when the graph has one (a plane
+        # each, as the other engines return them); copies: the request reuses its buffers.
+        planes = [self.request.get_output_tensor(i).data.copy() for i in range(self.outputs)]
+        return planes[0] if len(planes) == 1 else np.concatenate(planes, axis=0)
 
     def close(self) -> None:
         self.request = None

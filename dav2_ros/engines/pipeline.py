@@ -3,6 +3,10 @@
 Engines are static-shape (one exported graph per network input size, see
 ``onnx_export``), so the estimator builds the engine for an image's input size the first
 time it sees one and keeps it; a camera has one resolution, so by default it keeps one.
+
+A prediction may carry a confidence map (``dav2_ros.model.confidence``): from the
+model's confidence head (the engine's second plane), or from the disagreement with a
+second pass on the mirrored image (``flip``, for checkpoints without a head).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 from dav2_ros.engines.base import Engine, EngineSpec, resolve_backend
 from dav2_ros.engines.create import create_engine
 from dav2_ros.model import DepthAnythingV2
+from dav2_ros.model.confidence import confidence_from_error, flip_disagreement, resolve_mode
 from dav2_ros.model.transforms import model_input_size, prepare_input, resize_output
 
 
@@ -26,8 +31,9 @@ class Prediction:
     values: np.ndarray  # float32 H×W: metres (metric) or relative disparity (relative)
     depth_type: str  # "metric" | "relative"
     preprocess_ms: float
-    infer_ms: float
+    infer_ms: float  # with ``flip`` confidence: both passes
     postprocess_ms: float
+    confidence: np.ndarray | None = None  # float32 H×W in [0, 1], 1 = trusted; None: none
 
     @property
     def total_ms(self) -> float:
@@ -40,6 +46,8 @@ class DepthEstimator:
     ``spec`` says which engine to build; it is built for an image's network input size
     (shorter side ``input_size``) on first need. ``max_engines`` engines are kept, the
     least recently used closed beyond that (None: keep all, for batches of mixed sizes).
+    ``confidence`` (``auto|head|flip|off``, ``dav2_ros.model.confidence.resolve_mode``)
+    says where confidence maps come from; ``self.confidence`` is what it resolved to.
     """
 
     def __init__(
@@ -48,8 +56,11 @@ class DepthEstimator:
         spec: EngineSpec,
         input_size: int,
         max_engines: int | None = 1,
+        confidence: str = "off",
     ) -> None:
         resolve_backend(spec.backend)  # an unknown backend fails here, not at the first frame
+        has_head = bool(getattr(model, "has_confidence_head", False))  # any nn.Module runs
+        self.confidence = resolve_mode(confidence, has_head)
         self.model = model
         self.spec = spec
         self.input_size = input_size
@@ -83,20 +94,39 @@ class DepthEstimator:
         return engine
 
     def predict(
-        self, image_rgb: np.ndarray, output_hw: tuple[int, int] | None = None
+        self,
+        image_rgb: np.ndarray,
+        output_hw: tuple[int, int] | None = None,
+        confidence: str | None = None,
     ) -> Prediction:
         """HxWx3 uint8 RGB → prediction at ``output_hw`` (default: the image's size).
 
-        ``output_hw=(0, 0)`` keeps the network's own resolution.
+        ``output_hw=(0, 0)`` keeps the network's own resolution. ``confidence``: where this
+        frame's confidence map (same size) comes from, None = the estimator's own source;
+        ``off`` skips it (and the flip's second pass); ``flip`` works for any model.
         """
         engine = self.engine_for(*image_rgb.shape[:2])
         t0 = time.perf_counter()
         batch = prepare_input(image_rgb, self.input_size)
         t1 = time.perf_counter()
-        raw = engine.infer(batch)[0]
+        planes = engine.infer(batch)
+        mode = self.confidence if confidence is None else confidence
+        if mode == "flip":
+            mirrored = engine.infer(np.ascontiguousarray(batch[..., ::-1]))[0]
         t2 = time.perf_counter()
         height, width = output_hw if output_hw is not None else image_rgb.shape[:2]
-        values = raw if (height, width) == (0, 0) else resize_output(raw, height, width)
+        keep = (height, width) == (0, 0)
+        values = planes[0] if keep else resize_output(planes[0], height, width)
+        error = None
+        if mode == "head" and planes.shape[0] > 1:
+            error = planes[1]
+        elif mode == "flip":
+            error = flip_disagreement(planes[0], mirrored, self.depth_type)
+        confidence = None
+        if error is not None:
+            confidence = confidence_from_error(
+                error if keep else resize_output(error, height, width)
+            )
         t3 = time.perf_counter()
         return Prediction(
             values=values,
@@ -104,6 +134,7 @@ class DepthEstimator:
             preprocess_ms=(t1 - t0) * 1e3,
             infer_ms=(t2 - t1) * 1e3,
             postprocess_ms=(t3 - t2) * 1e3,
+            confidence=confidence,
         )
 
     def close(self) -> None:

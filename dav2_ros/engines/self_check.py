@@ -18,6 +18,12 @@ moves on to the next backend; an explicit backend refuses to start unless allowe
   for information only.
 - NaN or Inf anywhere, a wrong shape, or an exception make it infinite: refused.
 
+**The confidence output** of a model with a confidence head is checked the same way,
+apart: the relative L2 of the confidence maps (``exp(-expected error)``, in [0, 1]) against
+the reference's, with the same limit. An engine passes only if both do: a wrong
+confidence would let a costmap trust wrong depth. The depth figure is the one reported
+as the deviation; the confidence's is reported beside it.
+
 It is also the figure ``bench/self_check.py`` records for every engine and model.
 
 **The default limit, 0.02 (2 %)**, is what a reduced precision may cost: ``auto`` may
@@ -42,7 +48,10 @@ import numpy as np
 import torch
 
 from dav2_ros.engines.base import Engine, EngineConfig
+from dav2_ros.engines.torch_engine import stacked_planes
 from dav2_ros.model import DepthAnythingV2
+from dav2_ros.model.confidence import confidence_from_error
+from dav2_ros.model.dpt import DepthAndError
 from dav2_ros.model.transforms import prepare_input
 
 DEFAULT_MAX_DEVIATION = 0.02
@@ -76,7 +85,8 @@ def calibration_batch(input_hw: tuple[int, int]) -> np.ndarray:
 
 
 def reference_output(model: DepthAnythingV2, batch: np.ndarray) -> np.ndarray:
-    """The fp32 eager torch output (``1 x h x w``) of ``model`` on a CPU copy of it.
+    """The fp32 eager torch output (``1 x h x w``, or ``2 x h x w`` with a confidence head:
+    ``Engine.infer``'s planes) of ``model`` on a CPU copy of it.
 
     Call it before building the engine under test: the torch backend converts the model
     it is given in place (bf16, CUDA), after which its fp32 weights are gone.
@@ -90,8 +100,9 @@ def reference_output(model: DepthAnythingV2, batch: np.ndarray) -> np.ndarray:
         )
     on_cpu = all(p.device.type == "cpu" for p in model.parameters())
     reference = model if on_cpu else copy.deepcopy(model).to("cpu")
+    reference = DepthAndError(reference) if reference.has_confidence_head else reference
     with torch.inference_mode():
-        return reference.eval()(torch.from_numpy(batch)).numpy()
+        return stacked_planes(reference.eval()(torch.from_numpy(batch))).numpy()
 
 
 def relative_l2(output: np.ndarray, reference: np.ndarray) -> float:
@@ -123,16 +134,21 @@ class SelfCheckResult:
     message: str  # one line for the log and /diagnostics
     seconds: float  # engine inference on the calibration frame
     raised: str = ""  # the exception the engine raised on the calibration frame, if it did
+    # relative L2 of the confidence maps; None: the model has no confidence head
+    confidence_deviation: float | None = None
 
     def fields(self) -> dict[str, str]:
         """Key/values for /diagnostics and bench JSON."""
-        return {
+        values = {
             "self_check": "passed" if self.passed else "failed",
             "self_check_deviation": f"{self.deviation:.6g}",
             "self_check_max_deviation": f"{self.max_deviation:.6g}",
             "self_check_abs_rel": f"{self.abs_rel:.6g}",
             "self_check_reference": REFERENCE,
         }
+        if self.confidence_deviation is not None:
+            values["self_check_confidence_deviation"] = f"{self.confidence_deviation:.6g}"
+        return values
 
 
 def check_engine(
@@ -155,24 +171,33 @@ def check_engine(
         raised = f"{type(exc).__name__}: {exc}"
         output, problem = None, f"it failed on the calibration frame ({raised})"
     seconds = time.perf_counter() - started
-    deviation = relative_l2(output, reference) if problem is None else float("inf")
-    abs_rel = mean_relative_error(output, reference) if problem is None else float("inf")
-    passed = deviation <= max_deviation
+    deviation = relative_l2(output[:1], reference[:1]) if problem is None else float("inf")
+    abs_rel = mean_relative_error(output[:1], reference[:1]) if problem is None else float("inf")
+    confidence = None
+    if reference.shape[0] > 1:  # the confidence head's plane, compared as confidence
+        confidence = float("inf")
+        if problem is None:
+            confidence = relative_l2(
+                confidence_from_error(output[1:]), confidence_from_error(reference[1:])
+            )
+    passed = deviation <= max_deviation and (confidence is None or confidence <= max_deviation)
     name = engine.description
+    beside = "" if confidence is None else f", its confidence {confidence:.2%}"
     if passed:
         message = (
             f"self-check passed: {name} deviates {deviation:.2%} (relative L2) from "
-            f"{REFERENCE} on the calibration frame; limit {max_deviation:.2%}"
+            f"{REFERENCE} on the calibration frame{beside}; limit {max_deviation:.2%}"
         )
     else:
-        what = problem or f"it deviates {deviation:.2%} (relative L2) from {REFERENCE}"
+        what = problem or (f"it deviates {deviation:.2%} (relative L2) from {REFERENCE}{beside}")
+        wrong = "depth" if problem or deviation > max_deviation else "confidence"
         message = (
-            f"self-check FAILED: {name} returns wrong depth: {what} on the calibration frame; "
+            f"self-check FAILED: {name} returns wrong {wrong}: {what} on the calibration frame; "
             f"limit {max_deviation:.2%}. Use another backend or precision, or raise "
             "engine.max_deviation / set engine.allow_deviation to accept it"
         )
     return SelfCheckResult(
-        name, deviation, abs_rel, max_deviation, passed, message, seconds, raised
+        name, deviation, abs_rel, max_deviation, passed, message, seconds, raised, confidence
     )
 
 
@@ -224,7 +249,8 @@ def build_checked(
 def _shape_or_value_problem(output: np.ndarray, reference: np.ndarray) -> str | None:
     output = np.asarray(output)
     if output.shape != reference.shape:
-        return f"it returned shape {output.shape}, expected {reference.shape}"
+        planes = " (depth and expected error)" if reference.shape[0] > 1 else ""
+        return f"it returned shape {output.shape}, expected {reference.shape}{planes}"
     bad = int(np.size(output) - np.isfinite(output).sum())
     if bad:
         return f"it returned {bad} NaN/Inf values of {output.size}"

@@ -46,9 +46,11 @@ class EngineSupervisor:
         self.self_check_fields: dict[str, str] = {}  # the latest self-check's figure
         self.refused = False  # an engine failed its self-check: no more builds
 
-    def predict(self, image_rgb: np.ndarray, output_hw: tuple[int, int]) -> Prediction | None:
-        """The prediction, or None: the engine failed (reported, dropped, backed off) or
-        was refused by its self-check."""
+    def predict(
+        self, image_rgb: np.ndarray, output_hw: tuple[int, int], confidence: str | None = None
+    ) -> Prediction | None:
+        """The prediction (``confidence`` as ``DepthEstimator.predict``'s), or None: the
+        engine failed (reported, dropped, backed off) or was refused by its self-check."""
         if self.refused:
             return None
         height, width = image_rgb.shape[:2]
@@ -56,7 +58,7 @@ class EngineSupervisor:
         if building and self.estimator.engine is not None:
             self.reporter.warn(f"camera resolution changed to {width}x{height}: rebuilding")
         try:
-            prediction = self.estimator.predict(image_rgb, output_hw)
+            prediction = self.estimator.predict(image_rgb, output_hw, confidence)
         except SelfCheckFailed as exc:
             self._refused(exc)
             return None

@@ -19,7 +19,9 @@ import torch
 from dav2_ros.engines.base import Engine, EngineConfig, EngineUnavailable, register_backend
 from dav2_ros.engines.cache import ArtifactCache, weights_fingerprint
 from dav2_ros.engines.devices import require_cpu_or_cuda
+from dav2_ros.engines.torch_engine import stacked_planes
 from dav2_ros.model import DepthAnythingV2
+from dav2_ros.model.dpt import DepthAndError
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +36,12 @@ def export_program(
     dtype: torch.dtype = torch.float32,
 ) -> torch.export.ExportedProgram:
     """The exact program Torch-TensorRT compiles: strict ``torch.export`` (no graph
-    breaks allowed) of the network at one static ``1×3×h×w`` shape."""
+    breaks allowed) of the network at one static ``1×3×h×w`` shape; a model with a
+    confidence head returns (depth, expected error)."""
     height, width = input_hw
     example = torch.zeros(1, 3, height, width, device=device, dtype=dtype)
-    return torch.export.export(model.eval(), (example,), strict=True)
+    net = DepthAndError(model.eval()) if model.has_confidence_head else model.eval()
+    return torch.export.export(net, (example,), strict=True)
 
 
 def require_tensorrt(device: str) -> object:
@@ -133,7 +137,7 @@ class TensorRTEngine(Engine):
     @torch.inference_mode()
     def infer(self, batch: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(batch).to(self.device, self.dtype)
-        return self.module(x).float().cpu().numpy()
+        return stacked_planes(self.module(x)).float().cpu().numpy()
 
 
 register_backend("tensorrt", TensorRTEngine)

@@ -9,6 +9,7 @@ from dav2_ros.engines.base import Engine, EngineConfig, EngineUnavailable, regis
 from dav2_ros.engines.devices import require_cpu_or_cuda
 from dav2_ros.engines.threads import default_threads
 from dav2_ros.model import DepthAnythingV2
+from dav2_ros.model.dpt import DepthAndError
 
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -44,9 +45,10 @@ class TorchEngine(Engine):
         self.channels_last = bool(config.options.get("channels_last", self.device.type == "cuda"))
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         self.model = model.eval().to(self.device, self.dtype, memory_format=memory_format)
-        self._forward = self.model
+        # A confidence head's model returns (depth, expected error): both planes.
+        self._forward = DepthAndError(self.model) if self.model.has_confidence_head else self.model
         if config.options.get("compile"):
-            self._forward = torch.compile(self.model, dynamic=False)
+            self._forward = torch.compile(self._forward, dynamic=False)
 
     def options_in_effect(self) -> dict:
         options = dict(self.config.options)
@@ -60,7 +62,12 @@ class TorchEngine(Engine):
         x = torch.from_numpy(batch).to(self.device, self.dtype)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self._forward(x).float().cpu().numpy()
+        return stacked_planes(self._forward(x)).float().cpu().numpy()
+
+
+def stacked_planes(output: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """A network's output as ``Engine.infer`` returns it: the planes on the first axis."""
+    return torch.cat(tuple(output), 0) if isinstance(output, (tuple, list)) else output
 
 
 register_backend("torch", TorchEngine)

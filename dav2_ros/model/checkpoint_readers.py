@@ -33,7 +33,9 @@ from dav2_ros.model.tensor_files import (
 )
 
 OWN_FORMAT = "dav2"
-OWN_FORMAT_VERSION = 1
+# 2: the metadata may describe a confidence head (``confidence_head``). Files of models
+# without one are still written as 1, so older readers keep reading them.
+OWN_FORMAT_VERSION = 2
 
 
 @dataclass
@@ -49,6 +51,7 @@ class FoundCheckpoint:
     provenance: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     source: Path | None = None  # the file actually read, when it differs from the argument
+    confidence_head: dict | None = None  # the metadata's description of the head, if any
 
 
 def read_checkpoint(path: Path) -> FoundCheckpoint:
@@ -202,6 +205,7 @@ def _read_own(tensors_path: Path, document: dict, json_path: Path) -> FoundCheck
         provenance=dict(document.get("provenance") or {}),
         metrics=dict(document.get("metrics") or {}),
         source=tensors_path,
+        confidence_head=document.get("confidence_head"),
     )
 
 

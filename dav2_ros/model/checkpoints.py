@@ -7,7 +7,8 @@ Formats, auto-detected:
   else the file name (``…metric_hypersim…`` → 20 m, ``…vkitti…`` → 80 m).
 - ``hf``: a transformers directory, or ``.safetensors`` / ``.bin`` with
   ``config.json`` beside it (4.x or 5.x tensor names).
-- ``dav2``: the own format, ``<stem>.safetensors`` + ``<stem>.json`` metadata.
+- ``dav2``: the own format, ``<stem>.safetensors`` + ``<stem>.json`` metadata, which
+  says whether the model carries a confidence head (``confidence_head``).
 Any of them may be named ``hf:<owner>/<repo>[/<file>][@<revision>]`` (the Hugging Face
 cache, ``dav2_ros.model.hub``). Explicit arguments (``encoder``, ``depth_type``,
 ``max_depth``) win over metadata.
@@ -34,6 +35,7 @@ from dav2_ros.model.checkpoint_readers import (
     read_checkpoint,
     spec_to_json,
 )
+from dav2_ros.model.confidence import ERROR_MEANING, MAPPING
 from dav2_ros.model.dpt import DEPTH_TYPES, DepthAnythingV2
 from dav2_ros.model.formats import (
     FormatError,
@@ -89,6 +91,12 @@ class ModelMeta:
     metrics: dict = field(default_factory=dict)
     source: str = ""  # path it was loaded from
     format: str = ""  # "official" | "hf" | "dav2"
+    # The confidence head: what its error measures and how it was trained; {} = no head.
+    confidence_head: dict = field(default_factory=dict)
+
+    @property
+    def has_confidence_head(self) -> bool:
+        return bool(self.confidence_head)
 
 
 @dataclass
@@ -153,6 +161,7 @@ def _load_file(
     spec = _resolve_spec(found, encoder, path)
     kind, depth_max = _resolve_depth(found, depth_type, max_depth, path, repo)
     model = _build(spec, kind, depth_max, found.state_dict, path)
+    head = _confidence_head_meta(model, found, path)
     provenance = dict(found.provenance)
     if found.format != OWN_FORMAT:
         provenance.setdefault("source_file", path.name)
@@ -168,6 +177,7 @@ def _load_file(
         metrics=dict(found.metrics),
         source=str(found.source or path),
         format=found.format,
+        confidence_head=head,
     )
     return LoadedModel(model=model, meta=meta)
 
@@ -217,7 +227,7 @@ def save_model(model: DepthAnythingV2, meta: ModelMeta, path: str | Path) -> Pat
     header = {"format": OWN_FORMAT, "encoder": meta.encoder, "depth_type": meta.depth_type}
     document = {
         "format": OWN_FORMAT,
-        "format_version": OWN_FORMAT_VERSION,
+        "format_version": OWN_FORMAT_VERSION if model.has_confidence_head else 1,
         "tensors": tensors_path.name,
         "encoder": meta.encoder,
         "encoder_spec": spec_to_json(model.spec),
@@ -227,6 +237,11 @@ def save_model(model: DepthAnythingV2, meta: ModelMeta, path: str | Path) -> Pat
         "provenance": meta.provenance,
         "metrics": meta.metrics,
     }
+    if model.has_confidence_head:
+        document["confidence_head"] = {
+            **confidence_head_description(model.depth_type),
+            **meta.confidence_head,
+        }
     # Write beside, then rename: a crash never leaves a half-written checkpoint.
     tmp_tensors = tensors_path.with_name(tensors_path.name + ".tmp")
     tmp_json = json_path.with_name(json_path.name + ".tmp")
@@ -239,6 +254,11 @@ def save_model(model: DepthAnythingV2, meta: ModelMeta, path: str | Path) -> Pat
 
 def save_hf_model(model: DepthAnythingV2, directory: str | Path, spelling: str = "4.x") -> Path:
     """Write a transformers directory (``model.safetensors`` + ``config.json``)."""
+    if model.has_confidence_head:
+        raise CheckpointError(
+            "save_hf_model: the transformers format has no confidence head; save this model "
+            "with save_model (the project's format), or drop the head first"
+        )
     directory = Path(directory).expanduser()
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -343,13 +363,40 @@ def _depth_from_file_name(name: str) -> tuple[str, float | None]:
 
 # --- building ----------------------------------------------------------------------
 
+CONFIDENCE_PREFIX = "depth_head.uncertainty."
+
+
+def confidence_head_description(depth_type: str) -> dict:
+    """What every confidence head's metadata says: its output, what the error measures
+    for this depth type, and how confidence is made from it."""
+    return {"output": "expected_error", "measures": ERROR_MEANING[depth_type], "mapping": MAPPING}
+
+
+def _confidence_head_meta(model: DepthAnythingV2, found: FoundCheckpoint, path: Path) -> dict:
+    """The head's metadata ({} without one); the tensors decide, the metadata must agree."""
+    described = found.confidence_head
+    if model.has_confidence_head and found.format == OWN_FORMAT and not described:
+        raise CheckpointError(
+            f"{path}: the tensors hold a confidence head ({CONFIDENCE_PREFIX}*) but the "
+            "metadata does not describe one (confidence_head); export the model again"
+        )
+    if described and not model.has_confidence_head:
+        raise CheckpointError(
+            f"{path}: the metadata describes a confidence head but the tensors hold none "
+            f"({CONFIDENCE_PREFIX}*); the file is incomplete: export it again"
+        )
+    if not model.has_confidence_head:
+        return {}
+    return dict(described or confidence_head_description(model.depth_type))
+
 
 def _build(
     spec: EncoderSpec, depth_type: str, max_depth: float, state: dict[str, Tensor], path: Path
 ) -> DepthAnythingV2:
+    head = any(k.startswith(CONFIDENCE_PREFIX) for k in state)
     # Built on the meta device: no memory or time for random weights that are replaced.
     with torch.device("meta"):
-        model = DepthAnythingV2(spec, depth_type, max_depth)
+        model = DepthAnythingV2(spec, depth_type, max_depth, confidence_head=head)
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -391,6 +438,8 @@ def _check_meta_matches(model: DepthAnythingV2, meta: ModelMeta) -> None:
         problems.append(f"depth_type {meta.depth_type!r} vs the model's {model.depth_type!r}")
     if model.depth_type == "metric" and float(meta.max_depth) != model.max_depth:
         problems.append(f"max_depth {meta.max_depth} vs the model's {model.max_depth}")
+    if meta.confidence_head and not model.has_confidence_head:
+        problems.append("confidence_head is described but the model has no confidence head")
     if problems:
         raise CheckpointError(
             f"save_model: metadata disagrees with the model: {'; '.join(problems)}"

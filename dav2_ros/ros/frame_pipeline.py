@@ -1,5 +1,10 @@
 """One camera frame through the node: decode → engine → metres → the outputs someone wants.
 
+Confidence (``model.confidence``) is made only for a frame that needs it: someone listens
+to ``depth/confidence``, or ``points.min_confidence`` filters points or scan that someone
+listens to. The filter NaNs the points and scan beams of pixels below the threshold;
+``depth`` itself keeps every pixel.
+
 Plain logic: the node hands in the image message and the latest camera_info, and a
 ``Sink`` that says which topics have subscribers and publishes a built message. Settings
 changed at runtime (``ros2 param set``) are handed in with ``retune`` from any thread
@@ -12,7 +17,7 @@ import threading
 from typing import Any, Protocol
 
 import numpy as np
-from sensor_msgs.msg import CompressedImage
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan, PointCloud2
 from std_msgs.msg import Header
 
 from dav2_ros.colorize import colorize
@@ -24,7 +29,24 @@ from dav2_ros.ros.stats import ENGINE_STAGES, FrameClock
 from dav2_ros.scale.source import ScaleSource
 from dav2_ros.temporal import TemporalSettings, TemporalStabilizer
 
-IMAGE_TOPICS = ("depth", "depth/relative", "depth/colored")
+CONFIDENCE_TOPIC = "depth/confidence"
+IMAGE_TOPICS = ("depth", CONFIDENCE_TOPIC, "depth/relative", "depth/colored")
+# The outputs for the camera's frames (depth/scale and /diagnostics come beside them).
+OUTPUTS = {
+    "depth": Image,
+    CONFIDENCE_TOPIC: Image,
+    "depth/camera_info": CameraInfo,
+    "depth/relative": Image,
+    "depth/colored": Image,
+    "points": PointCloud2,
+    "scan": LaserScan,
+}
+
+
+def output_types(confidence: str) -> dict[str, type]:
+    """Topic → message type of the outputs to advertise: depth/confidence only when the
+    model gives confidence (``confidence``: the mode in use, ``off`` for none)."""
+    return {t: kind for t, kind in OUTPUTS.items() if t != CONFIDENCE_TOPIC or confidence != "off"}
 
 
 class Sink(Protocol):
@@ -110,7 +132,8 @@ class FramePipeline:
         rgb = conversions.compressed_to_rgb(msg) if compressed else conversions.image_to_rgb(msg)
         clock.lap("decode")
         output_hw = rgb.shape[:2] if self.settings.output_resolution == "input" else (0, 0)
-        prediction = self.engine.predict(rgb, output_hw)
+        confidence = None if self._confidence_wanted() else "off"
+        prediction = self.engine.predict(rgb, output_hw, confidence)
         if prediction is None:
             return None
         for stage in ENGINE_STAGES:
@@ -118,6 +141,15 @@ class FramePipeline:
         header = Header(stamp=msg.header.stamp, frame_id=msg.header.frame_id)
         self._publish(header, rgb, prediction, camera_info_msg, clock)
         return clock
+
+    def _confidence_wanted(self) -> bool:
+        s = self.settings
+        if self.sink.wanted(CONFIDENCE_TOPIC):
+            return True
+        filtered = (s.points_enabled and self.sink.wanted("points")) or (
+            s.scan_enabled and self.sink.wanted("scan")
+        )
+        return s.points_min_confidence > 0 and filtered
 
     def _publish(
         self, header: Header, rgb: np.ndarray, prediction: Any, info: Any, clock: FrameClock
@@ -138,6 +170,10 @@ class FramePipeline:
             depth_m = self._relative_and_scale(header, values, depth_m, info, clock)
         if depth_m is not None and self.sink.wanted("depth"):
             self._send(clock, "depth", self.images["depth"].fill(depth_m, "32FC1", header))
+        confidence = prediction.confidence
+        if confidence is not None and self.sink.wanted(CONFIDENCE_TOPIC):
+            message = self.images[CONFIDENCE_TOPIC].fill(confidence, "32FC1", header)
+            self._send(clock, CONFIDENCE_TOPIC, message)
         if self.sink.wanted("depth/colored"):
             shown = colorize(values if depth_m is None else depth_m, depth_m is None)
             colored = self.images["depth/colored"].fill(shown, "rgb8", header)
@@ -165,6 +201,9 @@ class FramePipeline:
             self.reporter.report("lens:distortion", lens.warning, once=True)
         else:
             self.reporter.resolve("lens")
+        if s.points_min_confidence > 0:
+            depth_m = self._trusted(depth_m, confidence)
+            clock.lap("confidence filter")
         if points:
             colours = outputs.rgb_at(rgb, height, width) if s.points_color else None
             self._send(clock, "points", self.cloud.fill(depth_m, lens.lens, colours, header))
@@ -190,6 +229,23 @@ class FramePipeline:
         self.sink.publish("depth/scale", outputs.scale_msg(scaled.reading))
         clock.lap("scale")
         return scaled.depth_m
+
+    def _trusted(self, depth_m: np.ndarray, confidence: np.ndarray | None) -> np.ndarray:
+        """For points and scan: ``depth_m`` with NaN where confidence is below
+        ``points.min_confidence``, as a new array (``depth`` keeps every pixel)."""
+        threshold = self.settings.points_min_confidence
+        if confidence is None:
+            self.reporter.report(
+                "confidence:missing",
+                f"points.min_confidence is {threshold:g} but this model gives no confidence "
+                "(model.confidence resolved to off): points and scan are not filtered. Use a "
+                "checkpoint with a confidence head or model.confidence 'flip'",
+                error=True,
+                once=True,
+            )
+            return depth_m
+        self.reporter.resolve("confidence")
+        return np.where(confidence >= threshold, depth_m, np.float32(np.nan))
 
     def _publish_scan(self, clock: FrameClock, depth_m: Any, lens: Any, header: Header) -> None:
         """``scan``, or a configuration problem on /diagnostics when ``scan.height`` does

@@ -23,14 +23,14 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Float64MultiArray, Header
 
 from dav2_ros.reporting import Reporter
 from dav2_ros.ros import conversions, diagnostics, input_loss, qos, startup
 from dav2_ros.ros.configured import Configured, Frame
 from dav2_ros.ros.executable import run_executable
-from dav2_ros.ros.frame_pipeline import FramePipeline, stamp_s
+from dav2_ros.ros.frame_pipeline import FramePipeline, output_types, stamp_s
 from dav2_ros.ros.parameters import NodeSettings, declare_parameters, parameter_values
 from dav2_ros.ros.qos import InputPort, input_ports, input_qos, output_qos, reliability_name
 from dav2_ros.ros.runtime_params import answer_change
@@ -41,15 +41,6 @@ from dav2_ros.scale.source import ScaleSource, SparseDepth
 NODE_NAME = "dav2_depth"
 STOP_WAIT_S = 1.0  # how long a stop waits for an inference in flight (a stop takes < 2 s)
 CLEANUP_WAIT_S = 30.0  # cleanup: the inference in flight ends before its engine is closed
-# Outputs for the camera's frames (depth/scale and /diagnostics come beside them).
-OUTPUTS = {
-    "depth": Image,
-    "depth/camera_info": CameraInfo,
-    "depth/relative": Image,
-    "depth/colored": Image,
-    "points": PointCloud2,
-    "scan": LaserScan,
-}
 
 
 class DepthWiring:
@@ -79,7 +70,8 @@ class DepthWiring:
         s = startup.settings_of(parameter_values(self))
         built = startup.model_engine(s, self.reporter, strict=self.managed)
         out_qos = output_qos(s.output_reliability)
-        pubs = {topic: self.create_publisher(t, topic, out_qos) for topic, t in OUTPUTS.items()}
+        outputs = output_types(built.confidence).items()
+        pubs = {topic: self.create_publisher(t, topic, out_qos) for topic, t in outputs}
         depth_type = built.meta.depth_type
         scale = self._wire_scale(s, depth_type, pubs)
         pipeline = FramePipeline(s, built.engine, scale, depth_type, self.reporter, self)
@@ -93,7 +85,8 @@ class DepthWiring:
         word = "configured" if self.managed else "ready"  # depth_node is active at once
         self.reporter.info(
             f"{word}: model {built.name}, backend {s.backend}, input_size {built.input_size}, "
-            f"subscribed to {run.ports[0].topic} (qos.input_reliability {s.input_reliability})"
+            f"confidence {built.confidence}, subscribed to {run.ports[0].topic} "
+            f"(qos.input_reliability {s.input_reliability})"
         )
 
     def activate(self) -> None:
@@ -163,7 +156,8 @@ class DepthWiring:
 
     # ---- Sink of the frame pipeline --------------------------------------------------
     def wanted(self, topic: str) -> bool:
-        return self.run is not None and self.run.publishers[topic].get_subscription_count() > 0
+        publisher = self.run.publishers.get(topic) if self.run is not None else None
+        return publisher is not None and publisher.get_subscription_count() > 0
 
     def publish(self, topic: str, msg: Any) -> None:
         if self.active and self.run is not None:

@@ -45,6 +45,15 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
         max_value=1000.0,
     ),
     ParamSpec(
+        "model.confidence",
+        "auto",
+        "per-pixel confidence on 'depth/confidence' (32FC1 in [0, 1], 1 = trusted) and for "
+        "points.min_confidence: auto = the checkpoint's confidence head if it has one, else "
+        "none (no topic); head = require the head; flip = disagreement with a second pass "
+        "on the mirrored image (any checkpoint, twice the inference); off = none",
+        choices=("auto", "head", "flip", "off"),
+    ),
+    ParamSpec(
         "engine.backend",
         "auto",
         "auto | torch | onnxruntime | openvino | tensorrt, or a plugin 'package.module:factory'",
@@ -153,6 +162,16 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
         "points farther than this (metres, along Z) become NaN; 0 = no limit",
         min_value=0.0,
         max_value=1000.0,
+        runtime=True,
+    ),
+    ParamSpec(
+        "points.min_confidence",
+        0.0,
+        "points (and their scan beams) whose confidence is below this become NaN; 'depth' "
+        "keeps every pixel. 0 = keep all; 0.8 keeps pixels whose expected depth error is "
+        "below ~25 % (confidence = exp(-expected |ln d - ln d*|)); needs model.confidence",
+        min_value=0.0,
+        max_value=1.0,
         runtime=True,
     ),
     ParamSpec(
@@ -286,6 +305,7 @@ class NodeSettings:
     encoder: str
     depth_type: str
     max_depth_m: float
+    confidence: str  # auto | head | flip | off (dav2_ros.model.confidence)
     backend: str
     device: str
     precision: str
@@ -302,6 +322,7 @@ class NodeSettings:
     points_enabled: bool
     points_stride: int
     points_max_range_m: float
+    points_min_confidence: float  # 0: keep every point
     points_color: bool
     camera_rectified: bool
     scan_enabled: bool
@@ -336,6 +357,7 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
         encoder=checked["model.encoder"],
         depth_type=checked["model.depth_type"],
         max_depth_m=checked["model.max_depth"],
+        confidence=checked["model.confidence"],
         backend=checked["engine.backend"],
         device=checked["engine.device"],
         precision=checked["engine.precision"],
@@ -352,6 +374,7 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
         points_enabled=checked["points.enabled"],
         points_stride=checked["points.stride"],
         points_max_range_m=checked["points.max_range"],
+        points_min_confidence=checked["points.min_confidence"],
         points_color=checked["points.color"],
         camera_rectified=checked["camera.rectified"],
         scan_enabled=checked["scan.enabled"],

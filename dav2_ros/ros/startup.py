@@ -42,6 +42,7 @@ class ModelEngine:
     input_size: int
     engine: Any  # EngineSupervisor
     stopping: threading.Event  # set to end the engine's back-off waits
+    confidence: str = "off"  # where confidence comes from: head | flip | off
 
 
 def model_engine(settings: NodeSettings, reporter: Any, strict: bool) -> ModelEngine:
@@ -51,8 +52,9 @@ def model_engine(settings: NodeSettings, reporter: Any, strict: bool) -> ModelEn
     from dav2_ros.engines import EngineSupervisor
 
     loaded = load_model(settings, reporter.info)
+    confidence = confidence_source(settings, loaded.meta)
     input_size = settings.input_size or loaded.meta.input_size or DEFAULT_INPUT_SIZE
-    estimator = depth_estimator(settings, loaded.model, input_size)
+    estimator = depth_estimator(settings, loaded.model, input_size, confidence)
     stopping = threading.Event()
     engine = EngineSupervisor(estimator, reporter, stopping)
     problem = warm_up(engine, settings.warmup_hw)
@@ -60,7 +62,18 @@ def model_engine(settings: NodeSettings, reporter: Any, strict: bool) -> ModelEn
         estimator.close()
         raise StartupError(problem)
     name = model_label(loaded.meta, settings.checkpoint)
-    return ModelEngine(loaded.meta, name, input_size, engine, stopping)
+    return ModelEngine(loaded.meta, name, input_size, engine, stopping, confidence)
+
+
+def confidence_source(settings: NodeSettings, meta: Any) -> str:
+    """``model.confidence`` resolved for this checkpoint (head, flip or off); StartupError
+    naming the parameter when it asks for a head the checkpoint lacks."""
+    from dav2_ros.model.confidence import ConfidenceUnavailable, resolve_mode
+
+    try:
+        return resolve_mode(settings.confidence, meta.has_confidence_head, meta.source)
+    except ConfidenceUnavailable as exc:
+        raise StartupError(f"parameter 'model.confidence': {exc}") from exc
 
 
 def first_reliability(choice: str) -> str:
@@ -115,12 +128,16 @@ def load_model(settings: NodeSettings, log: Callable[[str], None] | None = None)
 def model_label(meta: Any, checkpoint: str) -> str:
     """``vitt metric max_depth=10m (path)``: the model as logs and /diagnostics name it."""
     max_depth = f" max_depth={meta.max_depth:g}m" if meta.depth_type == "metric" else ""
-    return f"{meta.encoder} {meta.depth_type}{max_depth} ({checkpoint or 'bundled default'})"
+    head = ", confidence head" if meta.has_confidence_head else ""
+    return f"{meta.encoder} {meta.depth_type}{max_depth}{head} ({checkpoint or 'bundled default'})"
 
 
-def depth_estimator(settings: NodeSettings, model: Any, input_size: int) -> Any:
-    """The node's ``DepthEstimator`` (engines are built at the first frame); StartupError
-    if ``engine.backend`` names no backend or loadable plugin."""
+def depth_estimator(
+    settings: NodeSettings, model: Any, input_size: int, confidence: str = "off"
+) -> Any:
+    """The node's ``DepthEstimator`` (engines are built at the first frame; ``confidence``
+    as resolved by ``confidence_source``); StartupError if ``engine.backend`` names no
+    backend or loadable plugin."""
     from dav2_ros.engines import DepthEstimator, EngineSpec
     from dav2_ros.engines.base import SelfCheckSettings
 
@@ -140,6 +157,6 @@ def depth_estimator(settings: NodeSettings, model: Any, input_size: int) -> Any:
         self_check=self_check,
     )
     try:
-        return DepthEstimator(model, spec, input_size)
+        return DepthEstimator(model, spec, input_size, confidence=confidence)
     except ValueError as exc:
         raise StartupError(f"parameter 'engine.backend': {exc}") from exc

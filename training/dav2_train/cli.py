@@ -24,6 +24,7 @@ STEPS: dict[str, str] = {
     "teacher": "dav2_train.train",
     "student": "dav2_train.train",
     "finetune-metric": "dav2_train.train",
+    "confidence": "dav2_train.train",
     "pseudo-label": "dav2_train.pseudo_label",
     "rgbd": "dav2_train.rgbd",
     "evaluate": "dav2_train.evaluate",

@@ -3,7 +3,7 @@
 Top level: ``run_dir`` (all outputs), ``seed``, ``image`` (width/height of
 rendered frames), ``max_depth_m``, then one section per step. Train sections
 are run by the command named in their ``command`` key (teacher, student,
-finetune-metric), so one config can hold several runs of the same command
+finetune-metric, confidence), so one config can hold several runs of the same command
 (``student`` and the synthetic-only ``baseline``).
 """
 
@@ -15,12 +15,12 @@ from typing import Any
 
 import yaml
 
-TRAIN_COMMANDS = ("teacher", "student", "finetune-metric")
+TRAIN_COMMANDS = ("teacher", "student", "finetune-metric", "confidence")
 
 TRAIN_DEFAULTS: dict[str, Any] = {
-    "command": None,  # teacher | student | finetune-metric
+    "command": None,  # teacher | student | finetune-metric | confidence
     "data": None,  # a split under <run_dir>/data (or a list of splits)
-    "encoder": "vitt6",
+    "encoder": "vitt6",  # confidence: the init's encoder (this key is not read)
     "input_size": 168,  # shorter side of the network input (the node's resize), multiple of 14
     "crop_size": None,  # square random crop; None = input_size (the paper: 518 x 518)
     "steps": 100,  # optimizer steps
@@ -43,6 +43,11 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     # (the paper's SiLog is on valid pixels only).
     "sky": None,
     "init": None,  # a train section, a checkpoint load_model reads, or a DINOv2 encoder file
+    # A confidence head trained with the model (student, finetune-metric): a Laplace NLL of
+    # the model's own error, behind a stop-gradient (the depth learns exactly as without it).
+    # The `confidence` command trains only the head, on its frozen `init`.
+    "confidence_head": False,
+    "lr_confidence": 1e-3,
     "hflip": True,
     "strong_augment": "auto",  # colour jitter, blur, CutMix; auto = on pseudo labels only
     "augment": {},  # StrongAugment parameters (dav2_train.augment)
@@ -120,6 +125,11 @@ def train_section(config: dict[str, Any], name: str) -> dict[str, Any]:
         raise ConfigError(
             f"train section {name!r}: command must be one of {TRAIN_COMMANDS}, "
             f"got {merged['command']!r}"
+        )
+    if merged["command"] == "confidence" and not merged["init"]:
+        raise ConfigError(
+            f"train section {name!r}: a confidence section trains a head on a frozen model: "
+            "`init:` (a train section or a checkpoint) is missing"
         )
     if not merged["data"]:
         raise ConfigError(

@@ -15,6 +15,13 @@ size, network, bilinear resize back) and is scored with:
   lower, where that prior scores exactly 0.5. Both are reported, each beside the
   prior's score on the same pairs;
 
+- how well confidence ranks the pixels (``sparsification``): the model's confidence head,
+  when it has one, and the cheap heuristics (flip disagreement, through the node's own
+  ``flip`` path; image gradient; the depth itself), as AUSE and AbsRel over all pixels
+  and over the most confident 80 % and 50 % (metric AbsRel for metric models, aligned
+  AbsRel for relative ones), each frame ranked on its own and all frames' pixels ranked
+  together (``sparsification``);
+
 plus ``dav2 bench`` (ONNX Runtime, 2 threads) total milliseconds per 640×480 frame.
 Metrics are means over frames (the paper's protocol: per image, then averaged).
 
@@ -43,10 +50,10 @@ from typing import Any
 
 import numpy as np
 
-from dav2_train import fingerprint, scored_weights
+from dav2_train import fingerprint, scored_weights, sparsification
 from dav2_train.config import ConfigError, is_train_section, run_dir, section, split_dir
 from dav2_train.dist import DistContext, all_gather_objects, all_reduce_sum
-from dav2_train.metrics import depth_metrics, relative_metrics
+from dav2_train.metrics import aligned_depth, depth_metrics, relative_metrics
 from dav2_train.models import (
     checkpoint_path,
     final_checkpoint,
@@ -158,6 +165,28 @@ def frame_metrics(
     return row
 
 
+def confidence_rows(
+    estimator, rgb: np.ndarray, prediction, gt_m: np.ndarray, valid: np.ndarray,
+    max_depth_m: float, seed: int, pool: sparsification.Pool,
+) -> dict[str, float]:  # fmt: skip
+    """``sparsification.frame_rows`` of one frame (its pixels also into ``pool``): the
+    head's confidence (``prediction``'s, if any) and the heuristics, ranked against the
+    per-pixel AbsRel the table reports."""
+    values = prediction.values
+    if estimator.depth_type == "metric":
+        depth = values
+    else:
+        depth = aligned_depth(values, gt_m, valid, max_depth_m)
+    flipped = estimator.predict(rgb, confidence="flip").confidence
+    maps = sparsification.uncertainty_maps(
+        rgb, depth, estimator.input_hw(*rgb.shape[:2]), prediction.confidence, -flipped
+    )
+    errors = sparsification.absrel_per_pixel(np.maximum(depth[valid], 1e-6), gt_m[valid])
+    ranked = {k: m[valid] for k, m in maps.items()}
+    pool.add(errors, ranked, seed)
+    return sparsification.frame_rows(errors, ranked, seed)
+
+
 def score_frames(
     estimator,
     split_dir: Path,
@@ -165,8 +194,12 @@ def score_frames(
     limit: int | None = None,
     part: int = 0,
     parts: int = 1,
+    confidence: bool = True,
+    pool: sparsification.Pool | None = None,
 ) -> list[dict[str, float]]:
-    """``frame_metrics`` of every ``parts``-th frame (from ``part``) of a split."""
+    """``frame_metrics`` of every ``parts``-th frame (from ``part``) of a split, with
+    ``confidence_rows`` when ``confidence`` (pixels sampled into ``pool``)."""
+    pool = pool if pool is not None else sparsification.Pool()
     rows = []
     for index, frame in enumerate(iter_frames(split_dir, limit)):
         if index % parts != part:
@@ -176,21 +209,28 @@ def score_frames(
             continue
         pairs = ordinal_pairs(frame["depth_m"], valid, np.random.default_rng([index, 125]))
         prediction = estimator.predict(frame["rgb"])
-        rows.append(
-            frame_metrics(
-                prediction.values, estimator.depth_type, frame["depth_m"], valid, max_depth_m, pairs
-            )
+        row = frame_metrics(
+            prediction.values, estimator.depth_type, frame["depth_m"], valid, max_depth_m, pairs
         )
+        if confidence:
+            row |= confidence_rows(
+                estimator, frame["rgb"], prediction, frame["depth_m"], valid, max_depth_m, index,
+                pool,
+            )  # fmt: skip
+        rows.append(row)
     return rows
 
 
 def summarise(sums: dict[str, tuple[float, int]], image_size: str) -> dict:
-    """Means from per-key (sum, count) over frames (NaN frames, e.g. no pairs, left out)."""
+    """Means from per-key (sum, count) over frames (NaN frames, e.g. no pairs, left out);
+    the confidence figures nested under ``confidence`` (``sparsification.summary``)."""
     frames = max(count for _, count in sums.values()) if sums else 0
     if frames == 0:
         raise ValueError("no frame with valid depth to evaluate")
     means = {key: total / count for key, (total, count) in sums.items() if count}
-    return means | {"frames": frames, "image_size": image_size}
+    depth, confidence = sparsification.nested(means)
+    extra = {"confidence": confidence} if confidence else {}
+    return depth | extra | {"frames": frames, "image_size": image_size}
 
 
 def row_sums(rows: list[dict[str, float]]) -> dict[str, tuple[float, int]]:
@@ -217,7 +257,8 @@ def build_estimator(checkpoint: str, threads: int, input_size: int = 0):
     # The torch engine sets torch's (process-wide) thread count from its options: without
     # them it would use every core whatever ``threads`` says.
     spec = EngineSpec(backend="torch", device="cpu", options={"threads": threads})
-    estimator = DepthEstimator(loaded.model.eval(), spec, input_size or loaded.meta.input_size)
+    size = input_size or loaded.meta.input_size
+    estimator = DepthEstimator(loaded.model.eval(), spec, size, confidence="auto")
     return estimator, loaded.meta
 
 
@@ -287,6 +328,13 @@ def markdown(results: dict) -> str:
                 f"load {bench['machine'].get('loadavg_1m')}) |" + " |" * (len(names) - 1)
             )
         out.append("")
+        for key, protocol in (
+            ("confidence", "each frame ranked on its own"),
+            ("confidence_pooled", "all frames' pixels ranked together"),
+        ):
+            ranked = {n: splits[n][key] for n in names if splits[n].get(key)}
+            if ranked:
+                out += sparsification.markdown(label, ranked, protocol)
     return "\n".join(out)
 
 
@@ -301,12 +349,14 @@ def run_table(
     ctx: DistContext | None = None,
     tag: str = "deploy-eval",
     input_size: int = 0,
+    confidence: bool = True,
 ) -> dict:
     """Score every model on every split and write ``table.json`` / ``table.md`` to ``out``.
 
     Under ``ctx`` (a torchrun group) every rank scores its share of the frames and rank 0
     writes; ``bench`` is True (every model), False or the labels to time with dav2 bench.
     ``input_size`` runs every model at that network size (0: each checkpoint's own).
+    ``confidence``: score the confidence rankings too (a second, mirrored pass per frame).
     """
     if ctx is None:
         import torch
@@ -319,11 +369,18 @@ def run_table(
         estimator, meta = build_estimator(checkpoint, threads, input_size)
         splits = {}
         for directory in map(Path, split_dirs):
-            rows = score_frames(estimator, directory, max_depth_m, limit, ctx.rank, ctx.world_size)
+            pool = sparsification.Pool()
+            rows = score_frames(
+                estimator, directory, max_depth_m, limit, ctx.rank, ctx.world_size, confidence,
+                pool,
+            )  # fmt: skip
             row = summarise(_reduce_sums(row_sums(rows), ctx), _image_size(directory))
+            if confidence:
+                row["confidence_pooled"] = pool.merge(all_gather_objects(pool, ctx)).summary()
             splits[directory.name] = row | read_split(directory).provenance
             if ctx.is_main:
-                print(f"[{tag}] {label} {directory.name}: {json.dumps(row)}", flush=True)
+                shown = {k: v for k, v in row.items() if not k.startswith("confidence")}
+                print(f"[{tag}] {label} {directory.name}: {json.dumps(shown)}", flush=True)
         results[label] = _model_record(checkpoint, meta, estimator.input_size, splits, started)
         if ctx.is_main and label in bench_labels:
             out.mkdir(parents=True, exist_ok=True)
@@ -360,13 +417,15 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
     scored again.
     """
     cfg = section(config, name)
-    unknown = set(cfg) - {"models", "splits", "bench", "limit", "threads", "out"}
+    unknown = set(cfg) - {"models", "splits", "bench", "limit", "threads", "out", "confidence"}
     if unknown:
         raise ConfigError(f"{name}: unknown keys {sorted(unknown)}")
     models = {label: _checkpoint_of(config, str(ref)) for label, ref in cfg["models"].items()}
     split_dirs = [split_dir(config, s) for s in cfg["splits"]]
     out = Path(cfg.get("out") or run_dir(config) / name)
     settings = {k: cfg.get(k) for k in ("models", "splits", "bench", "limit")}
+    if "confidence" in cfg:  # only when set: tables scored before it existed stay valid
+        settings["confidence"] = cfg["confidence"]
     inputs = {
         "models": {
             label: reference_input(config, str(ref), f"{name}.models")
@@ -394,6 +453,7 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
         cfg.get("bench", True),
         ctx,
         tag=name,
+        confidence=bool(cfg.get("confidence", True)),
     )
     if ctx.is_main:
         scored_weights.write(out, weights)
@@ -453,6 +513,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-bench", action="store_true")
     parser.add_argument(
+        "--no-confidence",
+        action="store_true",
+        help="skip the confidence rankings (sparsification, AUSE) and their mirrored pass",
+    )
+    parser.add_argument(
         "--input-size",
         type=int,
         default=0,
@@ -468,6 +533,7 @@ def main(argv: list[str] | None = None) -> int:
         args.threads,
         not args.no_bench,
         input_size=args.input_size,
+        confidence=not args.no_confidence,
     )
     print(markdown(results))
     return 0

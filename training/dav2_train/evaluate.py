@@ -1,7 +1,10 @@
 """``dav2-train evaluate``: AbsRel / δ1 on held-out shards and DA-2K pair accuracy.
 
 Relative models are scored after least-squares scale and shift in inverse depth;
-metric models directly (and, for comparison, aligned too). Every rank scores its
+metric models directly (and, for comparison, aligned too). Unless the section says
+``confidence: false``, each split also gets the confidence rankings
+(``sparsification``: AUSE, AbsRel of the most confident 80 % and 50 %) of the model's
+confidence head and of the cheap heuristics, one mirrored pass more per image. Every rank scores its
 share of the images and the sums are all-reduced, so no rank idles behind a barrier
 while another evaluates. Results go to ``<run_dir>/<section>/metrics.json`` and a
 Markdown table ``metrics.md``. ``models`` entries are train sections or checkpoints.
@@ -20,17 +23,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from dav2_train import fingerprint, scored_weights
+from dav2_ros.model.confidence import flip_disagreement
+from dav2_ros.model.transforms import model_input_size
+from dav2_train import fingerprint, scored_weights, sparsification
 from dav2_train.config import run_dir, section, split_dir
-from dav2_train.dist import DistContext, all_reduce_sum
-from dav2_train.infer import predict, read_rgb
-from dav2_train.metrics import da2k_correct, depth_metrics, relative_metrics
-from dav2_train.models import (
-    load_reference,
-    reference_input,
-    reference_label,
-    weights_sha256,
-)
+from dav2_train.dist import DistContext, all_gather_objects, all_reduce_sum
+from dav2_train.infer import predict, predict_with_confidence, read_rgb
+from dav2_train.metrics import aligned_depth, da2k_correct, depth_metrics, relative_metrics
+from dav2_train.models import load_reference, reference_input, reference_label, weights_sha256
 from dav2_train.shards import Split, iter_split, read_split
 
 PRIOR_NAME = "prior: lower is closer"
@@ -67,18 +67,40 @@ def _reduce_means(rows: list[dict], keys: list[str], ctx: DistContext) -> dict:
     return {k: total[i] / count for i, k in enumerate(keys)} | {"images": count}
 
 
+def confidence_row(
+    model, meta: dict, rgb: np.ndarray, pred: np.ndarray, confidence: np.ndarray | None,
+    gt_m: np.ndarray, valid: np.ndarray, max_depth_m: float, ctx: DistContext, seed: int,
+    pool: sparsification.Pool,
+) -> dict[str, float]:  # fmt: skip
+    """``sparsification.frame_rows`` of one image (its pixels also into ``pool``): the
+    head's map and the heuristics."""
+    mirrored = predict(model, np.ascontiguousarray(rgb[:, ::-1]), meta["input_size"], ctx.device)
+    flip_error = flip_disagreement(pred, mirrored, meta["depth_type"])
+    depth = pred
+    if meta["depth_type"] == "relative":
+        depth = aligned_depth(pred, gt_m, valid, max_depth_m)
+    network_hw = model_input_size(*rgb.shape[:2], meta["input_size"])
+    maps = sparsification.uncertainty_maps(rgb, depth, network_hw, confidence, flip_error)
+    errors = sparsification.absrel_per_pixel(np.maximum(depth[valid], 1e-6), gt_m[valid])
+    ranked = {k: m[valid] for k, m in maps.items()}
+    pool.add(errors, ranked, seed)
+    return sparsification.frame_rows(errors, ranked, seed)
+
+
 def evaluate_split(
-    model, meta: dict, split: Split, max_depth_m: float, ctx: DistContext, limit: int | None = None
-) -> dict:
-    """AbsRel/δ1 over a split; rank r scores samples r, r + world, … (streamed)."""
-    rows = []
+    model, meta: dict, split: Split, max_depth_m: float, ctx: DistContext,
+    limit: int | None = None, confidence: bool = True,
+) -> dict:  # fmt: skip
+    """AbsRel/δ1 over a split (and the confidence rankings when ``confidence``); rank r
+    scores samples r, r + world, … (streamed)."""
+    rows, pool = [], sparsification.Pool()
     for index, sample in iter_split(split, ctx.rank, ctx.world_size):
         if limit is not None and index >= limit:
             break
         valid = np.isfinite(sample.label) & (sample.label > 0)
         if valid.sum() < 2:
             continue
-        pred = predict(model, sample.rgb, meta["input_size"], ctx.device)
+        pred, head = predict_with_confidence(model, sample.rgb, meta["input_size"], ctx.device)
         row = relative_metrics(
             _as_disparity(pred, meta["depth_type"]), sample.label, valid, max_depth_m
         )
@@ -86,11 +108,23 @@ def evaluate_split(
             row = {f"{k}_aligned": v for k, v in row.items()} | depth_metrics(
                 pred, sample.label, valid
             )
+        if confidence:
+            row |= confidence_row(
+                model, meta, sample.rgb, pred, head, sample.label, valid, max_depth_m, ctx, index,
+                pool,
+            )  # fmt: skip
         rows.append(row)
     keys = ["absrel", "delta1"]
     if meta["depth_type"] == "metric":
         keys += ["absrel_aligned", "delta1_aligned"]
-    return _reduce_means(rows, keys, ctx)
+    if confidence:
+        head = [sparsification.HEAD] if getattr(model, "has_confidence_head", False) else []
+        keys += sparsification.row_keys([*head, *sparsification.HEURISTICS])
+    depth, ranked = sparsification.nested(_reduce_means(rows, keys, ctx))
+    if not ranked:
+        return depth
+    pooled = pool.merge(all_gather_objects(pool, ctx)).summary()
+    return depth | {"confidence": ranked, "confidence_pooled": pooled}
 
 
 def evaluate_da2k(model, meta: dict, annotations_path: Path, ctx: DistContext) -> dict:
@@ -108,13 +142,16 @@ def evaluate_da2k(model, meta: dict, annotations_path: Path, ctx: DistContext) -
     return {"da2k_accuracy": correct / max(total, 1), "da2k_pairs": int(total)}
 
 
-def _score(model, meta: dict, config: dict, cfg: dict, ctx: DistContext) -> dict:
+def _score(
+    model, meta: dict, config: dict, cfg: dict, ctx: DistContext, confidence: bool = True
+) -> dict:
     results = {}
     for split_name in cfg["splits"]:
         split = read_split(split_dir(config, split_name))
         row = evaluate_split(
-            model, meta, split, float(config["max_depth_m"]), ctx, cfg.get("limit")
-        )
+            model, meta, split, float(config["max_depth_m"]), ctx, cfg.get("limit"),
+            bool(cfg.get("confidence", True)) and confidence,
+        )  # fmt: skip
         da2k = split.directory / "da2k" / "annotations.json"
         if da2k.exists():
             row |= evaluate_da2k(model, meta, da2k, ctx)
@@ -129,6 +166,8 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
     cfg = section(config, name)
     out = run_dir(config) / name
     settings = {k: cfg.get(k) for k in ("models", "splits", "limit", "da2k_annotations", "prior")}
+    if "confidence" in cfg:  # only when set: metrics scored before it existed stay valid
+        settings["confidence"] = cfg["confidence"]
     inputs = {
         "models": [reference_input(config, ref, f"{name}.models") for ref in cfg["models"]],
         "splits": {
@@ -156,10 +195,15 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
         label = reference_label(ref)
         results[label] = _score(model, meta, config, cfg, ctx)
         if ctx.is_main:
-            print(f"[{name}] {label}: {json.dumps(results[label])}", flush=True)
+            shown = {
+                split: {k: v for k, v in row.items() if not k.startswith("confidence")}
+                for split, row in results[label].items()
+            }
+            print(f"[{name}] {label}: {json.dumps(shown)}", flush=True)
     if cfg.get("prior", True):
         prior_meta = {"input_size": 14 * 6, "depth_type": "relative"}
-        results[PRIOR_NAME] = _score(LowerIsCloser().to(ctx.device), prior_meta, config, cfg, ctx)
+        prior = LowerIsCloser().to(ctx.device)
+        results[PRIOR_NAME] = _score(prior, prior_meta, config, cfg, ctx, confidence=False)
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(results, indent=1))
@@ -170,6 +214,7 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
 
 
 def markdown_table(results: dict[str, dict]) -> str:
+    """AbsRel, δ1, DA-2K per model and split; then each model's confidence rankings."""
     lines = [
         "| model | split | AbsRel ↓ | δ1 ↑ | DA-2K acc ↑ | images |",
         "|---|---|---|---|---|---|",
@@ -181,4 +226,13 @@ def markdown_table(results: dict[str, dict]) -> str:
             da2k = f"{row['da2k_accuracy']:.3f}" if "da2k_accuracy" in row else "–"
             images = row.get("images", "–")
             lines.append(f"| {model_name} | {split} | {absrel} | {delta1} | {da2k} | {images} |")
-    return "\n".join(lines) + "\n"
+    lines.append("")
+    for model_name, splits in results.items():
+        for key, protocol in (
+            ("confidence", "each frame ranked on its own"),
+            ("confidence_pooled", "all frames' pixels ranked together"),
+        ):
+            ranked = {s: row[key] for s, row in splits.items() if row.get(key)}
+            if ranked:
+                lines += sparsification.markdown(model_name, ranked, protocol)
+    return "\n".join(lines)

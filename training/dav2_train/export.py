@@ -71,7 +71,12 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path | None:
         "fingerprint": made_by,
     }
     extra = cfg.get("card", {}) or {}
-    metrics = {"held_out": all_metrics.get(label, {}), "speed": extra.get("speed", {})}
+    held_out = {
+        split: {k: v for k, v in row.items() if not k.startswith("confidence")}
+        | _confidence_figures(row)
+        for split, row in all_metrics.get(label, {}).items()
+    }
+    metrics = {"held_out": held_out, "speed": extra.get("speed", {})}
     tensors_path = save_model(
         source.model,
         ModelMeta(
@@ -90,6 +95,18 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path | None:
     print(f"[{name}] wrote {tensors_path} (+ .json, MODEL_CARD.md)", flush=True)
     ctx.barrier()
     return tensors_path
+
+
+def _confidence_figures(row: dict) -> dict:
+    """A split's confidence rankings without their curves (the metadata stays small)."""
+    figures = {}
+    for key in ("confidence", "confidence_pooled"):
+        ranked = row.get(key) or {}
+        if ranked:
+            figures[key] = {
+                method: {k: v for k, v in f.items() if k != "curve"} for method, f in ranked.items()
+            }
+    return figures
 
 
 def _metrics_table(all_metrics: dict) -> str:

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from dav2_ros.model import DepthAnythingV2
+from dav2_ros.model.confidence import confidence_from_error
 from dav2_ros.model.transforms import prepare_input, resize_output
 
 
@@ -17,9 +18,25 @@ def predict(
     model: DepthAnythingV2, rgb: np.ndarray, input_size: int, device: torch.device
 ) -> np.ndarray:
     """HxWx3 uint8 RGB → HxW float32 (disparity or metres) at the image's resolution."""
+    return predict_with_confidence(model, rgb, input_size, device)[0]
+
+
+@torch.no_grad()
+def predict_with_confidence(
+    model: DepthAnythingV2, rgb: np.ndarray, input_size: int, device: torch.device
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``predict`` and the confidence head's map at the same size (None without a head)."""
     batch = torch.from_numpy(prepare_input(rgb, input_size)).to(device)
-    out = model(batch)[0].float().cpu().numpy()
-    return resize_output(out, rgb.shape[0], rgb.shape[1])
+    height, width = rgb.shape[:2]
+    if not getattr(model, "has_confidence_head", False):
+        out = model(batch)[0].float().cpu().numpy()
+        return resize_output(out, height, width), None
+    depth, log_error = model.depth_and_log_error(batch)
+    error = log_error[0].exp().float().cpu().numpy()
+    depth = depth[0].float().cpu().numpy()
+    return resize_output(depth, height, width), confidence_from_error(
+        resize_output(error, height, width)
+    )
 
 
 def read_rgb(path: Path) -> np.ndarray:

@@ -3,7 +3,9 @@
 A trained section's checkpoint carries its run record (``train.build``): its data
 splits with their manifests' provenance (synthetic renders, a teacher's pseudo labels
 of folders or bags, RGB-D recordings) and its ``init`` record (another section, a
-checkpoint file, a DINOv2 encoder). ``trace`` walks that tree into the lines the
+checkpoint file, a DINOv2 encoder). A file that ``dav2-train export`` wrote carries the
+record of the model it exported (``exported_from``), so a model trained on top of an
+exported one keeps the whole history. ``trace`` walks that tree into the lines the
 model card and the export provenance show. Missing fields (a model without a
 training history, a file from elsewhere) give shorter lines, never an error.
 """
@@ -104,6 +106,7 @@ def _walk_model(record: dict | None, lineage: Lineage) -> None:
         if is_non_commercial(record["licence"]):
             _add(lineage.non_commercial, f"{describe_model(record)}: {record['licence']}")
     if record.get("kind") != "section":
+        _walk_model(record.get("exported_from"), lineage)
         return
     run = record.get("provenance") or {}
     splits = ", ".join(f"`{d.get('split')}`" for d in run.get("data", [])) or "?"
@@ -127,12 +130,22 @@ def trace(record: dict | None) -> Lineage:
     if record and record.get("kind") != "section":
         _add(lineage.initialisation, f"exported from {describe_model(record)}")
     current = record
-    while current and current.get("kind") == "section":  # the exported model's init chain
-        run = current.get("provenance") or {}
-        _add(
-            lineage.initialisation,
-            f"`{current.get('section')}` started from {describe_model(run.get('init'))}",
-        )
-        current = run.get("init")
+    while current:  # the exported model's init chain, through exported files
+        if current.get("kind") == "section":
+            run = current.get("provenance") or {}
+            _add(
+                lineage.initialisation,
+                f"`{current.get('section')}` started from {describe_model(run.get('init'))}",
+            )
+            current = run.get("init")
+        elif current.get("exported_from"):
+            origin = current["exported_from"]
+            _add(
+                lineage.initialisation,
+                f"{describe_model(current)} was exported from {describe_model(origin)}",
+            )
+            current = origin
+        else:
+            break
     _walk_model(record, lineage)
     return lineage

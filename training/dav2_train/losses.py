@@ -146,3 +146,41 @@ def silog_loss(
     if g.numel() == 0:
         return pred_depth_m.sum() * 0
     return torch.sqrt((g.pow(2).mean() - lam * g.mean().pow(2)).clamp_min(_EPS))
+
+
+def laplace_nll(log_error: Tensor, residual: Tensor, mask: Tensor) -> Tensor:
+    """Laplace negative log-likelihood of ``residual`` under a per-pixel scale
+    ``b = exp(log_error)``, mean over ``mask`` (the constant ln 2 left out): ln b + |r| / b.
+
+    For each pixel it is smallest at b = E|r|: the confidence head learns the expected
+    absolute error, the quantity AbsRel averages. Laplace rather than Gaussian: a Gaussian
+    head learns E[r²], which a few gross errors (edges, sky-like far regions) dominate.
+    ``residual`` is a target: no gradient flows into it, so the depth is never trained to
+    make its own errors easier to predict.
+    """
+    if not mask.any():
+        return log_error.sum() * 0
+    s = log_error.float()[mask].clamp(-12.0, 12.0)
+    r = residual.detach().float()[mask].abs()
+    return (s + r * torch.exp(-s)).mean()
+
+
+def log_depth_residual(pred_depth_m: Tensor, target_depth_m: Tensor, mask: Tensor) -> Tensor:
+    """ln d - ln d* where ``mask``, 0 elsewhere: a metric model's error, scale-free as
+    SiLog (a 10 % error is 0.095 at 1 m and at 10 m)."""
+    log_ratio = torch.log(pred_depth_m.clamp_min(_EPS)) - torch.log(target_depth_m.clamp_min(_EPS))
+    return torch.where(mask, log_ratio, torch.zeros_like(log_ratio))
+
+
+def ssi_residual(
+    pred_disparity: Tensor, target_disparity: Tensor, mask: Tensor, region: Tensor | None = None
+) -> Tensor:
+    """A relative model's error: normalised prediction minus normalised label (the SSI
+    loss's residual, in units of the label's spread), each CutMix region normalised on its
+    own as ``relative_loss`` does; 0 outside ``mask``."""
+    parts = [mask] if region is None or not region.any() else [mask & ~region, mask & region]
+    residual = torch.zeros_like(pred_disparity)
+    for part in parts:
+        r = normalise_disparity(pred_disparity, part) - normalise_disparity(target_disparity, part)
+        residual = torch.where(part, r, residual)
+    return residual

@@ -28,14 +28,22 @@ def depth_metrics(
     return {"absrel": abs_rel, "delta1": delta1}
 
 
+def aligned_depth(
+    pred_disparity: np.ndarray, gt_depth_m: np.ndarray, mask: np.ndarray, max_depth_m: float
+) -> np.ndarray:
+    """Disparity aligned to 1/d* in least squares over ``mask``, as depth clamped to
+    ``max_depth_m`` (the depth a relative model is scored with)."""
+    gt_disparity = np.zeros_like(gt_depth_m, dtype=np.float64)
+    gt_disparity[mask] = 1.0 / gt_depth_m[mask]
+    aligned = align_scale_shift(pred_disparity, gt_disparity, mask)
+    return 1.0 / np.maximum(aligned, 1.0 / max_depth_m)
+
+
 def relative_metrics(
     pred_disparity: np.ndarray, gt_depth_m: np.ndarray, mask: np.ndarray, max_depth_m: float
 ) -> dict[str, float]:
     """Align disparity to 1/d* in least squares, clamp depth to ``max_depth_m``, then score."""
-    gt_disparity = np.zeros_like(gt_depth_m, dtype=np.float64)
-    gt_disparity[mask] = 1.0 / gt_depth_m[mask]
-    aligned = align_scale_shift(pred_disparity, gt_disparity, mask)
-    depth = 1.0 / np.maximum(aligned, 1.0 / max_depth_m)
+    depth = aligned_depth(pred_disparity, gt_depth_m, mask, max_depth_m)
     return depth_metrics(depth, gt_depth_m, mask)
 
 

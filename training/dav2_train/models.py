@@ -26,7 +26,12 @@ from typing import Any
 import torch
 
 from dav2_ros.model import DepthAnythingV2
-from dav2_ros.model.checkpoints import CheckpointError, LoadedModel, load_model
+from dav2_ros.model.checkpoints import (
+    CONFIDENCE_PREFIX,
+    CheckpointError,
+    LoadedModel,
+    load_model,
+)
 from dav2_ros.model.formats import DINOV2_PREFIX
 from dav2_ros.model.hub import (
     TRANSFORMERS_FILES,
@@ -225,6 +230,9 @@ def load_reference(config: dict[str, Any], ref: Any, what: str) -> ModelRef:
         "max_depth": loaded.meta.max_depth,
         "licence": loaded.meta.provenance.get("licence"),
     }
+    exported = loaded.meta.provenance.get("model")  # a dav2-train export: what it exported
+    if isinstance(exported, dict):
+        record["exported_from"] = exported
     return ModelRef(loaded, record)
 
 
@@ -262,12 +270,30 @@ def initialise(model: DepthAnythingV2, config: dict[str, Any], ref: Any, what: s
             f"{what}: {name} is a {source.loaded.meta.encoder} model, this section trains a "
             f"{model.spec.name}; use an init of the same encoder size (or a teacher to distil)"
         )
-    model.load_state_dict(source.model.state_dict())  # same keys for relative and metric heads
     record = {**source.record, "loaded": "encoder and head"}
+    record.update(_load_depth_weights(model, source.model))
     if source.loaded.meta.depth_type != model.depth_type:
         flip_output_for_metric(model)
         record["output_flipped"] = True
     return record
+
+
+def _load_depth_weights(model: DepthAnythingV2, source: DepthAnythingV2) -> dict:
+    """The source's weights into ``model`` (same keys for relative and metric heads). A
+    confidence head comes along only where both have one and the depth means the same;
+    otherwise ``model``'s stays fresh (what the record says)."""
+    state = source.state_dict()
+    keep_head = model.has_confidence_head and source.depth_type == model.depth_type
+    state = {k: v for k, v in state.items() if keep_head or not k.startswith(CONFIDENCE_PREFIX)}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith(CONFIDENCE_PREFIX) for k in missing):
+        raise CheckpointError(
+            f"init: the weights do not fit this model (missing {missing[:3]}, unexpected "
+            f"{unexpected[:3]})"
+        )
+    if not model.has_confidence_head:
+        return {}
+    return {"confidence_head": "loaded" if keep_head and not missing else "fresh"}
 
 
 def calibrate_metric_logits(

@@ -1,4 +1,4 @@
-"""``teacher``, ``student`` and ``finetune-metric``: one training loop, three targets.
+"""``teacher``, ``student``, ``finetune-metric`` and ``confidence``: one training loop.
 
 - teacher: relative model on metric ground truth (SSI + 2.0 × gradient matching on
   inverse depth).
@@ -7,6 +7,11 @@
   (the synthetic-only baseline of the domain comparison).
 - finetune-metric: metric model (Sigmoid × max_depth) initialised from a relative
   model, SiLog loss (λ 0.5) on valid depth.
+- confidence: only a confidence head, on a frozen model (its ``init``: a section or any
+  checkpoint), Laplace NLL of the model's own error (``losses.laplace_nll``). With
+  ``confidence_head: true`` a student or metric fine-tune trains the same head beside its
+  depth; the head reads its features behind a stop-gradient, its loss reaches only its
+  own weights and its gradients are clipped apart, so the depth learns exactly as without.
 
 ``run`` = ``build`` (model, optimizer, streaming loader) → ``resume`` (the last
 checkpoint: weights, optimizer, loader position, RNG) → ``loop`` → ``finish``
@@ -39,12 +44,20 @@ from dav2_train import checkpointing, fingerprint
 from dav2_train.augment import StrongAugment, cutmix_batch
 from dav2_train.config import data_splits, run_dir, split_dir, train_section
 from dav2_train.dist import DistContext, all_gather_objects, all_reduce_sum
-from dav2_train.losses import live_range_penalty, relative_loss, silog_loss
+from dav2_train.losses import (
+    laplace_nll,
+    live_range_penalty,
+    log_depth_residual,
+    relative_loss,
+    silog_loss,
+    ssi_residual,
+)
 from dav2_train.models import (
     calibrate_metric_logits,
     final_checkpoint,
     initialise,
     is_finished,
+    load_reference,
     reference_input,
 )
 from dav2_train.provenance import git_revision
@@ -74,6 +87,7 @@ class Trainer:
     seed: int
     record: dict[str, Any]  # provenance of this run (data, init, settings)
     pre_activation: HeadPreActivation | None = None  # relative models only
+    input_size: int = 0  # the model's own input size (metadata); 0: the section's
     step: int = 0
     history: list = field(default_factory=list)  # [step, loss, [batch digest per rank]]
 
@@ -83,7 +97,20 @@ class Trainer:
 
     @property
     def depth_type(self) -> str:
-        return "metric" if self.command == "finetune-metric" else "relative"
+        return self.model.depth_type
+
+    @property
+    def with_error(self) -> bool:
+        """The model has a confidence head that this section trains."""
+        return self.model.has_confidence_head
+
+    @property
+    def loss_command(self) -> str:
+        """The command whose targets and depth loss apply (a confidence section's model is
+        a metric fine-tune's or a relative student's)."""
+        if self.command != "confidence":
+            return self.command
+        return "finetune-metric" if self.depth_type == "metric" else "student"
 
 
 # Settings that do not change what is learnt: not part of the fingerprint. (The
@@ -143,14 +170,23 @@ def build(config: dict[str, Any], name: str, cfg: dict[str, Any], ctx: DistConte
         kind, input_size, int(cfg["crop_size"] or input_size), bool(cfg["hflip"]), strong
     )
     model, init_record = build_model(config, name, cfg, max_depth_m, ctx)
+    if model.depth_type == "metric" and kind != "depth_m":
+        raise ValueError(
+            f"[{name}] a metric model's confidence is trained on metric depth (depth_m "
+            f"shards), but {cfg['data']} holds {kind}; use synthetic or RGB-D splits"
+        )
     if init_record and init_record.get("output_flipped"):
         # Before DDP wraps the model: DDP then gives every rank rank 0's weights.
         batch = first_batch(splits, transform, seed, int(cfg["batch_size"]))
         init_record["calibration"] = calibrate_on_batch(model, batch, max_depth_m, ctx)
         if ctx.is_main:
             print(f"[{name}] metric head calibrated: {init_record['calibration']}", flush=True)
-    pre_activation = HeadPreActivation(model) if model.depth_type == "relative" else None
-    net = DistributedDataParallel(model) if ctx.distributed else model
+    trains_depth = cfg["command"] != "confidence"
+    pre_activation = (
+        HeadPreActivation(model) if model.depth_type == "relative" and trains_depth else None
+    )
+    net = WithLogError(model) if model.has_confidence_head else model
+    net = DistributedDataParallel(net) if ctx.distributed else net
     optimizer, scheduler = build_optimizer(model, cfg)
     autocast_dtype = select_autocast(cfg["precision"], ctx.device)
     loader = make_loader(
@@ -182,6 +218,7 @@ def build(config: dict[str, Any], name: str, cfg: dict[str, Any], ctx: DistConte
         "trim_fraction": trim_fraction(cfg, kind),
         "sky": sky_mode(cfg),
         "strong_augment": None if strong is None else strong.__dict__,
+        "confidence_head": model.has_confidence_head,
         "config": dict(cfg),
     }
     return Trainer(
@@ -203,7 +240,20 @@ def build(config: dict[str, Any], name: str, cfg: dict[str, Any], ctx: DistConte
         seed=seed,
         record=record,
         pre_activation=pre_activation,
+        input_size=int(init_record.get("input_size", 0)) if cfg["command"] == "confidence" else 0,
     )
+
+
+class WithLogError(torch.nn.Module):
+    """The network as trained with a confidence head: ``forward`` returns the depth and
+    the log of its expected error (a module, so that DDP sees the call)."""
+
+    def __init__(self, model: DepthAnythingV2) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.depth_and_log_error(x)
 
 
 def first_batch(
@@ -252,8 +302,10 @@ def build_model(
     config: dict[str, Any], name: str, cfg: dict[str, Any], max_depth_m: float, ctx: DistContext
 ) -> tuple[DepthAnythingV2, dict | None]:
     """The section's network, initialised from ``init`` (or fresh), on the device."""
+    if cfg["command"] == "confidence":
+        return frozen_with_head(config, name, cfg, ctx)
     depth_type = "metric" if cfg["command"] == "finetune-metric" else "relative"
-    model = DepthAnythingV2(cfg["encoder"], depth_type, max_depth_m)
+    model = DepthAnythingV2(cfg["encoder"], depth_type, max_depth_m, bool(cfg["confidence_head"]))
     init_record = None
     if cfg["init"]:
         init_record = initialise(model, config, cfg["init"], f"[{name}] init")
@@ -271,17 +323,51 @@ def build_model(
     return model.to(ctx.device), init_record
 
 
+def frozen_with_head(
+    config: dict[str, Any], name: str, cfg: dict[str, Any], ctx: DistContext
+) -> tuple[DepthAnythingV2, dict]:
+    """``init`` (a section or any checkpoint) frozen, with a fresh confidence head (one it
+    had already is replaced): the only weights a confidence section trains."""
+    source = load_reference(config, cfg["init"], f"[{name}] init")
+    model = source.model
+    replaced = model.has_confidence_head
+    model.requires_grad_(False)
+    model.add_confidence_head()  # drawn from the run's seed (build seeds torch first)
+    record = {
+        **source.record,
+        "loaded": "frozen; confidence head trained" + (" (its old head replaced)" * replaced),
+        "input_size": source.loaded.meta.input_size,
+    }
+    if ctx.is_main:
+        print(
+            f"[{name}] init: {describe_init(record)}, frozen; a fresh confidence head "
+            f"({sum(p.numel() for p in confidence_parameters(model))} weights) trains on it",
+            flush=True,
+        )
+    return model.to(ctx.device), record
+
+
+def confidence_parameters(model: DepthAnythingV2) -> list[torch.nn.Parameter]:
+    head = model.depth_head.uncertainty
+    return [] if head is None else list(head.parameters())
+
+
 def build_optimizer(
     model: DepthAnythingV2, cfg: dict[str, Any]
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    """AdamW with encoder / decoder learning rates, linear warm-up then poly decay."""
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": model.pretrained.parameters(), "lr": float(cfg["lr_encoder"])},
-            {"params": model.depth_head.parameters(), "lr": float(cfg["lr_decoder"])},
-        ],
-        weight_decay=float(cfg["weight_decay"]),
-    )
+    """AdamW with encoder / decoder / confidence-head learning rates, linear warm-up then
+    poly decay. A confidence section's optimizer holds the head only."""
+    head = {id(p) for p in confidence_parameters(model)}
+    decoder = [p for p in model.depth_head.parameters() if id(p) not in head]
+    groups = []
+    if cfg["command"] != "confidence":
+        groups += [
+            {"params": list(model.pretrained.parameters()), "lr": float(cfg["lr_encoder"])},
+            {"params": decoder, "lr": float(cfg["lr_decoder"])},
+        ]
+    if head:
+        groups.append({"params": confidence_parameters(model), "lr": float(cfg["lr_confidence"])})
+    optimizer = torch.optim.AdamW(groups, weight_decay=float(cfg["weight_decay"]))
     schedule = functools.partial(
         lr_factor,
         warmup=int(cfg["warmup_steps"]),
@@ -500,7 +586,7 @@ def loop(trainer: Trainer, ctx: DistContext) -> None:
                 "lower the learning rates"
             )
         trainer.scaler.unscale_(trainer.optimizer)
-        torch.nn.utils.clip_grad_norm_(trainer.model.parameters(), 1.0)
+        clip_gradients(trainer.model)
         trainer.scaler.step(trainer.optimizer)
         trainer.scaler.update()
         trainer.scheduler.step()
@@ -524,48 +610,97 @@ def loop(trainer: Trainer, ctx: DistContext) -> None:
         writer.close()
 
 
+def clip_gradients(model: DepthAnythingV2, max_norm: float = 1.0) -> None:
+    """Clip the depth's and the confidence head's gradients each on its own: one norm over
+    both would let the head's gradients change how much the depth's are clipped."""
+    head = {id(p) for p in confidence_parameters(model)}
+    depth = [p for p in model.parameters() if id(p) not in head and p.grad is not None]
+    if depth:
+        torch.nn.utils.clip_grad_norm_(depth, max_norm)
+    if head:
+        torch.nn.utils.clip_grad_norm_(confidence_parameters(model), max_norm)
+
+
+def confidence_targets(
+    trainer: Trainer,
+    pred: torch.Tensor,
+    raw_target: torch.Tensor,
+    raw_mask: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    region: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the model's error on this batch, the pixels where it is known) for the head.
+
+    Metric: ln d - ln d* on valid depth only (no truth in the sky, whatever ``sky``
+    teaches the depth). Relative: the SSI residual on the depth loss's own targets.
+    """
+    if trainer.depth_type == "metric":
+        depth_m, valid = loss_targets(
+            trainer.kind, "finetune-metric", raw_target, raw_mask, "ignore", trainer.max_depth_m
+        )
+        return log_depth_residual(pred, depth_m, valid), valid
+    return ssi_residual(pred, target, mask, region), mask
+
+
 def micro_step(
     trainer: Trainer, batch: dict[str, Any], micro: int, ctx: DistContext
 ) -> torch.Tensor:
     """Forward one micro-batch and return its loss (CutMix drawn from (seed, step, rank))."""
-    image, target, mask = (
+    image, raw_target, raw_mask = (
         batch[k].to(ctx.device, non_blocking=True) for k in ("image", "target", "mask")
     )
-    target, mask = loss_targets(
-        trainer.kind, trainer.command, target, mask, trainer.sky, trainer.max_depth_m
-    )
     region = None
-    if trainer.cutmix_p > 0:
+    if trainer.cutmix_p > 0:  # before the per-pixel target mapping, with which it commutes
         rng = np.random.default_rng([trainer.seed, trainer.step, ctx.rank, micro])
-        image, target, mask, region = cutmix_batch(image, target, mask, rng, trainer.cutmix_p)
+        image, raw_target, raw_mask, region = cutmix_batch(
+            image, raw_target, raw_mask, rng, trainer.cutmix_p
+        )
+    target, mask = loss_targets(
+        trainer.kind, trainer.loss_command, raw_target, raw_mask, trainer.sky, trainer.max_depth_m
+    )
     if trainer.autocast_dtype is None:
-        pred = trainer.net(image)
+        out = trainer.net(image)
     else:
         with torch.autocast(ctx.device.type, dtype=trainer.autocast_dtype):
-            pred = trainer.net(image)
-    pre_activation = trainer.pre_activation.value if trainer.pre_activation else None
-    return section_loss(
-        trainer.command,
-        trainer.cfg,
-        trainer.trim,
-        pred.float(),
-        target,
-        mask,
-        region,
-        pre_activation,
-    )
+            out = trainer.net(image)
+    pred, log_error = out if trainer.with_error else (out, None)
+    pred = pred.float()
+    loss = pred.new_zeros(())
+    if trainer.command != "confidence":
+        pre_activation = trainer.pre_activation.value if trainer.pre_activation else None
+        loss = section_loss(
+            trainer.command, trainer.cfg, trainer.trim, pred, target, mask, region, pre_activation
+        )
+    if log_error is not None:
+        residual, known = confidence_targets(
+            trainer, pred, raw_target, raw_mask, target, mask, region
+        )
+        loss = loss + laplace_nll(log_error, residual, known)
+    return loss
 
 
 # --- finish ------------------------------------------------------------------------------
 
 
 def model_meta(trainer: Trainer, provenance: dict) -> ModelMeta:
+    """A confidence section's model keeps its init's depth range and input size (the head
+    is trained at the section's ``input_size``, recorded in ``confidence_head``)."""
+    head = {}
+    if trainer.with_error:
+        head = {
+            "trained_by": f"section `{trainer.name}` ({trainer.command})",
+            "trained_input_size": int(trainer.cfg["input_size"]),
+            "data": [d["split"] for d in trainer.record["data"]],
+            "steps": int(trainer.cfg["steps"]),
+        }
     return ModelMeta(
         trainer.model.spec.name,
         trainer.depth_type,
-        trainer.max_depth_m,
-        int(trainer.cfg["input_size"]),
+        trainer.model.max_depth,
+        trainer.input_size or int(trainer.cfg["input_size"]),
         provenance=provenance,
+        confidence_head=head,
     )
 
 

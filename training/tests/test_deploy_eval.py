@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from dav2_train import deploy_eval, synth, train
+from dav2_train import deploy_eval, sparsification, synth, train
 from dav2_train.config import load_config
 from dav2_train.dist import DistContext
 from dav2_train.shards import read_split, refuse_held_out
@@ -127,7 +127,7 @@ def test_table_from_a_real_model_on_rendered_splits(tmp_path) -> None:
         },
     }
     synth.run(_config(tmp_path, splits), "synth", ctx)
-    model = DepthAnythingV2("vitt6", "metric", 20.0)
+    model = DepthAnythingV2("vitt6", "metric", 20.0, confidence_head=True)
     randomize_weights_(model, seed=0)
     checkpoint = save_model(
         model, ModelMeta("vitt6", "metric", 20.0, input_size=28), tmp_path / "m"
@@ -146,9 +146,23 @@ def test_table_from_a_real_model_on_rendered_splits(tmp_path) -> None:
     for row in rows.values():
         assert row["absrel"] > 0 and 0 <= row["delta1"] <= 1 and 0 <= row["ordinal"] <= 1
         assert row["ordinal_prior"] == 0.5
+        # The head and every heuristic ranked against the same metric AbsRel.
+        ranked = row["confidence"]
+        assert set(ranked) == {
+            sparsification.ORACLE,
+            sparsification.HEAD,
+            *sparsification.HEURISTICS,
+        }
+        for figures in ranked.values():
+            assert figures["absrel_all"] == pytest.approx(row["absrel"], rel=1e-5)
+            assert figures["ause"] >= -1e-9
+        pooled = row["confidence_pooled"]  # every frame's pixels ranked together
+        assert set(pooled) == set(ranked) and pooled[sparsification.HEAD]["ause"] >= -1e-9
     out = tmp_path / "run" / "deploy_eval"
     table = (out / "table.md").read_text()
     assert "c_test (held-out style)" in table and "| metric AbsRel ↓ |" in table
+    assert "| c_test | confidence head |" in table and "| a_test | flip disagreement |" in table
+    assert "(all frames' pixels ranked together)" in table
     assert json.loads((out / "table.json").read_text()) == results
     # Same models and splits: the table stands; another model is a changed step.
     assert deploy_eval.run(config, "deploy_eval", ctx) == results
@@ -162,7 +176,9 @@ def test_table_from_a_real_model_on_rendered_splits(tmp_path) -> None:
     argv = ["--model", f"m={checkpoint}", "--split", str(out.parent / "data" / "a_test")]
     deploy_eval.main(
         [*argv, "--out", str(other), "--no-bench", "--threads", "1", "--input-size", "42"]
+        + ["--no-confidence"]
     )
     at42 = json.loads((other / "table.json").read_text())["m"]
+    assert "confidence" not in at42["splits"]["a_test"]
     assert at42["input_size"] == 42 and results["metric"]["input_size"] == 28
     assert at42["splits"]["a_test"]["absrel"] != rows["a_test"]["absrel"]

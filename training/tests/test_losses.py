@@ -9,10 +9,13 @@ import pytest
 import torch
 from dav2_train.losses import (
     gradient_matching_terms,
+    laplace_nll,
     live_range_penalty,
+    log_depth_residual,
     normalise_disparity,
     relative_loss,
     silog_loss,
+    ssi_residual,
     ssi_terms,
 )
 from dav2_train.metrics import align_scale_shift, da2k_correct, depth_metrics, relative_metrics
@@ -173,3 +176,36 @@ def test_da2k_counts_pairs_where_the_closer_point_has_larger_disparity() -> None
         {"point1": [1, 0], "point2": [0, 1], "closer_point": "point2"},  # right
     ]
     assert da2k_correct(disparity, pairs) == (2, 3)
+
+
+def test_laplace_nll_is_smallest_at_the_mean_absolute_error_and_leaves_the_residual_alone() -> None:
+    # ln b + mean|r| / b over b: derivative 1/b - mean|r|/b² = 0 at b = mean|r| = 0.3
+    residual = torch.tensor([[[0.1, -0.2, 0.6]]], requires_grad=True)
+    mask = torch.ones(1, 1, 3, dtype=torch.bool)
+    scales = [0.1, 0.2, 0.3, 0.4, 0.6]
+    losses = [
+        float(laplace_nll(torch.full((1, 1, 3), math.log(b)), residual, mask)) for b in scales
+    ]
+    assert min(range(len(scales)), key=losses.__getitem__) == 2
+    assert losses[2] == pytest.approx(math.log(0.3) + 1.0)
+    log_error = torch.zeros(1, 1, 3, requires_grad=True)
+    laplace_nll(log_error, residual, mask).backward()
+    assert residual.grad is None and log_error.grad is not None  # a target, never trained
+
+
+def test_log_depth_residual_is_the_log_ratio_on_valid_pixels_only() -> None:
+    pred = torch.tensor([[[2.2, 1.0, 5.0]]])
+    target = torch.tensor([[[2.0, 2.0, 0.0]]])
+    valid = torch.tensor([[[True, True, False]]])
+    out = log_depth_residual(pred, target, valid)
+    assert out[0, 0].tolist() == pytest.approx([math.log(1.1), math.log(0.5), 0.0])
+
+
+def test_ssi_residual_ignores_scale_and_shift_per_cutmix_region() -> None:
+    target = _row([1, 2, 3, 4, 5, 6, 7, 8])
+    region = torch.tensor([[[False] * 4 + [True] * 4]])
+    # Each region of the prediction is another affine map of the target: no error.
+    pred = torch.where(region, 5 * target - 2, 0.5 * target + 3)
+    mask = torch.ones_like(region)
+    assert ssi_residual(pred, target, mask, region).abs().max() < 1e-9
+    assert ssi_residual(pred, target, mask).abs().max() > 0.1  # one normalisation cannot

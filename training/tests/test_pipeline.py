@@ -1,6 +1,7 @@
 """The synthetic recipe at toy size (``configs/toy.yaml``): every step, every artifact.
 
-synth → teacher → pseudo-label (image folder) → student + baseline → finetune-metric →
+synth → teacher → pseudo-label (image folder) → student + baseline → finetune-metric
+(also with a confidence head beside it) → a confidence head on the frozen fine-tune →
 evaluate → export, one process. Distributed training, resume, checkpoints and rosbags
 coming in from outside are the end-to-end test's job (``test_end_to_end.py``).
 """
@@ -15,8 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from dav2_train import sparsification
 from dav2_train.config import load_config, split_dir, train_section
 from dav2_train.evaluate import PRIOR_NAME
+from dav2_train.losses import laplace_nll, log_depth_residual
 from dav2_train.models import load_trained
 from dav2_train.shards import iter_split, read_split
 from dav2_train.stream import SampleTransform
@@ -157,7 +160,7 @@ def test_every_trained_model_loads_and_its_loss_fell(toy_run: Path, name: str) -
 
 def test_evaluate_reports_absrel_delta1_and_da2k(toy_run: Path) -> None:
     metrics = json.loads((toy_run / "evaluate" / "metrics.json").read_text())
-    assert set(metrics) == {*TRAINED, PRIOR_NAME}  # the layout prior is scored alongside
+    assert set(metrics) == {*TRAINED, "confidence", PRIOR_NAME}  # and the layout prior
     for splits in metrics.values():
         assert {"a_test", "b_test"} <= set(splits)
         for row in splits.values():
@@ -168,6 +171,7 @@ def test_evaluate_reports_absrel_delta1_and_da2k(toy_run: Path) -> None:
 def test_export_loads_through_the_nodes_loader_with_a_model_card(toy_run: Path) -> None:
     loaded = load_model(toy_run / "export" / "default.safetensors")
     assert loaded.meta.depth_type == "metric" and loaded.meta.encoder == "vitt6"
+    assert loaded.meta.has_confidence_head  # the exported section is the head on the fine-tune
     assert loaded.meta.input_size == 56 and loaded.meta.max_depth == 20.0
     provenance = loaded.meta.provenance
     assert provenance["git_revision"] and provenance["steps"]
@@ -181,3 +185,91 @@ def test_export_loads_through_the_nodes_loader_with_a_model_card(toy_run: Path) 
     # The card says what ran: synthetic data, the pseudo-labelled folder, the teacher section.
     assert "16 procedural synthetic frames" in card and "b_unlabelled/images" in card
     assert "`student` started from random initialisation" in card
+
+
+def _head_nll(model: DepthAnythingV2, config: dict) -> float:
+    """Mean Laplace NLL of ``model``'s head for its own log-depth error over a_train (fixed
+    crops, no flips, valid depth only)."""
+    split = read_split(split_dir(config, "a_train"))
+    transform = SampleTransform(split.kind, 56, 56, hflip=False)
+    losses = []
+    with torch.no_grad():
+        for index, sample in iter_split(split):
+            item = transform(sample, np.random.default_rng(index))
+            depth_m, valid = loss_targets(
+                "depth_m",
+                "finetune-metric",
+                item["target"][None],
+                item["mask"][None],
+                "ignore",
+                20.0,
+            )
+            pred, log_error = model.depth_and_log_error(item["image"][None])
+            losses.append(
+                float(laplace_nll(log_error, log_depth_residual(pred, depth_m, valid), valid))
+            )
+    return float(np.mean(losses))
+
+
+def _fresh_head(model: DepthAnythingV2) -> DepthAnythingV2:
+    """The same model with the head a section starts from (the run's seed)."""
+    torch.manual_seed(0)
+    model.add_confidence_head()
+    return model.eval()
+
+
+@pytest.mark.parametrize(
+    ("plain_name", "joint_name"),
+    [("student", "student_confident"), ("finetune_metric", "finetune_confident")],
+)
+def test_a_head_trained_with_the_model_leaves_its_depth_weights_as_without(
+    toy_run: Path, plain_name: str, joint_name: str
+) -> None:
+    config = load_config(TOY, [f"run_dir={toy_run}"])
+    plain = load_trained(config, plain_name).model.state_dict()
+    joint = load_trained(config, joint_name)
+    assert joint.model.has_confidence_head and joint.loaded.meta.has_confidence_head
+    # Stop-gradient and separate clipping: bit for bit, CutMix and trimming included.
+    for key, value in plain.items():
+        torch.testing.assert_close(joint.model.state_dict()[key], value, rtol=0, atol=0)
+    if joint.model.depth_type == "metric":
+        fresh = _fresh_head(load_trained(config, plain_name).model)
+        assert _head_nll(joint.model, config) < _head_nll(fresh, config)
+    else:
+        assert "normalised disparity" in joint.loaded.meta.confidence_head["measures"]
+
+
+def test_a_confidence_section_trains_a_head_on_its_frozen_init(toy_run: Path) -> None:
+    config = load_config(TOY, [f"run_dir={toy_run}"])
+    base = load_trained(config, "finetune_metric")
+    trained = load_trained(config, "confidence")
+    meta = trained.loaded.meta
+    assert meta.depth_type == "metric" and meta.input_size == base.loaded.meta.input_size
+    assert "section `confidence`" in meta.confidence_head["trained_by"]
+    assert "ln d" in meta.confidence_head["measures"]
+    for key, value in base.model.state_dict().items():
+        torch.testing.assert_close(trained.model.state_dict()[key], value, rtol=0, atol=0)
+    fresh = _fresh_head(base.model)
+    assert _head_nll(trained.model, config) < 0.9 * _head_nll(fresh, config)
+
+
+def test_evaluate_ranks_pixels_by_the_head_and_by_the_heuristics(toy_run: Path) -> None:
+    metrics = json.loads((toy_run / "evaluate" / "metrics.json").read_text())
+    for model_name, splits in metrics.items():
+        for row in splits.values():
+            ranked = row.get("confidence", {})
+            if model_name == PRIOR_NAME:
+                assert not ranked  # a layout prior has nothing to rank
+                continue
+            expected = {sparsification.ORACLE, *sparsification.HEURISTICS}
+            if model_name == "confidence":
+                expected.add(sparsification.HEAD)
+            assert set(ranked) == expected
+            oracle = ranked[sparsification.ORACLE]
+            for figures in ranked.values():
+                assert len(figures["curve"]) == len(sparsification.FRACTIONS)
+                assert figures["absrel_all"] == pytest.approx(row["absrel"], rel=1e-6)
+                assert figures["ause"] >= -1e-9  # nothing ranks better than the true error
+                assert figures["absrel_confident50"] >= oracle["absrel_confident50"] - 1e-9
+    table = (toy_run / "evaluate" / "metrics.md").read_text()
+    assert "| b_test | confidence head |" in table
