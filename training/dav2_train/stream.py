@@ -173,4 +173,7 @@ def make_loader(stream: ShardStream, batch_size: int, workers: int) -> StatefulD
         num_workers=workers,
         prefetch_factor=2 if workers else None,
         drop_last=True,
+        # Workers start from a clean server process, not a fork of this one: forking a
+        # process with threads (OpenVINO's TBB pool, CUDA, DDS) is unsafe and crashed it.
+        multiprocessing_context="forkserver" if workers else None,
     )
