@@ -29,14 +29,19 @@ SLOW_ENGINE_DELAY_S = 0.12  # well above a 30 Hz frame period (33 ms)
 
 
 def save_tiny_checkpoint(
-    directory: Path, depth_type: str = "metric", seed: int = 0, output_bias: float | None = None
+    directory: Path,
+    depth_type: str = "metric",
+    seed: int = 0,
+    output_bias: float | None = None,
+    canonical_focal_px: float | None = None,
 ) -> Path:
     """A random ``vitt`` model saved with ``save_model``; its output spans ~0.7-3.7 m.
 
     The last 1x1 conv is scaled up so depth varies across the image (a plain random
     init gives an almost constant output, useless for range and NaN tests).
     ``output_bias``: that conv's bias; a relative model's output is 0 (its final ReLU)
-    almost everywhere without one, and spans ~0.8-2.4 with 3.0.
+    almost everywhere without one, and spans ~0.8-2.4 with 3.0. ``canonical_focal_px``:
+    recorded as a canonical-camera model's (the node corrects its metres).
     """
     import torch
 
@@ -55,8 +60,10 @@ def save_tiny_checkpoint(
         max_depth=TINY_MAX_DEPTH_M,
         input_size=TINY_INPUT_SIZE,
         provenance={"note": "random weights for tests"},
+        canonical_focal_px=canonical_focal_px,
     )
-    return save_model(model, meta, directory / f"tiny_{depth_type}")
+    canonical = "" if canonical_focal_px is None else "_canonical"
+    return save_model(model, meta, directory / f"tiny_{depth_type}{canonical}")
 
 
 def write_params(path: Path, values: dict[str, Any]) -> Path:

@@ -1,5 +1,8 @@
 """One frame through the model: preprocess → engine → postprocess, with stage timings.
 
+A metric model trained in a canonical camera (``dav2_ros.model.focal``) gets its metres
+rescaled to the camera's focal length in postprocess, when the caller says what it is.
+
 Engines are static-shape (one exported graph per network input size, see
 ``onnx_export``), so the estimator builds the engine for an image's input size the first
 time it sees one and keeps it; a camera has one resolution, so by default it keeps one.
@@ -15,6 +18,7 @@ import numpy as np
 
 from dav2_ros.engines.base import Engine, EngineSpec, create_engine, resolve_backend
 from dav2_ros.model import DepthAnythingV2
+from dav2_ros.model.focal import focal_scale
 from dav2_ros.model.transforms import model_input_size, prepare_input, resize_output
 
 
@@ -27,6 +31,9 @@ class Prediction:
     preprocess_ms: float
     infer_ms: float
     postprocess_ms: float
+    # f / f_canonical the metres were multiplied by; 1.0: not corrected (no correction
+    # for this model, or no focal length for this image)
+    focal_scale: float = 1.0
 
     @property
     def total_ms(self) -> float:
@@ -39,6 +46,9 @@ class DepthEstimator:
     ``spec`` says which engine to build; it is built for an image's network input size
     (shorter side ``input_size``) on first need. ``max_engines`` engines are kept, the
     least recently used closed beyond that (None: keep all, for batches of mixed sizes).
+    ``canonical_focal_px`` (metric models; ``focal.choose_canonical_focal``): the output
+    is the metres of that canonical camera, rescaled to an image's own focal length
+    when ``predict`` gets one.
     """
 
     def __init__(
@@ -47,8 +57,12 @@ class DepthEstimator:
         spec: EngineSpec,
         input_size: int,
         max_engines: int | None = 1,
+        canonical_focal_px: float | None = None,
     ) -> None:
         resolve_backend(spec.backend)  # an unknown backend fails here, not at the first frame
+        if canonical_focal_px is not None and model.depth_type != "metric":
+            raise ValueError("a canonical focal length corrects metres: the model is relative")
+        self.canonical_focal_px = canonical_focal_px
         self.model = model
         self.spec = spec
         self.input_size = input_size
@@ -82,12 +96,23 @@ class DepthEstimator:
         return engine
 
     def predict(
-        self, image_rgb: np.ndarray, output_hw: tuple[int, int] | None = None
+        self,
+        image_rgb: np.ndarray,
+        output_hw: tuple[int, int] | None = None,
+        focal_px: tuple[float, float] | None = None,
     ) -> Prediction:
         """HxWx3 uint8 RGB → prediction at ``output_hw`` (default: the image's size).
 
-        ``output_hw=(0, 0)`` keeps the network's own resolution.
+        ``output_hw=(0, 0)`` keeps the network's own resolution. ``focal_px``: the
+        camera's (fx, fy) in pixels of this image; with a ``canonical_focal_px`` the
+        metres are multiplied by f / f_canonical (f at the network input), without one
+        (or without ``focal_px``) they are the network's.
         """
+        scale = 1.0
+        if self.canonical_focal_px is not None and focal_px is not None:
+            scale = focal_scale(
+                focal_px, image_rgb.shape[:2], self.input_size, self.canonical_focal_px
+            )
         engine = self.engine_for(*image_rgb.shape[:2])
         t0 = time.perf_counter()
         batch = prepare_input(image_rgb, self.input_size)
@@ -96,6 +121,8 @@ class DepthEstimator:
         t2 = time.perf_counter()
         height, width = output_hw if output_hw is not None else image_rgb.shape[:2]
         values = raw if (height, width) == (0, 0) else resize_output(raw, height, width)
+        if scale != 1.0:  # a new array: ``raw`` may be the engine's own buffer
+            values = values * np.float32(scale)
         t3 = time.perf_counter()
         return Prediction(
             values=values,
@@ -103,6 +130,7 @@ class DepthEstimator:
             preprocess_ms=(t1 - t0) * 1e3,
             infer_ms=(t2 - t1) * 1e3,
             postprocess_ms=(t3 - t2) * 1e3,
+            focal_scale=scale,
         )
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ model; ``checkpoints`` resolves the encoder and depth type and builds it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +34,11 @@ from dav2_ros.model.tensor_files import (
 )
 
 OWN_FORMAT = "dav2"
-OWN_FORMAT_VERSION = 1
+OWN_FORMAT_VERSION = 2
+# Version 2 adds ``canonical_focal_px``; a checkpoint that records one is written as
+# version 2, so a reader that would ignore the record (and publish canonical-camera
+# metres as the camera's) refuses it instead. Every other checkpoint stays version 1.
+CANONICAL_FOCAL_FORMAT_VERSION = 2
 
 
 @dataclass
@@ -49,6 +54,7 @@ class FoundCheckpoint:
     provenance: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     source: Path | None = None  # the file actually read, when it differs from the argument
+    canonical_focal_px: float | None = None  # own format: metres of a canonical camera
 
 
 def read_checkpoint(path: Path) -> FoundCheckpoint:
@@ -199,10 +205,27 @@ def _read_own(tensors_path: Path, document: dict, json_path: Path) -> FoundCheck
         depth_type=depth_type,
         max_depth=max_depth,
         input_size=int(document.get("input_size", 518)),
+        canonical_focal_px=_canonical_focal(document, json_path),
         provenance=dict(document.get("provenance") or {}),
         metrics=dict(document.get("metrics") or {}),
         source=tensors_path,
     )
+
+
+def _canonical_focal(document: dict, json_path: Path) -> float | None:
+    """The recorded canonical focal length (pixels of the network input), None if absent."""
+    value = document.get("canonical_focal_px")
+    if value is None:
+        return None
+    try:
+        focal_px = float(value)
+    except (TypeError, ValueError):
+        focal_px = math.nan
+    if not (math.isfinite(focal_px) and focal_px > 0):
+        raise CheckpointError(
+            f"{json_path}: canonical_focal_px must be a focal length > 0 pixels, got {value!r}"
+        )
+    return focal_px
 
 
 def _to_float32(state: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -16,6 +16,7 @@ cache, ``dav2_ros.model.hub``). Explicit arguments (``encoder``, ``depth_type``,
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -28,8 +29,8 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from dav2_ros.model.checkpoint_readers import (
+    CANONICAL_FOCAL_FORMAT_VERSION,
     OWN_FORMAT,
-    OWN_FORMAT_VERSION,
     FoundCheckpoint,
     read_checkpoint,
     spec_to_json,
@@ -79,7 +80,12 @@ _METRIC_NAME_HINTS = (("hypersim", 20.0), ("vkitti", 80.0))
 
 @dataclass
 class ModelMeta:
-    """What a checkpoint is: shapes, output meaning, where it came from, how good it is."""
+    """What a checkpoint is: shapes, output meaning, where it came from, how good it is.
+
+    ``canonical_focal_px``: a metric model trained in a canonical camera
+    (``dav2_ros.model.focal``) predicts the metres of a camera with this focal length, in
+    pixels of the network input at ``input_size``; None: plain metres.
+    """
 
     encoder: str
     depth_type: str
@@ -89,6 +95,7 @@ class ModelMeta:
     metrics: dict = field(default_factory=dict)
     source: str = ""  # path it was loaded from
     format: str = ""  # "official" | "hf" | "dav2"
+    canonical_focal_px: float | None = None
 
 
 @dataclass
@@ -164,6 +171,7 @@ def _load_file(
         depth_type=kind,
         max_depth=depth_max,
         input_size=found.input_size,
+        canonical_focal_px=found.canonical_focal_px,
         provenance=provenance,
         metrics=dict(found.metrics),
         source=str(found.source or path),
@@ -215,15 +223,17 @@ def save_model(model: DepthAnythingV2, meta: ModelMeta, path: str | Path) -> Pat
     json_path = stem.with_name(stem.name + ".json")
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     header = {"format": OWN_FORMAT, "encoder": meta.encoder, "depth_type": meta.depth_type}
+    canonical = meta.canonical_focal_px is not None
     document = {
         "format": OWN_FORMAT,
-        "format_version": OWN_FORMAT_VERSION,
+        "format_version": CANONICAL_FOCAL_FORMAT_VERSION if canonical else 1,
         "tensors": tensors_path.name,
         "encoder": meta.encoder,
         "encoder_spec": spec_to_json(model.spec),
         "depth_type": meta.depth_type,
         "max_depth": float(meta.max_depth),
         "input_size": int(meta.input_size),
+        **({"canonical_focal_px": float(meta.canonical_focal_px)} if canonical else {}),
         "provenance": meta.provenance,
         "metrics": meta.metrics,
     }
@@ -391,6 +401,11 @@ def _check_meta_matches(model: DepthAnythingV2, meta: ModelMeta) -> None:
         problems.append(f"depth_type {meta.depth_type!r} vs the model's {model.depth_type!r}")
     if model.depth_type == "metric" and float(meta.max_depth) != model.max_depth:
         problems.append(f"max_depth {meta.max_depth} vs the model's {model.max_depth}")
+    if meta.canonical_focal_px is not None:
+        if model.depth_type != "metric":
+            problems.append("canonical_focal_px on a relative model (it corrects metres only)")
+        elif not (math.isfinite(meta.canonical_focal_px) and meta.canonical_focal_px > 0):
+            problems.append(f"canonical_focal_px {meta.canonical_focal_px} is not > 0 pixels")
     if problems:
         raise CheckpointError(
             f"save_model: metadata disagrees with the model: {'; '.join(problems)}"

@@ -82,7 +82,9 @@ class DepthWiring:
         pubs = {topic: self.create_publisher(t, topic, out_qos) for topic, t in OUTPUTS.items()}
         depth_type = built.meta.depth_type
         scale = self._wire_scale(s, depth_type, pubs)
-        pipeline = FramePipeline(s, built.engine, scale, depth_type, self.reporter, self)
+        pipeline = FramePipeline(
+            s, built.engine, scale, depth_type, self.reporter, self, built.focal.enabled
+        )
         ports = input_ports(s, self._on_image, self._on_camera_info, self._on_sparse)
         run = Configured(s, built.name, built.engine, pipeline, pubs, ports, built.stopping)
         for port in run.ports:
@@ -95,7 +97,7 @@ class DepthWiring:
         self.reporter.resolve("configure")
         self.reporter.info(
             f"configured: model {built.name}, backend {s.backend}, input_size {built.input_size}, "
-            f"subscribed to {run.ports[0].topic}"
+            f"focal correction: {built.focal.reason}, subscribed to {run.ports[0].topic}"
         )
 
     def activate(self) -> None:

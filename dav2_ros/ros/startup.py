@@ -42,6 +42,7 @@ class ModelEngine:
     input_size: int
     engine: Any  # EngineSupervisor
     stopping: threading.Event  # set to end the engine's back-off waits
+    focal: Any  # dav2_ros.model.focal.FocalChoice: the metres' focal correction
 
 
 def model_engine(settings: NodeSettings, reporter: Any, strict: bool) -> ModelEngine:
@@ -49,10 +50,17 @@ def model_engine(settings: NodeSettings, reporter: Any, strict: bool) -> ModelEn
     warm-up is a StartupError when ``strict`` (a lifecycle configure fails), else it is
     reported and the engine's supervisor retries at the next frame as it always does."""
     from dav2_ros.engines import EngineSupervisor
+    from dav2_ros.model.focal import choose_canonical_focal
 
     loaded = load_model(settings, reporter.info)
     input_size = settings.input_size or loaded.meta.input_size or DEFAULT_INPUT_SIZE
-    estimator = depth_estimator(settings, loaded.model, input_size)
+    focal = choose_canonical_focal(
+        loaded.meta.depth_type,
+        loaded.meta.canonical_focal_px,
+        settings.focal_correction,
+        settings.canonical_focal_px,
+    )
+    estimator = depth_estimator(settings, loaded.model, input_size, focal.canonical_focal_px)
     stopping = threading.Event()
     engine = EngineSupervisor(estimator, reporter, stopping)
     problem = warm_up(engine, settings.warmup_hw)
@@ -60,7 +68,7 @@ def model_engine(settings: NodeSettings, reporter: Any, strict: bool) -> ModelEn
         estimator.close()
         raise StartupError(problem)
     name = model_label(loaded.meta, settings.checkpoint)
-    return ModelEngine(loaded.meta, name, input_size, engine, stopping)
+    return ModelEngine(loaded.meta, name, input_size, engine, stopping, focal)
 
 
 def first_reliability(choice: str) -> str:
@@ -118,9 +126,12 @@ def model_label(meta: Any, checkpoint: str) -> str:
     return f"{meta.encoder} {meta.depth_type}{max_depth} ({checkpoint or 'bundled default'})"
 
 
-def depth_estimator(settings: NodeSettings, model: Any, input_size: int) -> Any:
-    """The node's ``DepthEstimator`` (engines are built at the first frame); StartupError
-    if ``engine.backend`` names no backend or loadable plugin."""
+def depth_estimator(
+    settings: NodeSettings, model: Any, input_size: int, canonical_focal_px: float | None = None
+) -> Any:
+    """The node's ``DepthEstimator`` (engines are built at the first frame), correcting
+    metres to the camera's focal length with ``canonical_focal_px``; StartupError if
+    ``engine.backend`` names no backend or loadable plugin."""
     from dav2_ros.engines import DepthEstimator, EngineSpec
     from dav2_ros.engines.base import SelfCheckSettings
 
@@ -136,6 +147,6 @@ def depth_estimator(settings: NodeSettings, model: Any, input_size: int) -> Any:
         self_check=self_check,
     )
     try:
-        return DepthEstimator(model, spec, input_size)
+        return DepthEstimator(model, spec, input_size, canonical_focal_px=canonical_focal_px)
     except ValueError as exc:
         raise StartupError(f"parameter 'engine.backend': {exc}") from exc
