@@ -23,7 +23,7 @@ from dav2_train.dist import DistContext, all_reduce_sum
 from dav2_train.infer import predict, read_rgb
 from dav2_train.metrics import da2k_correct, depth_metrics, relative_metrics
 from dav2_train.models import load_reference, reference_input
-from dav2_train.shards import Split, iter_split, read_split
+from dav2_train.shards import Split, iter_split, meta_focal_px, read_split
 
 PRIOR_NAME = "prior: lower is closer"
 
@@ -70,7 +70,9 @@ def evaluate_split(
         valid = np.isfinite(sample.label) & (sample.label > 0)
         if valid.sum() < 2:
             continue
-        pred = predict(model, sample.rgb, meta["input_size"], ctx.device)
+        canonical = meta.get("canonical_focal_px")
+        focal_px = meta_focal_px(sample.meta) if canonical else None
+        pred = predict(model, sample.rgb, meta["input_size"], ctx.device, canonical, focal_px)
         row = relative_metrics(
             _as_disparity(pred, meta["depth_type"]), sample.label, valid, max_depth_m
         )
@@ -139,6 +141,8 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
         meta = {
             "input_size": source.loaded.meta.input_size,
             "depth_type": source.loaded.meta.depth_type,
+            # a canonical-camera model is scored in each image's own metres (its K)
+            "canonical_focal_px": source.loaded.meta.canonical_focal_px,
         }
         model = source.model.to(ctx.device)
         label = ref if isinstance(ref, str) else str(ref.get("path"))

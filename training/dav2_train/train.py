@@ -89,11 +89,18 @@ class Trainer:
 # Settings that do not change what is learnt: not part of the fingerprint. (The
 # process and worker counts change the sample order; a resume checks them itself.)
 UNFINGERPRINTED = ("checkpoint_every", "log_every", "workers")
+# Optional settings: part of the fingerprint only when set, so a section that does not
+# use them keeps the digest it has without them.
+FINGERPRINTED_WHEN_SET = ("resize_range", "canonical_focal_px")
 
 
 def train_fingerprint(config: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     """The section's settings plus its inputs: data splits' and init's own fingerprints."""
-    settings = {k: v for k, v in cfg.items() if k not in UNFINGERPRINTED}
+    settings = {
+        k: v
+        for k, v in cfg.items()
+        if k not in UNFINGERPRINTED and not (k in FINGERPRINTED_WHEN_SET and v is None)
+    }
     settings |= {"seed": int(config.get("seed", 0)), "max_depth_m": float(config["max_depth_m"])}
     inputs: dict[str, Any] = {
         "data": {
@@ -140,7 +147,13 @@ def build(config: dict[str, Any], name: str, cfg: dict[str, Any], ctx: DistConte
     strong = StrongAugment.from_config(cfg["augment"]) if strong_on else None
     input_size = int(cfg["input_size"])
     transform = SampleTransform(
-        kind, input_size, int(cfg["crop_size"] or input_size), bool(cfg["hflip"]), strong
+        kind,
+        input_size,
+        int(cfg["crop_size"] or input_size),
+        bool(cfg["hflip"]),
+        strong,
+        tuple(cfg["resize_range"]) if cfg["resize_range"] else None,
+        float(cfg["canonical_focal_px"]) if cfg["canonical_focal_px"] else None,
     )
     model, init_record = build_model(config, name, cfg, max_depth_m, ctx)
     if init_record and init_record.get("output_flipped"):
@@ -173,6 +186,8 @@ def build(config: dict[str, Any], name: str, cfg: dict[str, Any], ctx: DistConte
         "encoder": cfg["encoder"],
         "input_size": input_size,
         "crop_size": transform.crop_size,
+        "resize_range": transform.resize_range,
+        "canonical_focal_px": transform.canonical_focal_px,
         "steps": int(cfg["steps"]),
         "batch_size": int(cfg["batch_size"]),
         "accumulate": int(cfg["accumulate"]),
@@ -560,11 +575,13 @@ def micro_step(
 
 
 def model_meta(trainer: Trainer, provenance: dict) -> ModelMeta:
+    canonical = trainer.cfg["canonical_focal_px"]
     return ModelMeta(
         trainer.model.spec.name,
         trainer.depth_type,
         trainer.max_depth_m,
         int(trainer.cfg["input_size"]),
+        canonical_focal_px=float(canonical) if canonical else None,
         provenance=provenance,
     )
 
