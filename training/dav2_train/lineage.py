@@ -4,7 +4,8 @@ A trained section's checkpoint carries its run record (``train.build``): its dat
 splits with their manifests' provenance (synthetic renders, a teacher's pseudo labels
 of folders or bags, RGB-D recordings) and its ``init`` record (another section, a
 checkpoint file, a DINOv2 encoder). ``trace`` walks that tree into the lines the
-model card and the export provenance show. Missing fields (a model without a
+model card and the export provenance show; a checkpoint file ``dav2-train export``
+wrote brings the lines it recorded. Missing fields (a model without a
 training history, a file from elsewhere) give shorter lines, never an error.
 """
 
@@ -104,6 +105,7 @@ def _walk_model(record: dict | None, lineage: Lineage) -> None:
         if is_non_commercial(record["licence"]):
             _add(lineage.non_commercial, f"{describe_model(record)}: {record['licence']}")
     if record.get("kind") != "section":
+        _add_exported(record.get("lineage") or {}, lineage)
         return
     run = record.get("provenance") or {}
     splits = ", ".join(f"`{d.get('split')}`" for d in run.get("data", [])) or "?"
@@ -121,6 +123,19 @@ def _walk_model(record: dict | None, lineage: Lineage) -> None:
     _walk_model(run.get("init"), lineage)
 
 
+def _add_exported(exported: dict, lineage: Lineage) -> None:
+    """The lines a ``dav2-train export`` recorded in a checkpoint file it wrote."""
+    for name, lines in (
+        ("teachers", lineage.teachers),
+        ("data_sources", lineage.data_sources),
+        ("steps", lineage.steps),
+        ("input_licences", lineage.licences),
+        ("non_commercial_inputs", lineage.non_commercial),
+    ):
+        for line in exported.get(name) or []:
+            _add(lines, line)
+
+
 def trace(record: dict | None) -> Lineage:
     """The lineage of a model given its reference record (``models.ModelRef.record``)."""
     lineage = Lineage()
@@ -134,5 +149,7 @@ def trace(record: dict | None) -> Lineage:
             f"`{current.get('section')}` started from {describe_model(run.get('init'))}",
         )
         current = run.get("init")
+    for line in ((current or {}).get("lineage") or {}).get("initialisation") or []:
+        _add(lineage.initialisation, f"before that, {line}")  # a file dav2-train exported
     _walk_model(record, lineage)
     return lineage

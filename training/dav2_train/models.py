@@ -202,7 +202,23 @@ def load_reference(config: dict[str, Any], ref: Any, what: str) -> ModelRef:
         "max_depth": loaded.meta.max_depth,
         "licence": loaded.meta.provenance.get("licence"),
     }
+    exported = {
+        k: loaded.meta.provenance[k] for k in EXPORTED_LINEAGE if k in loaded.meta.provenance
+    }
+    if exported:  # a dav2-train export: its own lineage goes on with the model
+        record["lineage"] = exported
     return ModelRef(loaded, record)
+
+
+# The lineage lines ``dav2-train export`` writes into a checkpoint's provenance.
+EXPORTED_LINEAGE = (
+    "initialisation",
+    "teachers",
+    "data_sources",
+    "steps",
+    "input_licences",
+    "non_commercial_inputs",
+)
 
 
 def flip_output_for_metric(model: DepthAnythingV2) -> None:

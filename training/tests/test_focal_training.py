@@ -119,7 +119,18 @@ def _config(tmp_path, extra: dict) -> dict:
     return load_config(path)
 
 
-def test_a_canonical_fine_tune_records_its_focal_length_through_export(tmp_path) -> None:
+def test_a_canonical_fine_tune_of_an_exported_model_records_focal_and_lineage(tmp_path) -> None:
+    section = {
+        "command": "finetune-metric",
+        "encoder": "vitt6",
+        "input_size": 56,
+        "data": "a_train",
+        "steps": 2,
+        "batch_size": 2,
+        "warmup_steps": 1,
+        "workers": 0,
+    }
+    first = tmp_path / "export" / "first"
     config = _config(
         tmp_path,
         {
@@ -128,32 +139,38 @@ def test_a_canonical_fine_tune_records_its_focal_length_through_export(tmp_path)
                 "workers": 1,
                 "splits": {"a_train": {"style": "a", "count": 8, "seed": 1}},
             },
-            "finetune_metric": {
-                "command": "finetune-metric",
-                "encoder": "vitt6",
-                "input_size": 56,
-                "data": "a_train",
-                "steps": 2,
-                "batch_size": 2,
-                "warmup_steps": 1,
-                "workers": 0,
+            "finetune_metric": section,
+            # The bundled model's route: continue an exported metric model in a canonical camera.
+            "finetune_canonical": {
+                **section,
+                "init": str(first),
                 "canonical_focal_px": 56.0,
                 "resize_range": [1.0, 1.5],
             },
-            "export": {"model": "finetune_metric", "out": str(tmp_path / "export" / "m")},
+            "export": {"model": "finetune_metric", "out": str(first)},
+            "export_canonical": {
+                "model": "finetune_canonical",
+                "out": str(tmp_path / "export" / "canonical"),
+            },
         },
     )
     synth.run(config, "synth", CTX)
-    final = train.run(config, "finetune_metric", CTX)
+    train.run(config, "finetune_metric", CTX)
+    assert load_model(export.run(config, "export", CTX)).meta.canonical_focal_px is None
+    final = train.run(config, "finetune_canonical", CTX)
     assert load_model(final).meta.canonical_focal_px == 56.0
     recorded = json.loads(final.with_suffix(".json").read_text())["provenance"]
     assert (recorded["canonical_focal_px"], recorded["resize_range"]) == (56.0, [1.0, 1.5])
-    written = export.run(config, "export", CTX)
+    written = export.run(config, "export_canonical", CTX)
     document = json.loads(written.with_suffix(".json").read_text())
     assert (document["canonical_focal_px"], document["format_version"]) == (56.0, 2)
     assert load_model(written).meta.canonical_focal_px == 56.0
     card = (written.parent / "MODEL_CARD.md").read_text()
     assert "canonical camera with focal length 56 px" in card
+    # The card goes on with the lineage the first export recorded.
+    assert "`finetune_canonical` started from dav2 checkpoint" in card
+    assert "before that, `finetune_metric` started from random initialisation" in card
+    assert "`finetune_metric` (finetune-metric): vitt6, data `a_train`" in card
 
 
 def test_focal_sweep_scores_each_focal_with_and_without_the_correction(tmp_path) -> None:
