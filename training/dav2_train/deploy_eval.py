@@ -372,7 +372,9 @@ def markdown(results: dict) -> str:
 
 def focal_markdown(results: dict) -> str:
     """Metric AbsRel (median predicted / true depth) of every metric model on each split
-    and on its renders at other focal lengths; spread = max − min AbsRel over the renders."""
+    and on its renders at other focal lengths. Over the renders: the AbsRel spread (max −
+    min) and the scale spread (largest / smallest median ratio; 1 = the same scale at
+    every focal length)."""
     out = []
     metric = {label: r for label, r in results.items() if r["depth_type"] == "metric"}
     if not metric:
@@ -392,16 +394,17 @@ def focal_markdown(results: dict) -> str:
         out += [
             f"#### {base}{held}, {size}: metric AbsRel (median predicted / true depth)",
             "",
-            f"| model | own K | {' | '.join(columns)} | spread over fx |",
-            "|---|---|" + "---|" * len(columns) + "---|",
+            f"| model | own K | {' | '.join(columns)} | AbsRel spread | scale spread |",
+            "|---|---|" + "---|" * len(columns) + "---|---|",
         ]
         for label, result in metric.items():
             rows = result["splits"]
             cells = [_absrel_and_ratio(rows[base])]
             cells += [_absrel_and_ratio(rows[name]) for _, name in renders]
             absrels = [rows[name]["absrel"] for _, name in renders]
-            spread = max(absrels) - min(absrels)
-            out.append(f"| {label} | {' | '.join(cells)} | {spread:.3f} |")
+            ratios = [rows[name]["depth_ratio_median"] for _, name in renders]
+            spreads = f"{max(absrels) - min(absrels):.3f} | {max(ratios) / min(ratios):.2f}"
+            out.append(f"| {label} | {' | '.join(cells)} | {spreads} |")
         out.append("")
     return "\n".join(out)
 

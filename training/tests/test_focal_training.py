@@ -204,7 +204,7 @@ def test_focal_sweep_scores_each_focal_with_and_without_the_correction(tmp_path)
             assert corrected[name][scale_free] == pytest.approx(uncorrected[name][scale_free])
     table = (out / "focal.md").read_text()
     assert "c_test (held-out style), 84x56" in table and "| fx 40 px | fx 80 px |" in table
-    assert "| m (uncorrected) |" in table and "spread over fx" in table
+    assert "| m (uncorrected) |" in table and "| AbsRel spread | scale spread |" in table
     # A second sweep finds the renders made (same split, same focal length) and keeps them.
     before = (data / "c_test_fx40" / "shard-00000.tar").stat().st_mtime_ns
     deploy_eval.run_table(
