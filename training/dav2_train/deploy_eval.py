@@ -392,7 +392,7 @@ def focal_markdown(results: dict) -> str:
         size = splits[base]["image_size"]
         columns = [f"fx {f:g} px" for f, _ in renders]
         out += [
-            f"#### {base}{held}, {size}: metric AbsRel (median predicted / true depth)",
+            f"**{base}{held}, {size}**: metric AbsRel (median predicted / true depth)",
             "",
             f"| model | own K | {' | '.join(columns)} | AbsRel spread | scale spread |",
             "|---|---|" + "---|" * len(columns) + "---|---|",
