@@ -331,3 +331,37 @@ def test_hub_style_config_with_omitted_defaults_loads(tmp_path, tiny):
     loaded = load_model(tmp_path / "hub")
     assert (loaded.meta.encoder, loaded.meta.depth_type) == ("vitt", "relative")
     assert_same_tensors(loaded.model, tiny)
+
+
+def test_canonical_focal_length_round_trips_and_marks_the_format_version(tmp_path, tiny):
+    canonical = ModelMeta("vitt", "metric", 20.0, 168, canonical_focal_px=168.0)
+    save_model(tiny, canonical, tmp_path / "canonical")
+    document = json.loads((tmp_path / "canonical.json").read_text())
+    # Version 3: a reader that would ignore the record refuses the file instead.
+    assert (document["canonical_focal_px"], document["format_version"]) == (168.0, 3)
+    assert load_model(tmp_path / "canonical").meta.canonical_focal_px == 168.0
+    save_model(tiny, ModelMeta("vitt", "metric", 20.0, 168), tmp_path / "plain")
+    document = json.loads((tmp_path / "plain.json").read_text())
+    assert "canonical_focal_px" not in document and document["format_version"] == 1
+    assert load_model(tmp_path / "plain").meta.canonical_focal_px is None
+    document.update(format_version=4)
+    (tmp_path / "plain.json").write_text(json.dumps(document))
+    with pytest.raises(CheckpointError, match="format_version 4 is newer"):
+        load_model(tmp_path / "plain")
+
+
+@pytest.mark.parametrize("value", [0, -5.0, "wide", float("inf")])
+def test_a_canonical_focal_length_that_is_not_positive_is_refused(tmp_path, tiny, value):
+    save_model(tiny, ModelMeta("vitt", "metric", 20.0, canonical_focal_px=168.0), tmp_path / "m")
+    document = json.loads((tmp_path / "m.json").read_text())
+    document["canonical_focal_px"] = value
+    (tmp_path / "m.json").write_text(json.dumps(document))
+    with pytest.raises(CheckpointError, match=r"m\.json: canonical_focal_px must be .* > 0"):
+        load_model(tmp_path / "m")
+    with pytest.raises(CheckpointError, match="canonical_focal_px"):
+        save_model(tiny, ModelMeta("vitt", "metric", 20.0, canonical_focal_px=-1.0), tmp_path / "n")
+    relative = DepthAnythingV2("vitt", "relative")
+    with pytest.raises(CheckpointError, match="relative model"):
+        save_model(
+            relative, ModelMeta("vitt", "relative", 20.0, canonical_focal_px=168.0), tmp_path / "r"
+        )

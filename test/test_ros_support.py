@@ -34,6 +34,7 @@ def save_tiny_checkpoint(
     seed: int = 0,
     output_bias: float | None = None,
     confidence_head: bool = False,
+    canonical_focal_px: float | None = None,
 ) -> Path:
     """A random ``vitt`` model saved with ``save_model``; its output spans ~0.7-3.7 m.
 
@@ -42,6 +43,8 @@ def save_tiny_checkpoint(
     ``output_bias``: that conv's bias; a relative model's output is 0 (its final ReLU)
     almost everywhere without one, and spans ~0.8-2.4 with 3.0. ``confidence_head``:
     with a random confidence head whose confidence varies over the image.
+    ``canonical_focal_px``: recorded as a canonical-camera model's (the node corrects its
+    metres).
     """
     import torch
 
@@ -62,8 +65,10 @@ def save_tiny_checkpoint(
         max_depth=TINY_MAX_DEPTH_M,
         input_size=TINY_INPUT_SIZE,
         provenance={"note": "random weights for tests"},
+        canonical_focal_px=canonical_focal_px,
     )
     name = f"tiny_{depth_type}" + ("_confident" if confidence_head else "")
+    name += "" if canonical_focal_px is None else "_canonical"
     return save_model(model, meta, directory / name)
 
 

@@ -5,7 +5,9 @@ checkpoint and image: float32 H×W at the image's resolution, relative disparity
 metres. ``--confidence-out`` holds the per-pixel confidence at the same size (float32
 in [0, 1], 1 = trusted; ``dav2_ros.model.confidence``). Several images: one progress
 line each, and every output name gets the image's stem (``depth.npy`` →
-``depth_<stem>.npy``, or put ``{stem}`` in the name).
+``depth_<stem>.npy``, or put ``{stem}`` in the name). A metric model with a canonical
+focal length (``dav2_ros.model.focal``) has its metres multiplied by f / f_canonical when
+``--fx``/``--fy`` say the camera's focal length.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 from dav2_ros.commands._model_args import add_download_argument
 from dav2_ros.model.confidence import CONFIDENCE_MODES
 from dav2_ros.model.dpt import DEPTH_TYPES
+from dav2_ros.model.focal import check_focal_px
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +45,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where --confidence-out and --confidence-panel come from: the checkpoint's "
         "confidence head (auto, head) or the disagreement with a pass on the mirrored image "
         "(flip: any checkpoint, twice the inference); default auto",
+    )
+    model.add_argument(
+        "--focal-correction",
+        choices=("auto", "off"),
+        default="auto",
+        help="metric models with a canonical focal length (recorded or --canonical-focal): "
+        "metres x f / f_canonical with f from --fx/--fy (auto, the default), or as predicted",
+    )
+    model.add_argument(
+        "--canonical-focal",
+        type=float,
+        default=0.0,
+        metavar="PX",
+        help="the model's canonical focal length in pixels of the network input (0: the "
+        "checkpoint's record; official metric checkpoints: docs/node.md)",
     )
     model.add_argument(
         "--input-size",
@@ -73,23 +91,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="--out shows the confidence (grey, white = trusted) beside the colour view",
     )
     out.add_argument("--ply", metavar="FILE.ply", help="point cloud in metres (metric models)")
-    cam = parser.add_argument_group("intrinsics for --ply, in pixels of the input image")
+    cam = parser.add_argument_group(
+        "intrinsics, in pixels of the input image: the focal correction and --ply"
+    )
     cam.add_argument("--fx", type=float)
-    cam.add_argument("--fy", type=float)
+    cam.add_argument("--fy", type=float, help="default: --fx (square pixels)")
     cam.add_argument("--cx", type=float, help="default: image width / 2")
     cam.add_argument("--cy", type=float, help="default: image height / 2")
 
 
 def run(args: argparse.Namespace) -> int:
     _check_output_names(args)
-    if args.ply and (args.fx is None or args.fy is None):
+    if args.fy is not None and args.fx is None:
+        raise ValueError("--fy needs --fx too (pixels of the input image)")
+    if args.fx is not None and args.fy is None:
+        args.fy = args.fx
+    if args.ply and args.fx is None:
         raise ValueError("--ply needs the camera's focal lengths: pass --fx and --fy (pixels)")
     if args.confidence_panel and not args.out:
         raise ValueError("--confidence-panel draws into the --out view: pass --out FILE.png")
+    focal_px = None if args.fx is None else (args.fx, args.fy)
+    if focal_px is not None:
+        check_focal_px(*focal_px)
     # Heavy imports only once the arguments are known to be sensible.
     from dav2_ros.engines import DepthEstimator, EngineSpec
     from dav2_ros.model.checkpoints import load_model
     from dav2_ros.model.confidence import resolve_mode
+    from dav2_ros.model.focal import choose_canonical_focal
 
     loaded = load_model(
         args.checkpoint,
@@ -121,10 +149,26 @@ def run(args: argparse.Namespace) -> int:
         f"from {meta.source} [{meta.format}]",
         file=sys.stderr,
     )
+    focal = choose_canonical_focal(
+        meta.depth_type, meta.canonical_focal_px, args.focal_correction, args.canonical_focal
+    )
+    print(f"focal correction: {focal.reason}", file=sys.stderr)
+    if focal.enabled and focal_px is None:
+        print(
+            "note: no --fx: the metres are the canonical camera's (focal length "
+            f"{focal.canonical_focal_px:g} px at the network input), not corrected to your "
+            "camera; pass --fx and --fy",
+            file=sys.stderr,
+        )
     spec = EngineSpec(args.backend, args.device, args.precision)
     # Keeps one static engine per input size: images of mixed sizes build each once.
     estimator = DepthEstimator(
-        loaded.model, spec, input_size, max_engines=None, confidence=confidence
+        loaded.model,
+        spec,
+        input_size,
+        max_engines=None,
+        confidence=confidence,
+        canonical_focal_px=focal.canonical_focal_px,
     )
     several = len(args.images) > 1
     for index, image_path in enumerate(args.images, start=1):
@@ -132,7 +176,8 @@ def run(args: argparse.Namespace) -> int:
         image_rgb = _read_rgb(image_path)
         height, width = image_rgb.shape[:2]
         input_hw = estimator.input_hw(height, width)
-        prediction = estimator.predict(image_rgb, confidence=None if wants_confidence else "off")
+        wanted = None if wants_confidence else "off"
+        prediction = estimator.predict(image_rgb, confidence=wanted, focal_px=focal_px)
         values = prediction.values.astype(np.float32, copy=False)
         stem = Path(image_path).stem
         written = _write_outputs(
@@ -140,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
         )
         unit = "m" if meta.depth_type == "metric" else "(disparity)"
         value_range = f"{np.nanmin(values):.3g}..{np.nanmax(values):.3g} {unit}"
+        if prediction.focal_scale != 1.0:
+            value_range += f" (focal-corrected x{prediction.focal_scale:.4g})"
         print(
             f"[{index}/{len(args.images)}] {image_path}: {width}x{height} -> network "
             f"{input_hw[1]}x{input_hw[0]}, {value_range}, "

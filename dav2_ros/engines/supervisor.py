@@ -17,6 +17,7 @@ import numpy as np
 from dav2_ros.engines.base import EngineIdentity
 from dav2_ros.engines.pipeline import DepthEstimator, Prediction
 from dav2_ros.engines.self_check import SelfCheckFailed
+from dav2_ros.model.focal import check_focal_px
 from dav2_ros.reporting import Reporter
 
 RETRY_FIRST_S = 0.5
@@ -47,18 +48,26 @@ class EngineSupervisor:
         self.refused = False  # an engine failed its self-check: no more builds
 
     def predict(
-        self, image_rgb: np.ndarray, output_hw: tuple[int, int], confidence: str | None = None
+        self,
+        image_rgb: np.ndarray,
+        output_hw: tuple[int, int],
+        confidence: str | None = None,
+        focal_px: tuple[float, float] | None = None,
     ) -> Prediction | None:
-        """The prediction (``confidence`` as ``DepthEstimator.predict``'s), or None: the
-        engine failed (reported, dropped, backed off) or was refused by its self-check."""
+        """The prediction (``confidence`` and ``focal_px`` as ``DepthEstimator.predict``'s),
+        or None: the engine failed (reported, dropped, backed off) or was refused by its
+        self-check. A focal length that is not > 0 raises ``ValueError``: the caller's input,
+        not an engine failure."""
         if self.refused:
             return None
+        if focal_px is not None:
+            check_focal_px(*focal_px)
         height, width = image_rgb.shape[:2]
         building = not self.estimator.has_engine_for(height, width)
         if building and self.estimator.engine is not None:
             self.reporter.warn(f"camera resolution changed to {width}x{height}: rebuilding")
         try:
-            prediction = self.estimator.predict(image_rgb, output_hw, confidence)
+            prediction = self.estimator.predict(image_rgb, output_hw, confidence, focal_px)
         except SelfCheckFailed as exc:
             self._refused(exc)
             return None

@@ -9,6 +9,7 @@ model; ``checkpoints`` resolves the encoder and depth type and builds it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,9 +34,20 @@ from dav2_ros.model.tensor_files import (
 )
 
 OWN_FORMAT = "dav2"
-# 2: the metadata may describe a confidence head (``confidence_head``). Files of models
-# without one are still written as 1, so older readers keep reading them.
-OWN_FORMAT_VERSION = 2
+# 2: the metadata may describe a confidence head (``confidence_head``). 3: it may record
+# ``canonical_focal_px`` (metres of a canonical camera): a reader that would ignore it, and
+# publish those metres as the camera's, refuses the file instead. A file is written with
+# the lowest version that describes it, so older readers keep reading what they can.
+OWN_FORMAT_VERSION = 3
+CONFIDENCE_FORMAT_VERSION = 2
+CANONICAL_FOCAL_FORMAT_VERSION = 3
+
+
+def own_format_version(canonical_focal: bool, confidence_head: bool) -> int:
+    """The format version a checkpoint with these records is written as."""
+    if canonical_focal:
+        return CANONICAL_FOCAL_FORMAT_VERSION
+    return CONFIDENCE_FORMAT_VERSION if confidence_head else 1
 
 
 @dataclass
@@ -52,6 +64,7 @@ class FoundCheckpoint:
     metrics: dict = field(default_factory=dict)
     source: Path | None = None  # the file actually read, when it differs from the argument
     confidence_head: dict | None = None  # the metadata's description of the head, if any
+    canonical_focal_px: float | None = None  # own format: metres of a canonical camera
 
 
 def read_checkpoint(path: Path) -> FoundCheckpoint:
@@ -202,11 +215,28 @@ def _read_own(tensors_path: Path, document: dict, json_path: Path) -> FoundCheck
         depth_type=depth_type,
         max_depth=max_depth,
         input_size=int(document.get("input_size", 518)),
+        canonical_focal_px=_canonical_focal(document, json_path),
         provenance=dict(document.get("provenance") or {}),
         metrics=dict(document.get("metrics") or {}),
         source=tensors_path,
         confidence_head=document.get("confidence_head"),
     )
+
+
+def _canonical_focal(document: dict, json_path: Path) -> float | None:
+    """The recorded canonical focal length (pixels of the network input), None if absent."""
+    value = document.get("canonical_focal_px")
+    if value is None:
+        return None
+    try:
+        focal_px = float(value)
+    except (TypeError, ValueError):
+        focal_px = math.nan
+    if not (math.isfinite(focal_px) and focal_px > 0):
+        raise CheckpointError(
+            f"{json_path}: canonical_focal_px must be a focal length > 0 pixels, got {value!r}"
+        )
+    return focal_px
 
 
 def _to_float32(state: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -17,6 +17,7 @@ cache, ``dav2_ros.model.hub``). Explicit arguments (``encoder``, ``depth_type``,
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -30,8 +31,8 @@ from torch import Tensor
 
 from dav2_ros.model.checkpoint_readers import (
     OWN_FORMAT,
-    OWN_FORMAT_VERSION,
     FoundCheckpoint,
+    own_format_version,
     read_checkpoint,
     spec_to_json,
 )
@@ -81,7 +82,12 @@ _METRIC_NAME_HINTS = (("hypersim", 20.0), ("vkitti", 80.0))
 
 @dataclass
 class ModelMeta:
-    """What a checkpoint is: shapes, output meaning, where it came from, how good it is."""
+    """What a checkpoint is: shapes, output meaning, where it came from, how good it is.
+
+    ``canonical_focal_px``: a metric model trained in a canonical camera
+    (``dav2_ros.model.focal``) predicts the metres of a camera with this focal length, in
+    pixels of the network input at ``input_size``; None: plain metres.
+    """
 
     encoder: str
     depth_type: str
@@ -93,6 +99,7 @@ class ModelMeta:
     format: str = ""  # "official" | "hf" | "dav2"
     # The confidence head: what its error measures and how it was trained; {} = no head.
     confidence_head: dict = field(default_factory=dict)
+    canonical_focal_px: float | None = None  # metres of a canonical camera (focal.py)
 
     @property
     def has_confidence_head(self) -> bool:
@@ -173,6 +180,7 @@ def _load_file(
         depth_type=kind,
         max_depth=depth_max,
         input_size=found.input_size,
+        canonical_focal_px=found.canonical_focal_px,
         provenance=provenance,
         metrics=dict(found.metrics),
         source=str(found.source or path),
@@ -225,15 +233,17 @@ def save_model(model: DepthAnythingV2, meta: ModelMeta, path: str | Path) -> Pat
     json_path = stem.with_name(stem.name + ".json")
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     header = {"format": OWN_FORMAT, "encoder": meta.encoder, "depth_type": meta.depth_type}
+    canonical = meta.canonical_focal_px is not None
     document = {
         "format": OWN_FORMAT,
-        "format_version": OWN_FORMAT_VERSION if model.has_confidence_head else 1,
+        "format_version": own_format_version(canonical, model.has_confidence_head),
         "tensors": tensors_path.name,
         "encoder": meta.encoder,
         "encoder_spec": spec_to_json(model.spec),
         "depth_type": meta.depth_type,
         "max_depth": float(meta.max_depth),
         "input_size": int(meta.input_size),
+        **({"canonical_focal_px": float(meta.canonical_focal_px)} if canonical else {}),
         "provenance": meta.provenance,
         "metrics": meta.metrics,
     }
@@ -440,6 +450,11 @@ def _check_meta_matches(model: DepthAnythingV2, meta: ModelMeta) -> None:
         problems.append(f"max_depth {meta.max_depth} vs the model's {model.max_depth}")
     if meta.confidence_head and not model.has_confidence_head:
         problems.append("confidence_head is described but the model has no confidence head")
+    if meta.canonical_focal_px is not None:
+        if model.depth_type != "metric":
+            problems.append("canonical_focal_px on a relative model (it corrects metres only)")
+        elif not (math.isfinite(meta.canonical_focal_px) and meta.canonical_focal_px > 0):
+            problems.append(f"canonical_focal_px {meta.canonical_focal_px} is not > 0 pixels")
     if problems:
         raise CheckpointError(
             f"save_model: metadata disagrees with the model: {'; '.join(problems)}"

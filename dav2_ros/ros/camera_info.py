@@ -22,6 +22,12 @@ class CameraInfoProblem:
     text: str
     error: bool
     once: bool = False  # ROS convention: a missing calibration is said once until fixed
+    cause: str = ""  # the problem alone, without what the node does about it
+
+    @property
+    def detail(self) -> str:
+        """The kind without its family: ``missing``, ``size``, ..."""
+        return self.kind.removeprefix(f"{FAMILY}:")
 
 
 def camera_info_problem(
@@ -37,25 +43,32 @@ def camera_info_problem(
             "no camera_info received: publishing depth without points",
             error=False,
             once=True,
+            cause="no camera_info received",
         )
     if (info.width, info.height) != (image_width, image_height):
+        cause = (
+            f"camera_info is for {info.width}x{info.height} but the image is "
+            f"{image_width}x{image_height}"
+        )
         return CameraInfoProblem(
             f"{FAMILY}:size",
-            f"camera_info is for {info.width}x{info.height} but the image is "
-            f"{image_width}x{image_height}: publishing depth without camera_info and "
-            "points; remap camera_info to the camera that publishes this image",
+            f"{cause}: publishing depth without camera_info and points; remap camera_info "
+            "to the camera that publishes this image",
             error=True,
+            cause=cause,
         )
     try:
         calibrated = intrinsics_of(info).is_calibrated
     except IntrinsicsError:
         calibrated = False
     if not calibrated and not np.isfinite(info.k).all():
+        cause = f"camera_info K has NaN or Inf values ({np.asarray(info.k).tolist()})"
         return CameraInfoProblem(
             f"{FAMILY}:k_not_finite",
-            f"camera_info K has NaN or Inf values ({np.asarray(info.k).tolist()}): "
-            "publishing depth without camera_info and points; fix the camera's calibration",
+            f"{cause}: publishing depth without camera_info and points; fix the camera's "
+            "calibration",
             error=True,
+            cause=cause,
         )
     if not calibrated:
         return CameraInfoProblem(
@@ -63,17 +76,27 @@ def camera_info_problem(
             "camera_info K is zero (uncalibrated): no points",
             error=False,
             once=True,
+            cause="camera_info K is zero (uncalibrated)",
         )
     p = np.asarray(info.p, dtype=np.float64)
     if rectified and not (np.isfinite(p).all() and p[0] > 0 and p[5] > 0):
+        cause = f"camera.rectified is true but camera_info P has no focal lengths ({p.tolist()})"
         return CameraInfoProblem(
             f"{FAMILY}:p_not_set",
-            f"camera.rectified is true but camera_info P has no focal lengths "
-            f"({p.tolist()}): publishing depth without camera_info, points and scan; "
-            "publish the rectified camera's P, or set camera.rectified false",
+            f"{cause}: publishing depth without camera_info, points and scan; publish the "
+            "rectified camera's P, or set camera.rectified false",
             error=True,
+            cause=cause,
         )
     return None
+
+
+def focal_px(info: Any, rectified: bool = False) -> tuple[float, float]:
+    """(fx, fy) of the image ``info`` describes: K's, or P's for a rectified image (the
+    pinhole ``lens_of`` gives points and scan)."""
+    if rectified:
+        return float(info.p[0]), float(info.p[5])
+    return float(info.k[0]), float(info.k[4])
 
 
 def intrinsics_of(info: Any) -> CameraIntrinsics:

@@ -5,6 +5,10 @@ to ``depth/confidence``, or ``points.min_confidence`` filters points or scan tha
 listens to. The filter NaNs the points and scan beams of pixels below the threshold;
 ``depth`` itself keeps every pixel.
 
+The metres are corrected to the camera's focal length right after the model (when the
+model has a canonical focal length and the frame a calibrated camera_info), so the
+temporal stabiliser, ``scale.*`` and every output see the corrected metres.
+
 Plain logic: the node hands in the image message and the latest camera_info, and a
 ``Sink`` that says which topics have subscribers and publishes a built message. Settings
 changed at runtime (``ros2 param set``) are handed in with ``retune`` from any thread
@@ -31,6 +35,7 @@ from dav2_ros.temporal import TemporalSettings, TemporalStabilizer
 
 CONFIDENCE_TOPIC = "depth/confidence"
 IMAGE_TOPICS = ("depth", CONFIDENCE_TOPIC, "depth/relative", "depth/colored")
+FOCAL_KIND = "focal"  # the reporter kind family of frames left without focal correction
 # The outputs for the camera's frames (depth/scale and /diagnostics come beside them).
 OUTPUTS = {
     "depth": Image,
@@ -70,8 +75,10 @@ class FramePipeline:
         depth_type: str,
         reporter: Reporter,
         sink: Sink,
+        correct_focal: bool = False,
     ) -> None:
         self.engine, self.scale, self.depth_type = engine, scale, depth_type
+        self.correct_focal = correct_focal  # the model has a canonical focal length
         self.reporter, self.sink = reporter, sink
         # Reused messages and buffers of the outputs (one worker thread fills and publishes).
         self.images = {topic: outputs.ImageOutput() for topic in IMAGE_TOPICS}
@@ -133,7 +140,8 @@ class FramePipeline:
         clock.lap("decode")
         output_hw = rgb.shape[:2] if self.settings.output_resolution == "input" else (0, 0)
         confidence = None if self._confidence_wanted() else "off"
-        prediction = self.engine.predict(rgb, output_hw, confidence)
+        focal_px = self._camera_focal_px(camera_info_msg, rgb) if self.correct_focal else None
+        prediction = self.engine.predict(rgb, output_hw, confidence, focal_px)
         if prediction is None:
             return None
         for stage in ENGINE_STAGES:
@@ -150,6 +158,24 @@ class FramePipeline:
             s.scan_enabled and self.sink.wanted("scan")
         )
         return s.points_min_confidence > 0 and filtered
+
+    def _camera_focal_px(self, info: Any, rgb: np.ndarray) -> tuple[float, float] | None:
+        """(fx, fy) of this frame's camera for the focal correction, or None (said once
+        until a usable camera_info arrives): the frame's metres stay the canonical camera's."""
+        problem = camera_info.camera_info_problem(
+            info, rgb.shape[1], rgb.shape[0], self.settings.camera_rectified
+        )
+        if problem is not None:
+            self.reporter.report(
+                f"{FOCAL_KIND}:{problem.detail}",
+                f"metric depth not corrected to the camera's focal length ({problem.cause}): "
+                "publishing the canonical camera's metres until a calibrated camera_info "
+                "arrives",
+                once=True,
+            )
+            return None
+        self.reporter.resolve(FOCAL_KIND)
+        return camera_info.focal_px(info, self.settings.camera_rectified)
 
     def _publish(
         self, header: Header, rgb: np.ndarray, prediction: Any, info: Any, clock: FrameClock

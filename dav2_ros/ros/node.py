@@ -74,7 +74,9 @@ class DepthWiring:
         pubs = {topic: self.create_publisher(t, topic, out_qos) for topic, t in outputs}
         depth_type = built.meta.depth_type
         scale = self._wire_scale(s, depth_type, pubs)
-        pipeline = FramePipeline(s, built.engine, scale, depth_type, self.reporter, self)
+        pipeline = FramePipeline(
+            s, built.engine, scale, depth_type, self.reporter, self, built.focal.enabled
+        )
         ports = input_ports(s, self._on_image, self._on_camera_info, self._on_sparse)
         run = Configured(s, built.name, built.engine, pipeline, pubs, ports, built.stopping)
         for port in run.ports:
@@ -85,8 +87,8 @@ class DepthWiring:
         word = "configured" if self.managed else "ready"  # depth_node is active at once
         self.reporter.info(
             f"{word}: model {built.name}, backend {s.backend}, input_size {built.input_size}, "
-            f"confidence {built.confidence}, subscribed to {run.ports[0].topic} "
-            f"(qos.input_reliability {s.input_reliability})"
+            f"confidence {built.confidence}, focal correction: {built.focal.reason}, "
+            f"subscribed to {run.ports[0].topic} (qos.input_reliability {s.input_reliability})"
         )
 
     def activate(self) -> None:

@@ -54,6 +54,24 @@ CORE_PARAMETERS: tuple[ParamSpec, ...] = (
         choices=("auto", "head", "flip", "off"),
     ),
     ParamSpec(
+        "model.focal_correction",
+        "auto",
+        "metric depth × f / f_canonical, f: the camera_info focal length (geometric mean of "
+        "fx, fy; P when camera.rectified) at the network input. auto: when the checkpoint "
+        "records its canonical focal length or model.canonical_focal_px is set, and the "
+        "frame has a calibrated camera_info; off: the network's metres as they are",
+        choices=("auto", "off"),  # dav2_ros.model.focal.FOCAL_CORRECTIONS (torch-free here)
+    ),
+    ParamSpec(
+        "model.canonical_focal_px",
+        0.0,
+        "the canonical camera's focal length in pixels of the network input (shorter side "
+        "at the checkpoint's input_size); 0 = the checkpoint's record (none: no correction). "
+        "Official metric checkpoints: docs/node.md",
+        min_value=0.0,
+        max_value=100000.0,
+    ),
+    ParamSpec(
         "engine.backend",
         "auto",
         "auto | torch | onnxruntime | openvino | tensorrt, or a plugin 'package.module:factory'",
@@ -306,6 +324,8 @@ class NodeSettings:
     depth_type: str
     max_depth_m: float
     confidence: str  # auto | head | flip | off (dav2_ros.model.confidence)
+    focal_correction: str  # auto | off (dav2_ros.model.focal)
+    canonical_focal_px: float  # 0: the checkpoint's record
     backend: str
     device: str
     precision: str
@@ -358,6 +378,8 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
         depth_type=checked["model.depth_type"],
         max_depth_m=checked["model.max_depth"],
         confidence=checked["model.confidence"],
+        focal_correction=checked["model.focal_correction"],
+        canonical_focal_px=checked["model.canonical_focal_px"],
         backend=checked["engine.backend"],
         device=checked["engine.device"],
         precision=checked["engine.precision"],

@@ -42,6 +42,7 @@ class ModelEngine:
     input_size: int
     engine: Any  # EngineSupervisor
     stopping: threading.Event  # set to end the engine's back-off waits
+    focal: Any  # dav2_ros.model.focal.FocalChoice: the metres' focal correction
     confidence: str = "off"  # where confidence comes from: head | flip | off
 
 
@@ -50,11 +51,20 @@ def model_engine(settings: NodeSettings, reporter: Any, strict: bool) -> ModelEn
     warm-up is a StartupError when ``strict`` (a lifecycle configure fails), else it is
     reported and the engine's supervisor retries at the next frame as it always does."""
     from dav2_ros.engines import EngineSupervisor
+    from dav2_ros.model.focal import choose_canonical_focal
 
     loaded = load_model(settings, reporter.info)
     confidence = confidence_source(settings, loaded.meta)
     input_size = settings.input_size or loaded.meta.input_size or DEFAULT_INPUT_SIZE
-    estimator = depth_estimator(settings, loaded.model, input_size, confidence)
+    focal = choose_canonical_focal(
+        loaded.meta.depth_type,
+        loaded.meta.canonical_focal_px,
+        settings.focal_correction,
+        settings.canonical_focal_px,
+    )
+    estimator = depth_estimator(
+        settings, loaded.model, input_size, confidence, focal.canonical_focal_px
+    )
     stopping = threading.Event()
     engine = EngineSupervisor(estimator, reporter, stopping)
     problem = warm_up(engine, settings.warmup_hw)
@@ -62,7 +72,7 @@ def model_engine(settings: NodeSettings, reporter: Any, strict: bool) -> ModelEn
         estimator.close()
         raise StartupError(problem)
     name = model_label(loaded.meta, settings.checkpoint)
-    return ModelEngine(loaded.meta, name, input_size, engine, stopping, confidence)
+    return ModelEngine(loaded.meta, name, input_size, engine, stopping, focal, confidence)
 
 
 def confidence_source(settings: NodeSettings, meta: Any) -> str:
@@ -133,11 +143,16 @@ def model_label(meta: Any, checkpoint: str) -> str:
 
 
 def depth_estimator(
-    settings: NodeSettings, model: Any, input_size: int, confidence: str = "off"
+    settings: NodeSettings,
+    model: Any,
+    input_size: int,
+    confidence: str = "off",
+    canonical_focal_px: float | None = None,
 ) -> Any:
     """The node's ``DepthEstimator`` (engines are built at the first frame; ``confidence``
-    as resolved by ``confidence_source``); StartupError if ``engine.backend`` names no
-    backend or loadable plugin."""
+    as resolved by ``confidence_source``), correcting metres to the camera's focal length
+    with ``canonical_focal_px``; StartupError if ``engine.backend`` names no backend or
+    loadable plugin."""
     from dav2_ros.engines import DepthEstimator, EngineSpec
     from dav2_ros.engines.base import SelfCheckSettings
 
@@ -157,6 +172,8 @@ def depth_estimator(
         self_check=self_check,
     )
     try:
-        return DepthEstimator(model, spec, input_size, confidence=confidence)
+        return DepthEstimator(
+            model, spec, input_size, confidence=confidence, canonical_focal_px=canonical_focal_px
+        )
     except ValueError as exc:
         raise StartupError(f"parameter 'engine.backend': {exc}") from exc

@@ -28,6 +28,13 @@ class Intrinsics(CameraIntrinsics):
     def K(self) -> np.ndarray:  # noqa: N802 - the matrix is K everywhere in the maths
         return self.k_matrix()
 
+    def with_focal(self, fx_px: float) -> Intrinsics:
+        """The same camera through a lens of focal length ``fx_px``: fy keeps its ratio to
+        fx, the principal point and the image size stay."""
+        return Intrinsics(
+            fx_px, fx_px * self.fy / self.fx, self.cx, self.cy, self.width, self.height
+        )
+
     @classmethod
     def from_fov(cls, width: int, height: int, hfov_deg: float) -> Intrinsics:
         fx = 0.5 * width / np.tan(np.radians(hfov_deg) / 2)

@@ -49,6 +49,14 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "confidence_head": False,
     "lr_confidence": 1e-3,
     "hflip": True,
+    # Random resize: the shorter side drawn among the multiples of 14 in
+    # [lo, hi] x input_size (then the crop), so a sample's focal length at the network
+    # input varies; null: always input_size.
+    "resize_range": None,
+    # finetune-metric: learn the metres of a canonical camera with this focal length, in
+    # pixels of the network input (dav2_ros.model.focal): labels x canonical / the sample's
+    # focal length (from its K). Recorded in the checkpoint; the node corrects back.
+    "canonical_focal_px": None,
     "strong_augment": "auto",  # colour jitter, blur, CutMix; auto = on pseudo labels only
     "augment": {},  # StrongAugment parameters (dav2_train.augment)
     "workers": 2,  # DataLoader worker processes per rank
@@ -139,7 +147,34 @@ def train_section(config: dict[str, Any], name: str) -> dict[str, Any]:
         raise ConfigError(f"train section {name!r}: sky must be one of {SKY_MODES} or null")
     if merged["precision"] not in PRECISIONS:
         raise ConfigError(f"train section {name!r}: precision must be one of {PRECISIONS}")
+    check_focal_settings(name, merged)
     return merged
+
+
+def check_focal_settings(name: str, cfg: dict[str, Any]) -> None:
+    """``canonical_focal_px`` (metric fine-tunes, > 0) and ``resize_range`` ([lo, hi])."""
+    canonical = cfg["canonical_focal_px"]
+    if canonical is not None:
+        if cfg["command"] != "finetune-metric":
+            raise ConfigError(
+                f"train section {name!r}: canonical_focal_px rescales metric labels; only a "
+                f"finetune-metric section learns metres (this one is {cfg['command']})"
+            )
+        if not isinstance(canonical, (int, float)) or not canonical > 0:
+            raise ConfigError(
+                f"train section {name!r}: canonical_focal_px must be a focal length > 0 "
+                f"pixels of the network input, got {canonical!r}"
+            )
+    bounds = cfg["resize_range"]
+    if bounds is not None:
+        ok = isinstance(bounds, (list, tuple)) and len(bounds) == 2
+        if not ok or not all(isinstance(b, (int, float)) and b > 0 for b in bounds):
+            raise ConfigError(
+                f"train section {name!r}: resize_range must be [lo, hi] factors of "
+                f"input_size (e.g. [1.0, 1.5]), got {bounds!r}"
+            )
+        if bounds[0] > bounds[1]:
+            raise ConfigError(f"train section {name!r}: resize_range {bounds}: lo > hi")
 
 
 def data_splits(cfg: dict[str, Any]) -> list[str]:

@@ -25,6 +25,13 @@ size, network, bilinear resize back) and is scored with:
 plus ``dav2 bench`` (ONNX Runtime, 2 threads) total milliseconds per 640×480 frame.
 Metrics are means over frames (the paper's protocol: per image, then averaged).
 
+Metric models with a canonical focal length (``dav2_ros.model.focal``) are corrected to
+each frame's own focal length (its K), as the node corrects them with camera_info;
+``FocalOptions`` sets the correction as the node's ``model.focal_correction`` and
+``model.canonical_focal_px`` do (``both``: corrected and uncorrected side by side),
+and a focal sweep renders every test split again at other focal lengths (same scenes
+and views, ``synth.render_at_focal``), scored beside the split itself.
+
 As a pipeline step (section ``deploy_eval``: ``models`` maps a label to a train
 section or a checkpoint, ``splits``, optional ``bench`` labels, ``limit``), every rank
 scores its share of the frames; the table lands in ``<run_dir>/<section>/table.md``::
@@ -34,7 +41,8 @@ scores its share of the frames; the table lands in ``<run_dir>/<section>/table.m
 or on any checkpoints and splits::
 
     python -m dav2_train.deploy_eval --model metric=dav2_ros/weights/default.safetensors \\
-        --split runs/default/data/a_test --split runs/default/data/c_test --out table/
+        --split runs/default/data/a_test --split runs/default/data/c_test --out table/ \\
+        --fx 350 --fx 525 --fx 800 --focal-correction both
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,22 +70,65 @@ from dav2_train.models import (
     reference_input,
     weights_sha256,
 )
-from dav2_train.shards import iter_split, read_split
+from dav2_train.shards import iter_split, meta_focal_px, read_split
+from dav2_train.synth import render_at_focal
 
 MIN_DEPTH_RATIO = 1.25
 PAIRS_PER_FRAME = 400  # uniform candidates kept per frame; the balanced subset is smaller
 BENCH_ARGS = ("--backend", "onnxruntime", "--image-size", "640x480", "--threads", "2")
+FOCAL_MODES = ("auto", "off", "both")
+FOCAL_KEYS = ("focal_px", "focal_correction", "canonical_focal_px")  # deploy_eval section
+UNCORRECTED = " (uncorrected)"  # label suffix of a model's uncorrected rows (mode both)
 
 
-def iter_frames(split_dir: Path, limit: int | None = None) -> Iterator[dict[str, np.ndarray]]:
-    """Frames (rgb, depth_m with NaN invalid) of a metric split, streamed shard by shard."""
+@dataclass(frozen=True)
+class FocalOptions:
+    """The focal correction (``correction`` auto | off as the node's
+    ``model.focal_correction``, or both side by side; ``canonical_focal_px`` as
+    ``model.canonical_focal_px``, 0 = each checkpoint's record) and the focal sweep:
+    every split rendered again at each fx of ``sweep_px`` (pixels), into ``data_dir``
+    (default: beside the split) with ``render_workers`` processes."""
+
+    correction: str = "auto"
+    canonical_focal_px: float = 0.0
+    sweep_px: tuple[float, ...] = ()
+    data_dir: Path | None = None
+    render_workers: int = 2
+
+    def __post_init__(self) -> None:
+        if self.correction not in FOCAL_MODES:
+            raise ValueError(
+                f"focal correction must be one of {FOCAL_MODES}, got {self.correction!r}"
+            )
+        if any(not f > 0 for f in self.sweep_px):
+            raise ValueError(f"focal sweep: every fx must be > 0 pixels, got {self.sweep_px}")
+
+
+def iter_frames(split_dir: Path, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """Frames (rgb, depth_m with NaN invalid, the camera's (fx, fy) or None) of a metric
+    split, streamed shard by shard."""
     split = read_split(Path(split_dir))
     if split.kind != "depth_m":
         raise ValueError(f"{split_dir} holds {split.kind} labels; a test split needs depth_m")
     for index, sample in iter_split(split):
         if limit is not None and index >= limit:
             return
-        yield {"rgb": sample.rgb, "depth_m": sample.label}
+        yield {"rgb": sample.rgb, "depth_m": sample.label, "focal_px": meta_focal_px(sample.meta)}
+
+
+def focal_sweep_splits(
+    split_dirs: list[Path], focal: FocalOptions, max_depth_m: float, ctx: DistContext
+) -> list[Path]:
+    """Every split, each followed by its renders at the sweep's focal lengths."""
+    out = []
+    for directory in map(Path, split_dirs):
+        out.append(directory)
+        for focal_px in focal.sweep_px:
+            target = (focal.data_dir or directory.parent) / f"{directory.name}_fx{focal_px:g}"
+            out.append(
+                render_at_focal(directory, focal_px, target, max_depth_m, focal.render_workers, ctx)
+            )
+    return out
 
 
 def ordinal_pairs(
@@ -154,6 +206,7 @@ def frame_metrics(
     row = {"absrel_aligned": aligned["absrel"], "delta1_aligned": aligned["delta1"]}
     if depth_type == "metric":
         row |= depth_metrics(pred, gt_m, valid)
+        row["depth_ratio_median"] = float(np.median(pred[valid] / gt_m[valid]))
     prior = lower_is_closer(*gt_m.shape)
     balanced = balanced_pairs(*pairs, gt_m.shape[1])
     row["ordinal"] = ordinal_accuracy(pred_depth, *balanced)
@@ -196,9 +249,12 @@ def score_frames(
     parts: int = 1,
     confidence: bool = True,
     pool: sparsification.Pool | None = None,
+    uncorrected: list[dict[str, float]] | None = None,
 ) -> list[dict[str, float]]:
-    """``frame_metrics`` of every ``parts``-th frame (from ``part``) of a split, with
-    ``confidence_rows`` when ``confidence`` (pixels sampled into ``pool``)."""
+    """``frame_metrics`` of every ``parts``-th frame (from ``part``) of a split, each
+    frame's metres corrected to its focal length when the estimator has a canonical
+    focal length, with ``confidence_rows`` when ``confidence`` (pixels sampled into
+    ``pool``); ``uncorrected`` (a list) also gets the rows of the network's metres."""
     pool = pool if pool is not None else sparsification.Pool()
     rows = []
     for index, frame in enumerate(iter_frames(split_dir, limit)):
@@ -208,16 +264,24 @@ def score_frames(
         if valid.sum() < 2:
             continue
         pairs = ordinal_pairs(frame["depth_m"], valid, np.random.default_rng([index, 125]))
-        prediction = estimator.predict(frame["rgb"])
-        row = frame_metrics(
-            prediction.values, estimator.depth_type, frame["depth_m"], valid, max_depth_m, pairs
-        )
+        focal_px = frame["focal_px"]
+        if estimator.canonical_focal_px is not None and focal_px is None:
+            raise ValueError(
+                f"{split_dir}: frame {index} has no K, and the focal correction needs each "
+                "frame's focal length; score it with focal correction off"
+            )
+        prediction = estimator.predict(frame["rgb"], focal_px=focal_px)
+        truth = (frame["depth_m"], valid, max_depth_m, pairs)
+        row = frame_metrics(prediction.values, estimator.depth_type, *truth)
         if confidence:
             row |= confidence_rows(
                 estimator, frame["rgb"], prediction, frame["depth_m"], valid, max_depth_m, index,
                 pool,
             )  # fmt: skip
         rows.append(row)
+        if uncorrected is not None:
+            network_m = prediction.values / np.float32(prediction.focal_scale)
+            uncorrected.append(frame_metrics(network_m, estimator.depth_type, *truth))
     return rows
 
 
@@ -246,20 +310,38 @@ def _image_size(split_dir: Path) -> str:
     return f"{rgb.shape[1]}x{rgb.shape[0]}"
 
 
-def build_estimator(checkpoint: str, threads: int, input_size: int = 0):
+def build_estimator(
+    checkpoint: str,
+    threads: int,
+    input_size: int = 0,
+    focal_correction: str = "auto",
+    canonical_focal_px: float = 0.0,
+):
     """The node's own inference path for ``checkpoint`` (PyTorch engine, CPU; the engine
     for the split's frame size is built at its first frame). ``input_size`` is the node's
-    ``engine.input_size``: the network's shorter side, 0 = the checkpoint's."""
+    ``engine.input_size``: the network's shorter side, 0 = the checkpoint's;
+    ``focal_correction`` and ``canonical_focal_px`` are its ``model.*`` namesakes.
+    Returns the estimator, the checkpoint's metadata and the ``FocalChoice``."""
     from dav2_ros.engines import DepthEstimator, EngineSpec
     from dav2_ros.model.checkpoints import load_model
+    from dav2_ros.model.focal import choose_canonical_focal
 
     loaded = load_model(checkpoint)
+    meta = loaded.meta
+    focal = choose_canonical_focal(
+        meta.depth_type, meta.canonical_focal_px, focal_correction, canonical_focal_px
+    )
     # The torch engine sets torch's (process-wide) thread count from its options: without
     # them it would use every core whatever ``threads`` says.
     spec = EngineSpec(backend="torch", device="cpu", options={"threads": threads})
-    size = input_size or loaded.meta.input_size
-    estimator = DepthEstimator(loaded.model.eval(), spec, size, confidence="auto")
-    return estimator, loaded.meta
+    estimator = DepthEstimator(
+        loaded.model.eval(),
+        spec,
+        input_size or meta.input_size,
+        confidence="auto",
+        canonical_focal_px=focal.canonical_focal_px,
+    )
+    return estimator, meta, focal
 
 
 def bench_total_ms(checkpoint: str, out_json: Path, input_size: int, iterations: int = 30) -> dict:
@@ -289,6 +371,7 @@ def bench_total_ms(checkpoint: str, out_json: Path, input_size: int, iterations:
 ROWS = (
     ("absrel", "metric AbsRel ↓"),
     ("delta1", "δ1 (metric) ↑"),
+    ("depth_ratio_median", "median predicted / true depth (1 = right scale)"),
     ("absrel_aligned", "AbsRel after LS scale + shift in inverse depth ↓"),
     ("delta1_aligned", "δ1 after LS scale + shift ↑"),
     ("ordinal", "ordinal accuracy, balanced pairs with depth ratio ≥ 1.25 ↑"),
@@ -307,9 +390,14 @@ def markdown(results: dict) -> str:
         splits = result["splits"]
         names = list(splits)
         held = [f"{n} (held-out style)" if splits[n].get("held_out") else n for n in names]
+        focal = (
+            f"; focal correction {result['focal_correction']}"
+            if "focal_correction" in result
+            else ""
+        )
         out += [
             f"### {label}: `{result['checkpoint']}` ({result['depth_type']}, "
-            f"input {result['input_size']})",
+            f"input {result['input_size']}{focal})",
             "",
             "| | " + " | ".join(held) + " |",
             "|---|" + "---|" * len(names),
@@ -338,6 +426,49 @@ def markdown(results: dict) -> str:
     return "\n".join(out)
 
 
+def focal_markdown(results: dict) -> str:
+    """Metric AbsRel (median predicted / true depth) of every metric model on each split
+    and on its renders at other focal lengths. Over the renders: the AbsRel spread (max −
+    min) and the scale spread (largest / smallest median ratio; 1 = the same scale at
+    every focal length)."""
+    out = []
+    metric = {label: r for label, r in results.items() if r["depth_type"] == "metric"}
+    if not metric:
+        return ""
+    splits = next(iter(metric.values()))["splits"]
+    for base in [n for n, row in splits.items() if "rendered_from" not in row]:
+        renders = sorted(
+            (row["focal_px"], name)
+            for name, row in splits.items()
+            if row.get("rendered_from") == base
+        )
+        if not renders:
+            continue
+        held = " (held-out style)" if splits[base].get("held_out") else ""
+        size = splits[base]["image_size"]
+        columns = [f"fx {f:g} px" for f, _ in renders]
+        out += [
+            f"**{base}{held}, {size}**: metric AbsRel (median predicted / true depth)",
+            "",
+            f"| model | own K | {' | '.join(columns)} | AbsRel spread | scale spread |",
+            "|---|---|" + "---|" * len(columns) + "---|---|",
+        ]
+        for label, result in metric.items():
+            rows = result["splits"]
+            cells = [_absrel_and_ratio(rows[base])]
+            cells += [_absrel_and_ratio(rows[name]) for _, name in renders]
+            absrels = [rows[name]["absrel"] for _, name in renders]
+            ratios = [rows[name]["depth_ratio_median"] for _, name in renders]
+            spreads = f"{max(absrels) - min(absrels):.3f} | {max(ratios) / min(ratios):.2f}"
+            out.append(f"| {label} | {' | '.join(cells)} | {spreads} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def _absrel_and_ratio(row: dict) -> str:
+    return f"{row['absrel']:.3f} ({row['depth_ratio_median']:.2f})"
+
+
 def run_table(
     models: dict[str, str],
     split_dirs: list[Path],
@@ -350,38 +481,56 @@ def run_table(
     tag: str = "deploy-eval",
     input_size: int = 0,
     confidence: bool = True,
+    focal: FocalOptions | None = None,
+    command: str | None = None,
 ) -> dict:
-    """Score every model on every split and write ``table.json`` / ``table.md`` to ``out``.
+    """Score every model on every split and write ``table.json`` / ``table.md`` to ``out``
+    (and ``focal.md`` for a focal sweep).
 
     Under ``ctx`` (a torchrun group) every rank scores its share of the frames and rank 0
     writes; ``bench`` is True (every model), False or the labels to time with dav2 bench.
     ``input_size`` runs every model at that network size (0: each checkpoint's own).
     ``confidence``: score the confidence rankings too (a second, mirrored pass per frame).
+    ``focal``: the focal correction and sweep (``FocalOptions``); ``command`` is recorded.
     """
     if ctx is None:
         import torch
 
         ctx = DistContext(0, 1, 0, torch.device("cpu"))
+    focal = focal or FocalOptions()
+    split_dirs = focal_sweep_splits(split_dirs, focal, max_depth_m, ctx)
     bench_labels = list(models) if bench is True else list(bench or [])
+    mode = "auto" if focal.correction == "both" else focal.correction
     results: dict[str, dict] = {}
     for label, checkpoint in models.items():
         started = time.time()
-        estimator, meta = build_estimator(checkpoint, threads, input_size)
-        splits = {}
+        estimator, meta, choice = build_estimator(
+            checkpoint, threads, input_size, mode, focal.canonical_focal_px
+        )
+        both = focal.correction == "both" and choice.enabled
+        splits, plain = {}, {}
         for directory in map(Path, split_dirs):
             pool = sparsification.Pool()
+            uncorrected: list[dict[str, float]] | None = [] if both else None
             rows = score_frames(
                 estimator, directory, max_depth_m, limit, ctx.rank, ctx.world_size, confidence,
-                pool,
+                pool, uncorrected,
             )  # fmt: skip
-            row = summarise(_reduce_sums(row_sums(rows), ctx), _image_size(directory))
+            for scored, rows_of in ((splits, rows), (plain, uncorrected)):
+                if rows_of is None:
+                    continue
+                row = summarise(_reduce_sums(row_sums(rows_of), ctx), _image_size(directory))
+                scored[directory.name] = row | read_split(directory).provenance
             if confidence:
-                row["confidence_pooled"] = pool.merge(all_gather_objects(pool, ctx)).summary()
-            splits[directory.name] = row | read_split(directory).provenance
+                pooled = pool.merge(all_gather_objects(pool, ctx)).summary()
+                splits[directory.name]["confidence_pooled"] = pooled
             if ctx.is_main:
-                shown = {k: v for k, v in row.items() if not k.startswith("confidence")}
+                shown = {k: v for k, v in splits[directory.name].items() if isinstance(v, float)}
                 print(f"[{tag}] {label} {directory.name}: {json.dumps(shown)}", flush=True)
-        results[label] = _model_record(checkpoint, meta, estimator.input_size, splits, started)
+        record = _model_record(checkpoint, meta, estimator.input_size, splits, started, command)
+        results[label] = record | {"focal_correction": choice.reason}
+        if both:
+            results[label + UNCORRECTED] = record | {"splits": plain, "focal_correction": "off"}
         if ctx.is_main and label in bench_labels:
             out.mkdir(parents=True, exist_ok=True)
             bench_json = out / f"bench-{label}.json"
@@ -391,6 +540,8 @@ def run_table(
         out.mkdir(parents=True, exist_ok=True)
         (out / "table.json").write_text(json.dumps(results, indent=1))
         (out / "table.md").write_text(markdown(results))
+        if focal.sweep_px:
+            (out / "focal.md").write_text(focal_markdown(results))
         print(f"[{tag}] wrote {out / 'table.md'}", flush=True)
     ctx.barrier()
     return results
@@ -417,7 +568,9 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
     scored again.
     """
     cfg = section(config, name)
-    unknown = set(cfg) - {"models", "splits", "bench", "limit", "threads", "out", "confidence"}
+    unknown = set(cfg) - {
+        "models", "splits", "bench", "limit", "threads", "out", "confidence", *FOCAL_KEYS
+    }  # fmt: skip
     if unknown:
         raise ConfigError(f"{name}: unknown keys {sorted(unknown)}")
     models = {label: _checkpoint_of(config, str(ref)) for label, ref in cfg["models"].items()}
@@ -426,6 +579,7 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
     settings = {k: cfg.get(k) for k in ("models", "splits", "bench", "limit")}
     if "confidence" in cfg:  # only when set: tables scored before it existed stay valid
         settings["confidence"] = cfg["confidence"]
+    settings |= {k: cfg[k] for k in FOCAL_KEYS if k in cfg}  # only when set: digests stay
     inputs = {
         "models": {
             label: reference_input(config, str(ref), f"{name}.models")
@@ -454,6 +608,13 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
         ctx,
         tag=name,
         confidence=bool(cfg.get("confidence", True)),
+        focal=FocalOptions(
+            cfg.get("focal_correction", "auto"),
+            float(cfg.get("canonical_focal_px", 0.0)),
+            tuple(float(f) for f in cfg.get("focal_px", ())),
+            run_dir(config) / "data",
+        ),
+        command=" ".join(["dav2-train", *sys.argv[1:]]),
     )
     if ctx.is_main:
         scored_weights.write(out, weights)
@@ -472,14 +633,18 @@ def _reduce_sums(sums: dict[str, tuple[float, int]], ctx: DistContext) -> dict:
     return {k: (total[i][0], int(total[i][1])) for i, k in enumerate(keys)}
 
 
-def _model_record(checkpoint: str, meta, input_size: int, splits: dict, started: float) -> dict:
+def _model_record(
+    checkpoint: str, meta, input_size: int, splits: dict, started: float, command: str | None
+) -> dict:
     return {
         "checkpoint": str(checkpoint),
         "depth_type": meta.depth_type,
         "encoder": meta.encoder,
         "input_size": input_size,  # what it ran at (the checkpoint's unless --input-size)
+        "canonical_focal_px": meta.canonical_focal_px,  # the checkpoint's record
         "splits": splits,
         "eval_seconds": round(time.time() - started, 1),
+        "command": command,
     }
 
 
@@ -523,6 +688,34 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="the node's engine.input_size for every model (multiple of 14; 0 = checkpoint's)",
     )
+    focal = parser.add_argument_group("focal length")
+    focal.add_argument(
+        "--focal-correction",
+        choices=FOCAL_MODES,
+        default="auto",
+        help="the node's model.focal_correction (auto, off), or both side by side",
+    )
+    focal.add_argument(
+        "--canonical-focal",
+        type=float,
+        default=0.0,
+        metavar="PX",
+        help="the node's model.canonical_focal_px for every model (0: each checkpoint's record)",
+    )
+    focal.add_argument(
+        "--fx",
+        type=float,
+        action="append",
+        default=[],
+        metavar="PX",
+        help="also render every split at this focal length (pixels; repeatable) and score it",
+    )
+    focal.add_argument(
+        "--focal-data",
+        type=Path,
+        help="where the renders at --fx go (default: beside each split, <split>_fx<PX>)",
+    )
+    focal.add_argument("--render-workers", type=int, default=2)
     args = parser.parse_args(argv)
     results = run_table(
         dict(args.model),
@@ -534,8 +727,18 @@ def main(argv: list[str] | None = None) -> int:
         not args.no_bench,
         input_size=args.input_size,
         confidence=not args.no_confidence,
+        focal=FocalOptions(
+            args.focal_correction,
+            args.canonical_focal,
+            tuple(args.fx),
+            args.focal_data,
+            args.render_workers,
+        ),
+        command=" ".join(["python -m dav2_train.deploy_eval", *(argv or sys.argv[1:])]),
     )
     print(markdown(results))
+    if args.fx:
+        print(focal_markdown(results))
     return 0
 
 

@@ -31,7 +31,7 @@ from dav2_train.dist import DistContext, all_gather_objects, all_reduce_sum
 from dav2_train.infer import predict, predict_with_confidence, read_rgb
 from dav2_train.metrics import aligned_depth, da2k_correct, depth_metrics, relative_metrics
 from dav2_train.models import load_reference, reference_input, reference_label, weights_sha256
-from dav2_train.shards import Split, iter_split, read_split
+from dav2_train.shards import Split, iter_split, meta_focal_px, read_split
 
 PRIOR_NAME = "prior: lower is closer"
 
@@ -70,11 +70,15 @@ def _reduce_means(rows: list[dict], keys: list[str], ctx: DistContext) -> dict:
 def confidence_row(
     model, meta: dict, rgb: np.ndarray, pred: np.ndarray, confidence: np.ndarray | None,
     gt_m: np.ndarray, valid: np.ndarray, max_depth_m: float, ctx: DistContext, seed: int,
-    pool: sparsification.Pool,
+    pool: sparsification.Pool, focal_px: tuple[float, float] | None = None,
 ) -> dict[str, float]:  # fmt: skip
     """``sparsification.frame_rows`` of one image (its pixels also into ``pool``): the
-    head's map and the heuristics."""
-    mirrored = predict(model, np.ascontiguousarray(rgb[:, ::-1]), meta["input_size"], ctx.device)
+    head's map and the heuristics. The mirrored pass is corrected to ``focal_px`` as
+    ``pred`` was (mirroring keeps the focal length)."""
+    mirrored = predict(
+        model, np.ascontiguousarray(rgb[:, ::-1]), meta["input_size"], ctx.device,
+        meta.get("canonical_focal_px"), focal_px,
+    )  # fmt: skip
     flip_error = flip_disagreement(pred, mirrored, meta["depth_type"])
     depth = pred
     if meta["depth_type"] == "relative":
@@ -100,7 +104,11 @@ def evaluate_split(
         valid = np.isfinite(sample.label) & (sample.label > 0)
         if valid.sum() < 2:
             continue
-        pred, head = predict_with_confidence(model, sample.rgb, meta["input_size"], ctx.device)
+        canonical = meta.get("canonical_focal_px")
+        focal_px = meta_focal_px(sample.meta) if canonical else None
+        pred, head = predict_with_confidence(
+            model, sample.rgb, meta["input_size"], ctx.device, canonical, focal_px
+        )
         row = relative_metrics(
             _as_disparity(pred, meta["depth_type"]), sample.label, valid, max_depth_m
         )
@@ -111,7 +119,7 @@ def evaluate_split(
         if confidence:
             row |= confidence_row(
                 model, meta, sample.rgb, pred, head, sample.label, valid, max_depth_m, ctx, index,
-                pool,
+                pool, focal_px,
             )  # fmt: skip
         rows.append(row)
     keys = ["absrel", "delta1"]
@@ -190,6 +198,8 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> dict:
         meta = {
             "input_size": source.loaded.meta.input_size,
             "depth_type": source.loaded.meta.depth_type,
+            # a canonical-camera model is scored in each image's own metres (its K)
+            "canonical_focal_px": source.loaded.meta.canonical_focal_px,
         }
         model = source.model.to(ctx.device)
         label = reference_label(ref)

@@ -84,6 +84,7 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> Path | None:
             meta.depth_type,
             meta.max_depth,
             meta.input_size,
+            canonical_focal_px=meta.canonical_focal_px,
             provenance=provenance,
             metrics=metrics,
         ),
@@ -128,6 +129,13 @@ def model_card(
         if meta.depth_type == "metric"
         else "relative inverse depth (disparity: affine-invariant, near = large)"
     )
+    if meta.canonical_focal_px is not None:
+        output += (
+            f" of a canonical camera with focal length {meta.canonical_focal_px:g} px at the "
+            f"network input (shorter side {meta.input_size}); the node, `dav2 predict --fx "
+            "--fy` and `DepthEstimator` multiply them by f / "
+            f"{meta.canonical_focal_px:g} for a camera of focal length f there"
+        )
     licences = _bullets(lineage.licences, "no input declares a licence")
     non_commercial = ""
     if lineage.non_commercial:  # a distilled or fine-tuned model inherits its inputs' terms

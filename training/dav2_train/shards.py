@@ -196,6 +196,15 @@ class ShardReader:
         self.close()
 
 
+def meta_focal_px(meta: dict) -> tuple[float, float] | None:
+    """(fx, fy) in pixels of the stored image, from the K of a sample's ``meta.json``;
+    None when the sample has no K."""
+    if meta.get("K") is None:
+        return None
+    k = np.asarray(meta["K"], dtype=np.float64).reshape(3, 3)
+    return float(k[0, 0]), float(k[1, 1])
+
+
 def count_samples(path: Path) -> int:
     """Samples in a shard, from the tar headers only."""
     with tarfile.open(path) as tar:

@@ -17,6 +17,7 @@ shard, index), so augmentations repeat exactly too.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,9 +30,17 @@ from torch.utils.data import IterableDataset
 from torchdata.stateful_dataloader import StatefulDataLoader
 from webdataset.utils import pytorch_worker_info
 
-from dav2_ros.model.transforms import prepare_input
+from dav2_ros.model.focal import network_focal_px
+from dav2_ros.model.transforms import PATCH, prepare_input
 from dav2_train.augment import StrongAugment, color_jitter, crop_origin, gaussian_blur
-from dav2_train.shards import Sample, ShardInfo, ShardReader, Split, decode_sample
+from dav2_train.shards import (
+    Sample,
+    ShardInfo,
+    ShardReader,
+    Split,
+    decode_sample,
+    meta_focal_px,
+)
 
 # torchdata 0.11 calls an API torch 2.13 deprecated; harmless.
 warnings.filterwarnings("ignore", message=".*set_vital.*is deprecated")
@@ -45,6 +54,12 @@ class SampleTransform:
     ``input_size``, INTER_CUBIC, ImageNet normalisation), exactly as the node prepares a
     frame; the label is resized to the same grid (disparity bilinear; metric depth by
     nearest neighbour, so no depth is invented at edges) and cropped with it.
+
+    ``resize_range`` (lo, hi): the shorter side is drawn instead among the multiples of
+    14 in [lo, hi] × ``input_size``, so the sample's focal length at the network input
+    varies (a crop keeps it). ``canonical_focal_px`` (metric depth): the label becomes
+    the canonical camera's, depth × f_canonical / f_sample, with f_sample from the
+    sample's K (``dav2_ros.model.focal``) at the size it was resized to.
     """
 
     kind: str  # "disparity" or "depth_m"
@@ -52,15 +67,46 @@ class SampleTransform:
     crop_size: int
     hflip: bool = True
     strong: StrongAugment | None = None
+    resize_range: tuple[float, float] | None = None
+    canonical_focal_px: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.canonical_focal_px is not None and self.kind != "depth_m":
+            raise ValueError(
+                f"canonical_focal_px rescales metric depth labels; these are {self.kind}"
+            )
+        if self.resize_range is not None and min(self.network_sizes()) < self.crop_size:
+            raise ValueError(
+                f"resize_range {list(self.resize_range)} x input_size {self.input_size} "
+                f"goes below the {self.crop_size} px crop; raise its lower end"
+            )
+
+    def network_sizes(self) -> list[int]:
+        """The shorter sides a sample may be resized to (multiples of 14)."""
+        if self.resize_range is None:
+            return [self.input_size]
+        low, high = (self.input_size * bound for bound in self.resize_range)
+        sizes = list(range(PATCH * math.ceil(low / PATCH), int(high) + 1, PATCH))
+        if not sizes:
+            raise ValueError(
+                f"resize_range {list(self.resize_range)} x input_size {self.input_size} holds "
+                f"no multiple of {PATCH}; widen it"
+            )
+        return sizes
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> dict[str, Any]:
         rgb = sample.rgb
         if self.strong is not None:
             rgb = color_jitter(rgb, rng, self.strong)
-        image = prepare_input(rgb, self.input_size)[0]
+        size = self.input_size
+        if self.resize_range is not None:
+            size = int(rng.choice(self.network_sizes()))
+        image = prepare_input(rgb, size)[0]
         net_h, net_w = image.shape[1:]
         interpolation = cv2.INTER_LINEAR if self.kind == "disparity" else cv2.INTER_NEAREST
         label = cv2.resize(sample.label, (net_w, net_h), interpolation=interpolation)
+        if self.canonical_focal_px is not None:
+            label *= self.canonical_focal_px / sample_focal_px(sample, size)
         top, left = crop_origin(net_h, net_w, self.crop_size, rng)
         rows, cols = slice(top, top + self.crop_size), slice(left, left + self.crop_size)
         image, label = image[:, rows, cols], label[rows, cols]
@@ -75,6 +121,19 @@ class SampleTransform:
             "mask": torch.from_numpy(np.ascontiguousarray(mask)),
             "key": sample.key,
         }
+
+
+def sample_focal_px(sample: Sample, network_size: int) -> float:
+    """The sample's focal length in pixels of the network input (shorter side
+    ``network_size``), from the K of its ``meta.json``."""
+    focal_px = meta_focal_px(sample.meta)
+    if focal_px is None:
+        raise ValueError(
+            f"{sample.key}: no K in its meta.json, and a canonical-camera fine-tune "
+            "(canonical_focal_px) needs every sample's intrinsics; dav2-train synth writes "
+            "K, other splits must be written with it (or train without canonical_focal_px)"
+        )
+    return network_focal_px(*focal_px, sample.rgb.shape[:2], network_size)
 
 
 def consumer_plan(

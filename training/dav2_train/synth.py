@@ -27,18 +27,38 @@ from dav2_ros.sim import HELD_OUT_STYLES, Frame, make_scene, random_intrinsics, 
 from dav2_train import fingerprint
 from dav2_train.config import ConfigError, run_dir, section
 from dav2_train.dist import DistContext
-from dav2_train.shards import Sample, ShardWriter, sample_key, shard_name, write_manifest
+from dav2_train.shards import (
+    MANIFEST,
+    Sample,
+    ShardWriter,
+    read_split,
+    sample_key,
+    shard_name,
+    write_manifest,
+)
 
 FORMATS = ("shards", "images")
 
 
 def render_frame(
-    seed: int, index: int, style: str, width: int, height: int, max_depth_m: float
+    seed: int,
+    index: int,
+    style: str,
+    width: int,
+    height: int,
+    max_depth_m: float,
+    focal_px: float | None = None,
 ) -> Frame:
-    """Frame ``index`` of the split with ``seed``: new scene, random camera, random view."""
+    """Frame ``index`` of the split with ``seed``: new scene, random camera, random view.
+
+    ``focal_px``: the same scene and view through a lens of that fx (pixels), the rest of
+    the frame's camera kept (``Intrinsics.with_focal``).
+    """
     rng = np.random.default_rng([seed, index])
     scene = make_scene(int(rng.integers(2**31)), style)
     intrinsics = random_intrinsics(rng, width, height, style)
+    if focal_px is not None:
+        intrinsics = intrinsics.with_focal(focal_px)
     pose = random_pose(scene, rng)
     return render(scene, intrinsics, pose, max_depth_m=max_depth_m, noise_seed=index)
 
@@ -46,7 +66,15 @@ def render_frame(
 def _render_shard(job: dict[str, Any]) -> str:
     out = Path(job["out"])
     frames = [
-        render_frame(job["seed"], i, job["style"], job["width"], job["height"], job["max_depth_m"])
+        render_frame(
+            job["seed"],
+            i,
+            job["style"],
+            job["width"],
+            job["height"],
+            job["max_depth_m"],
+            job.get("focal_px"),
+        )
         for i in range(job["start"], job["stop"])
     ]
     if job["format"] == "images":
@@ -151,62 +179,112 @@ def run(config: dict[str, Any], name: str, ctx: DistContext) -> None:
             )
         check_held_out(split_name, split)
         width, height = _frame_size(config, split)
+        split = {**split, "width": width, "height": height}
         out = run_dir(config) / "data" / split_name
-        settings = {
-            **split,
-            "width": width,
-            "height": height,
-            "max_depth_m": max_depth_m,
-            "shard_size": shard_size,
-        }
-        made_by[split_name] = fingerprint.make(settings, {})
+        made_by[split_name] = split_fingerprint(split, max_depth_m, shard_size)
         fingerprint.guard_folder(out, made_by[split_name], f"[{name}] split {split_name!r}", ctx)
-        (out / "images" if fmt == "images" else out).mkdir(parents=True, exist_ok=True)
-        count, seed = int(split["count"]), int(split["seed"])
-        for shard, start in enumerate(range(0, count, shard_size)):
-            if shard % ctx.world_size != ctx.rank or _shard_done(out, shard, fmt):
-                continue
-            jobs.append(
-                dict(
-                    out=str(out),
-                    shard=shard,
-                    start=start,
-                    stop=min(count, start + shard_size),
-                    seed=seed,
-                    style=split["style"],
-                    format=fmt,
-                    width=width,
-                    height=height,
-                    max_depth_m=max_depth_m,
-                )
-            )
+        jobs += split_jobs(out, split, max_depth_m, shard_size, ctx)
         if split.get("da2k") and ctx.is_main and not (out / "da2k" / "annotations.json").exists():
+            count, seed = int(split["count"]), int(split["seed"])
             write_da2k(out, seed, count, split["style"], width, height, max_depth_m)
     _run_jobs(jobs, workers, ctx)
     ctx.barrier()
     if ctx.is_main:
         for split_name, split in cfg["splits"].items():
-            if split.get("format", "shards") != "shards":
-                continue
-            count = int(split["count"])
-            width, height = _frame_size(config, split)
-            provenance = {
-                "source": "synth",
-                "style": split["style"],
-                "seed": int(split["seed"]),
-                "count": count,
-                "width": width,
-                "height": height,
-                "held_out": bool(split.get("held_out", False)),
-            }
-            write_manifest(
-                run_dir(config) / "data" / split_name,
-                "depth_m",
-                [shard_name(i) for i in range(-(-count // shard_size))],
-                fingerprint=made_by[split_name],
-                provenance=provenance,
-            )
+            if split.get("format", "shards") == "shards":
+                width, height = _frame_size(config, split)
+                split = {**split, "width": width, "height": height}
+                out = run_dir(config) / "data" / split_name
+                write_split_manifest(out, split, shard_size, made_by[split_name])
     ctx.barrier()
+
+
+def split_fingerprint(split: dict[str, Any], max_depth_m: float, shard_size: int) -> dict:
+    """What a split's frames depend on (its settings, with its frame size)."""
+    return fingerprint.make({**split, "max_depth_m": max_depth_m, "shard_size": shard_size}, {})
+
+
+def split_jobs(
+    out: Path, split: dict[str, Any], max_depth_m: float, shard_size: int, ctx: DistContext
+) -> list[dict[str, Any]]:
+    """The render jobs (one per shard) of a split this rank still has to write."""
+    fmt = split.get("format", "shards")
+    (out / "images" if fmt == "images" else out).mkdir(parents=True, exist_ok=True)
+    count = int(split["count"])
+    jobs = []
+    for shard, start in enumerate(range(0, count, shard_size)):
+        if shard % ctx.world_size != ctx.rank or _shard_done(out, shard, fmt):
+            continue
+        job = dict(
+            out=str(out),
+            shard=shard,
+            start=start,
+            stop=min(count, start + shard_size),
+            seed=int(split["seed"]),
+            style=split["style"],
+            format=fmt,
+            width=int(split["width"]),
+            height=int(split["height"]),
+            max_depth_m=max_depth_m,
+        )
+        if split.get("focal_px") is not None:
+            job["focal_px"] = float(split["focal_px"])
+        jobs.append(job)
+    return jobs
+
+
+def write_split_manifest(
+    out: Path, split: dict[str, Any], shard_size: int, made_by: dict, **provenance: Any
+) -> None:
+    """The manifest of a rendered shards split; its provenance says what it is."""
+    count = int(split["count"])
+    record = {
+        "source": "synth",
+        "style": split["style"],
+        "seed": int(split["seed"]),
+        "count": count,
+        "width": int(split["width"]),
+        "height": int(split["height"]),
+        "held_out": bool(split.get("held_out", False)),
+        **provenance,
+    }
+    names = [shard_name(i) for i in range(-(-count // shard_size))]
+    write_manifest(out, "depth_m", names, fingerprint=made_by, provenance=record)
+
+
+def render_at_focal(
+    split_path: Path,
+    focal_px: float,
+    out: Path,
+    max_depth_m: float,
+    workers: int,
+    ctx: DistContext,
+) -> Path:
+    """The frames of a synth split (its manifest says how they were made) rendered again
+    through a lens of focal length ``focal_px`` (fx, pixels): same scenes and views,
+    into ``out``; kept when already rendered with the same settings."""
+    split = read_split(split_path)
+    made = split.provenance
+    if made.get("source") != "synth":
+        raise ValueError(
+            f"{split_path}: only splits rendered by dav2-train synth can be rendered at "
+            f"another focal length (its provenance says source {made.get('source')!r})"
+        )
+    settings = {k: made[k] for k in ("style", "seed", "count", "width", "height", "held_out")}
+    settings["focal_px"] = float(focal_px)
+    shard_size = split.shards[0].samples
+    made_by = split_fingerprint(settings, max_depth_m, shard_size)
+    fingerprint.guard_folder(out, made_by, f"[focal {focal_px:g} px] {out.name}", ctx)
+    if not (out / MANIFEST).is_file():
+        _run_jobs(split_jobs(out, settings, max_depth_m, shard_size, ctx), workers, ctx)
+        ctx.barrier()
+        if ctx.is_main:
+            write_split_manifest(
+                out, settings, shard_size, made_by, focal_px=float(focal_px),
+                rendered_from=split_path.name,
+            )  # fmt: skip
+        ctx.barrier()
+    return out
 
 
 def _run_jobs(jobs: list[dict], workers: int, ctx: DistContext) -> None:

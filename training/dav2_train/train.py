@@ -116,11 +116,18 @@ class Trainer:
 # Settings that do not change what is learnt: not part of the fingerprint. (The
 # process and worker counts change the sample order; a resume checks them itself.)
 UNFINGERPRINTED = ("checkpoint_every", "log_every", "workers")
+# Optional settings: part of the fingerprint only when set, so a section that does not
+# use them keeps the digest it has without them.
+FINGERPRINTED_WHEN_SET = ("resize_range", "canonical_focal_px")
 
 
 def train_fingerprint(config: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     """The section's settings plus its inputs: data splits' and init's own fingerprints."""
-    settings = {k: v for k, v in cfg.items() if k not in UNFINGERPRINTED}
+    settings = {
+        k: v
+        for k, v in cfg.items()
+        if k not in UNFINGERPRINTED and not (k in FINGERPRINTED_WHEN_SET and v is None)
+    }
     settings |= {"seed": int(config.get("seed", 0)), "max_depth_m": float(config["max_depth_m"])}
     inputs: dict[str, Any] = {
         "data": {
@@ -166,10 +173,21 @@ def build(config: dict[str, Any], name: str, cfg: dict[str, Any], ctx: DistConte
     strong_on = kind == "disparity" if cfg["strong_augment"] == "auto" else cfg["strong_augment"]
     strong = StrongAugment.from_config(cfg["augment"]) if strong_on else None
     input_size = int(cfg["input_size"])
-    transform = SampleTransform(
-        kind, input_size, int(cfg["crop_size"] or input_size), bool(cfg["hflip"]), strong
-    )
     model, init_record = build_model(config, name, cfg, max_depth_m, ctx)
+    # A confidence head learns its frozen model's own error: a canonical-camera model's
+    # metres are compared with labels in its canonical camera, as it was trained.
+    canonical = cfg["canonical_focal_px"] or (
+        (init_record or {}).get("canonical_focal_px") if cfg["command"] == "confidence" else None
+    )
+    transform = SampleTransform(
+        kind,
+        input_size,
+        int(cfg["crop_size"] or input_size),
+        bool(cfg["hflip"]),
+        strong,
+        tuple(cfg["resize_range"]) if cfg["resize_range"] else None,
+        float(canonical) if canonical else None,
+    )
     if model.depth_type == "metric" and kind != "depth_m":
         raise ValueError(
             f"[{name}] a metric model's confidence is trained on metric depth (depth_m "
@@ -209,6 +227,8 @@ def build(config: dict[str, Any], name: str, cfg: dict[str, Any], ctx: DistConte
         "encoder": cfg["encoder"],
         "input_size": input_size,
         "crop_size": transform.crop_size,
+        "resize_range": transform.resize_range,
+        "canonical_focal_px": transform.canonical_focal_px,
         "steps": int(cfg["steps"]),
         "batch_size": int(cfg["batch_size"]),
         "accumulate": int(cfg["accumulate"]),
@@ -337,6 +357,7 @@ def frozen_with_head(
         **source.record,
         "loaded": "frozen; confidence head trained" + (" (its old head replaced)" * replaced),
         "input_size": source.loaded.meta.input_size,
+        "canonical_focal_px": source.loaded.meta.canonical_focal_px,
     }
     if ctx.is_main:
         print(
@@ -684,8 +705,9 @@ def micro_step(
 
 
 def model_meta(trainer: Trainer, provenance: dict) -> ModelMeta:
-    """A confidence section's model keeps its init's depth range and input size (the head
-    is trained at the section's ``input_size``, recorded in ``confidence_head``)."""
+    """A confidence section's model keeps its init's depth range, input size and canonical
+    focal length (the head is trained at the section's ``input_size``, recorded in
+    ``confidence_head``)."""
     head = {}
     if trainer.with_error:
         head = {
@@ -694,11 +716,13 @@ def model_meta(trainer: Trainer, provenance: dict) -> ModelMeta:
             "data": [d["split"] for d in trainer.record["data"]],
             "steps": int(trainer.cfg["steps"]),
         }
+    canonical = trainer.record["canonical_focal_px"]
     return ModelMeta(
         trainer.model.spec.name,
         trainer.depth_type,
         trainer.model.max_depth,
         trainer.input_size or int(trainer.cfg["input_size"]),
+        canonical_focal_px=float(canonical) if canonical else None,
         provenance=provenance,
         confidence_head=head,
     )
