@@ -1,8 +1,10 @@
-"""Test-wide settings: DDS stays on loopback and this run gets its own domain id."""
+"""Test-wide settings: DDS stays on loopback, this run gets its own domain id, and the
+processes tests start can be interrupted."""
 
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,13 @@ import pytest
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(10 + os.getpid() % 90))
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+# Tests press Ctrl-C on the processes they start (SIGINT). A suite started as a background
+# job of a non-interactive shell (`make test &`, nohup) inherits SIGINT ignored, and an
+# ignored signal stays ignored across exec, so those processes would never see it. A
+# handler in this process is reset to the default in every child at exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
