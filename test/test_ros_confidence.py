@@ -23,13 +23,12 @@ from test_ros_support import (
     TINY_INPUT_SIZE,
     NodeProcess,
     RosClient,
-    StreamingCamera,
-    camera_client,
     running_node,
     save_tiny_checkpoint,
     scene_rgb,
     set_parameters,
     stamp_ns,
+    streaming_client,
     tiny_node_values,
     wait_until,
 )
@@ -78,13 +77,9 @@ def node(tmp_path_factory: pytest.TempPathFactory, checkpoint: Any) -> Iterator[
 
 @pytest.fixture(scope="module")
 def client(node: NodeProcess) -> Iterator[RosClient]:
-    with camera_client(NS, TOPICS) as ros:
-        ros.camera = StreamingCamera(ros, scene_rgb(HEIGHT, WIDTH), K, "conf_optical", RATE_HZ)
-        try:
-            assert wait_until(lambda: ros.messages("depth/confidence"), 30), node.log()[-3000:]
-            yield ros
-        finally:
-            ros.camera.close()
+    with streaming_client(NS, TOPICS, "conf_optical", RATE_HZ) as ros:
+        assert wait_until(lambda: ros.messages("depth/confidence"), 30), node.log()[-3000:]
+        yield ros
 
 
 def image_array(msg: Image) -> np.ndarray:

@@ -11,15 +11,14 @@ import numpy as np
 import pytest
 import torch
 from sensor_msgs.msg import Image, PointCloud2
-from test_ros_confidence import HEIGHT, RATE_HZ, WIDTH, K, image_array, node_values
+from test_ros_confidence import HEIGHT, RATE_HZ, WIDTH, image_array, node_values
 from test_ros_support import (
     TINY_INPUT_SIZE,
     RosClient,
-    StreamingCamera,
-    camera_client,
     running_node,
     save_tiny_checkpoint,
     scene_rgb,
+    streaming_client,
     wait_until,
 )
 
@@ -44,19 +43,15 @@ def test_without_a_head_there_is_no_topic_and_a_threshold_is_reported(tmp_path: 
     values = node_values(checkpoint, **{"points.min_confidence": 0.5})
     with running_node(tmp_path, values, namespace="/cam_noconf") as process:
         assert "confidence off" in process.log()
-        with camera_client("/cam_noconf", {"points": PointCloud2}) as ros:
-            ros.camera = StreamingCamera(ros, scene_rgb(HEIGHT, WIDTH), K, "nc", RATE_HZ)
-            try:
-                assert wait_until(lambda: ros.messages("points"), 30), process.log()[-2000:]
-                assert ros.node.count_publishers("/cam_noconf/depth/confidence") == 0
-                assert ros.node.count_publishers("/cam_noconf/depth") == 1
-                assert wait_until(
-                    lambda: "gives no confidence" in diagnostic_values(ros).get("message", ""), 10
-                ), diagnostic_values(ros)
-                cloud = ros.messages("points")[-1]
-                assert np.isfinite(cloud_to_xyz(cloud)[:, 2]).all()  # nothing filtered
-            finally:
-                ros.camera.close()
+        with streaming_client("/cam_noconf", {"points": PointCloud2}, "nc", RATE_HZ) as ros:
+            assert wait_until(lambda: ros.messages("points"), 30), process.log()[-2000:]
+            assert ros.node.count_publishers("/cam_noconf/depth/confidence") == 0
+            assert ros.node.count_publishers("/cam_noconf/depth") == 1
+            assert wait_until(
+                lambda: "gives no confidence" in diagnostic_values(ros).get("message", ""), 10
+            ), diagnostic_values(ros)
+            cloud = ros.messages("points")[-1]
+            assert np.isfinite(cloud_to_xyz(cloud)[:, 2]).all()  # nothing filtered
 
 
 def test_flip_gives_any_checkpoint_a_confidence_topic(tmp_path: Any) -> None:
@@ -65,12 +60,8 @@ def test_flip_gives_any_checkpoint_a_confidence_topic(tmp_path: Any) -> None:
     topics = {"depth/confidence": Image, "depth/relative": Image}
     with running_node(tmp_path, values, namespace="/cam_flip") as process:
         assert "confidence flip" in process.log()
-        with camera_client("/cam_flip", topics) as ros:
-            ros.camera = StreamingCamera(ros, scene_rgb(HEIGHT, WIDTH), K, "fl", RATE_HZ)
-            try:
-                assert wait_until(lambda: ros.messages("depth/confidence"), 30), process.log()
-            finally:
-                ros.camera.close()
+        with streaming_client("/cam_flip", topics, "fl", RATE_HZ) as ros:
+            assert wait_until(lambda: ros.messages("depth/confidence"), 30), process.log()
     model = load_model(checkpoint).model
     rgb = scene_rgb(HEIGHT, WIDTH)
     with torch.inference_mode():

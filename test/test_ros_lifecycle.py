@@ -16,20 +16,17 @@ from pathlib import Path
 
 import psutil
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetAvailableTransitions, GetState
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import Image
 from test_ros_support import (
     NodeProcess,
     RosClient,
-    StreamingCamera,
     call_service,
-    ros_client,
     save_tiny_checkpoint,
-    scene_rgb,
     set_parameters,
     stamp_ns,
+    streaming_client,
     wait_until,
     write_params,
 )
@@ -71,16 +68,8 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
 
 @pytest.fixture(scope="module")
 def client(node: NodeProcess) -> Iterator[RosClient]:
-    with ros_client(namespace=NS) as ros:
-        ros.subscribe("depth", Image)
-        ros.subscribe("/diagnostics", DiagnosticArray)
-        ros.image_pub = ros.node.create_publisher(Image, "image", 5)
-        ros.info_pub = ros.node.create_publisher(CameraInfo, "camera_info", 5)
-        ros.camera = StreamingCamera(ros, scene_rgb(HEIGHT, WIDTH), K, FRAME, RATE_HZ)
-        try:
-            yield ros
-        finally:
-            ros.camera.close()
+    with streaming_client(NS, {"depth": Image}, FRAME, RATE_HZ, (HEIGHT, WIDTH), K) as ros:
+        yield ros
 
 
 def state(client: RosClient) -> str:

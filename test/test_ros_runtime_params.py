@@ -15,21 +15,18 @@ from typing import Any
 
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
-from sensor_msgs.msg import CameraInfo, Image, LaserScan, PointCloud2
+from sensor_msgs.msg import Image, LaserScan, PointCloud2
 from test_ros_support import (
     SMALL_HEIGHT,
     SMALL_K,
     SMALL_WIDTH,
     NodeProcess,
     RosClient,
-    StreamingCamera,
-    ros_client,
     running_node,
     save_tiny_checkpoint,
-    scene_rgb,
     set_parameters,
     stamp_ns,
+    streaming_client,
     tiny_node_values,
     wait_until,
 )
@@ -58,23 +55,10 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
 
 @pytest.fixture(scope="module")
 def client(node: NodeProcess) -> Iterator[RosClient]:
-    with ros_client(namespace=NS) as ros:
-        for topic, msg_type in [
-            ("depth", Image),
-            ("depth/relative", Image),
-            ("points", PointCloud2),
-            ("scan", LaserScan),
-            ("/diagnostics", DiagnosticArray),
-        ]:
-            ros.subscribe(topic, msg_type)
-        ros.image_pub = ros.node.create_publisher(Image, "image", 5)
-        ros.info_pub = ros.node.create_publisher(CameraInfo, "camera_info", 5)
-        ros.camera = StreamingCamera(ros, scene_rgb(HEIGHT, WIDTH), K, "rt_optical", RATE_HZ)
-        try:
-            assert wait_until(lambda: ros.messages("points"), 30), node.log()[-3000:]
-            yield ros
-        finally:
-            ros.camera.close()
+    topics = {"depth": Image, "depth/relative": Image, "points": PointCloud2, "scan": LaserScan}
+    with streaming_client(NS, topics, "rt_optical", RATE_HZ) as ros:
+        assert wait_until(lambda: ros.messages("points"), 30), node.log()[-3000:]
+        yield ros
 
 
 def outputs_after(client: RosClient, topic: str, since_s: float) -> list[Any]:

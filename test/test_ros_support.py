@@ -195,6 +195,26 @@ def camera_client(namespace: str, topics: dict[str, type]) -> Iterator[RosClient
         yield ros
 
 
+@contextmanager
+def streaming_client(
+    namespace: str,
+    topics: dict[str, type],
+    frame_id: str,
+    rate_hz: float,
+    shape: tuple[int, int] = (SMALL_HEIGHT, SMALL_WIDTH),
+    k: list[float] | None = None,
+) -> Iterator[RosClient]:
+    """``camera_client`` with a ``StreamingCamera`` of ``scene_rgb(*shape)`` (intrinsics
+    ``k``, default ``SMALL_K``) running as ``ros.camera`` until the block ends."""
+    with camera_client(namespace, topics) as ros:
+        rgb = scene_rgb(*shape)
+        ros.camera = StreamingCamera(ros, rgb, SMALL_K if k is None else k, frame_id, rate_hz)
+        try:
+            yield ros
+        finally:
+            ros.camera.close()
+
+
 class RosClient:
     """A test node in this process: publishes camera topics, collects outputs.
 
